@@ -1,0 +1,257 @@
+"""The trace model: passes as networkx graphs of plain data, and their JSON files (no torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import networkx as nx
+
+from ._errors import GraphtraceError, TraceFormatError
+from ._schema import validate_pass
+
+PASS_FORMAT = "graphtrace-pass"
+TRACE_FORMAT = "graphtrace-trace"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 512 * 1024 * 1024
+SAVE_FORMATS = ("svg", "png", "pdf", "dot", "json", "html", "graphml")
+
+
+def _dumps(data: Any) -> str:
+    """Serialise deterministically: sorted keys, no NaN literals, trailing newline."""
+    return json.dumps(data, sort_keys=True, allow_nan=False, separators=(",", ":")) + "\n"
+
+
+class Pass:
+    """One recorded backward pass (or snapshot): a networkx DiGraph of plain attributes."""
+
+    def __init__(self, graph: nx.DiGraph) -> None:
+        self.graph = graph
+
+    # -- plain accessors ---------------------------------------------------------------
+    @property
+    def index(self) -> int:
+        return self.graph.graph.get("index", 0)
+
+    @property
+    def kind(self) -> str:
+        return self.graph.graph.get("kind", "")
+
+    @property
+    def error(self) -> str:
+        return self.graph.graph.get("error", "")
+
+    def node(self, name: str) -> dict:
+        """Attributes of the node whose variable or parameter name is ``name``."""
+        for _, attrs in self.graph.nodes(data=True):
+            if name and name in (attrs.get("name"), attrs.get("param")):
+                return attrs
+        known = sorted(
+            {a.get("name") or a.get("param") for _, a in self.graph.nodes(data=True)} - {"", None}
+        )
+        raise KeyError(f"no node named {name!r} in this pass (named nodes: {', '.join(known) or 'none'})")
+
+    def __repr__(self) -> str:
+        g = self.graph.graph
+        where = f" at {g['call_site']}" if g.get("call_site") else ""
+        return f"<Pass {self.index} {g.get('api', self.kind)}{where}: {self.graph.number_of_nodes()} nodes>"
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The pass as plain data in the documented node-link format."""
+        nodes = [{"id": n, **attrs} for n, attrs in self.graph.nodes(data=True)]
+        edges = [{"source": u, "target": v, **attrs} for u, v, attrs in self.graph.edges(data=True)]
+        return {
+            "format": PASS_FORMAT,
+            "version": FORMAT_VERSION,
+            "graph": dict(self.graph.graph),
+            "nodes": nodes,
+            "edges": edges,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Pass":
+        """Build a pass from validated plain data; raises TraceFormatError when it is not one."""
+        validate_pass(data)
+        graph = nx.DiGraph()
+        graph.graph.update(data["graph"])
+        for node in data["nodes"]:
+            attrs = dict(node)
+            graph.add_node(attrs.pop("id"), **attrs)
+        for edge in data["edges"]:
+            attrs = dict(edge)
+            graph.add_edge(attrs.pop("source"), attrs.pop("target"), **attrs)
+        return cls(graph)
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict())
+
+    # -- rendering (delegated to graphtrace.render, which never imports torch) --------
+    def to_dot(self, **options: Any) -> str:
+        from . import render
+
+        return render.to_dot(self.graph, **options)
+
+    def to_svg(self, **options: Any) -> str:
+        from . import render
+
+        return render.to_svg(self.graph, **options)
+
+    def to_html(self, **options: Any) -> str:
+        from . import render
+
+        return render.to_html(self.graph, **options)
+
+    def save(self, path: str | os.PathLike, **options: Any) -> Path:
+        """Write the pass in the format named by the file's suffix; returns the path."""
+        path = Path(path)
+        fmt = path.suffix.lstrip(".").lower()
+        if fmt not in SAVE_FORMATS:
+            raise GraphtraceError(
+                f"cannot save a pass as {path.name!r}: use one of "
+                + ", ".join("." + f for f in SAVE_FORMATS)
+            )
+        if fmt == "json":
+            data: str | bytes = self.to_json()
+        elif fmt == "graphml":
+            data = _graphml(self.graph)
+        elif fmt == "dot":
+            data = self.to_dot(**options)
+        elif fmt == "html":
+            data = self.to_html(**options)
+        else:
+            from . import render
+
+            data = render.render(self.graph, fmt, **options)
+        _write(path, data)
+        return path
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        return {"image/svg+xml": self.to_svg(), "text/plain": repr(self)}
+
+
+class Trace:
+    """The passes recorded by one ``graphtrace.trace()`` block, in the order they ran."""
+
+    def __init__(self, passes: list[Pass] | None = None) -> None:
+        self.passes: list[Pass] = list(passes or [])
+
+    def __iter__(self) -> Iterator[Pass]:
+        return iter(self.passes)
+
+    def __len__(self) -> int:
+        return len(self.passes)
+
+    def __getitem__(self, i: int) -> Pass:
+        return self.passes[i]
+
+    def __repr__(self) -> str:
+        return f"<Trace: {len(self.passes)} pass{'es' if len(self.passes) != 1 else ''}>"
+
+    def to_dict(self) -> dict:
+        return {
+            "format": TRACE_FORMAT,
+            "version": FORMAT_VERSION,
+            "passes": [p.to_dict() for p in self.passes],
+        }
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the whole trace as one JSON file."""
+        path = Path(path)
+        _write(path, self.to_json())
+        return path
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        from . import render
+
+        if not self.passes:
+            return {"text/plain": repr(self) + " (no backward pass ran inside the block)"}
+        html = render.trace_html(self)
+        return {"text/html": html, "text/plain": repr(self)}
+
+
+def load(source: str | os.PathLike) -> Trace:
+    """Load a trace or pass JSON file (a path), validating it; never unpickles anything."""
+    path = Path(source)
+    try:
+        if path.is_dir():
+            raise TraceFormatError(f"{path} is a folder, not a trace JSON file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise TraceFormatError(f"{path} is {size} bytes, more than a trace file may be")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TraceFormatError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise TraceFormatError(f"{path} is not a JSON text file (it is not UTF-8)") from None
+    except OSError as exc:
+        raise TraceFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return loads(text, origin=str(path))
+
+
+def loads(text: str, origin: str = "<string>") -> Trace:
+    """Parse trace or pass JSON text into a Trace, with one clear error when it is not one."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise TraceFormatError(f"{origin} is nested too deeply to be a trace file") from None
+    except ValueError as exc:
+        raise TraceFormatError(f"{origin} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise TraceFormatError(f"{origin} is JSON but not a graphtrace trace (top level is not an object)")
+    fmt = data.get("format")
+    try:
+        if fmt == PASS_FORMAT:
+            return Trace([Pass.from_dict(data)])
+        if fmt == TRACE_FORMAT:
+            if data.get("version") != FORMAT_VERSION:
+                raise TraceFormatError(f"unsupported trace format version {data.get('version')!r}")
+            passes = data.get("passes")
+            if not isinstance(passes, list):
+                raise TraceFormatError("'passes' must be a list")
+            return Trace([Pass.from_dict(p) for p in passes])
+    except TraceFormatError as exc:
+        raise TraceFormatError(f"{origin}: {exc}") from None
+    raise TraceFormatError(
+        f"{origin} is JSON but not a graphtrace trace (its 'format' is {fmt!r}, "
+        f"expected {TRACE_FORMAT!r} or {PASS_FORMAT!r})"
+    )
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _graphml(graph: nx.DiGraph) -> str:
+    """GraphML text: scalars as they are, lists and dicts as JSON strings."""
+
+    def flat(attrs: dict) -> dict:
+        return {
+            k: (json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) or v is None else v)
+            for k, v in attrs.items()
+        }
+
+    g = nx.DiGraph()
+    g.graph.update(flat(graph.graph))
+    for n, attrs in graph.nodes(data=True):
+        g.add_node(n, **flat(attrs))
+    for u, v, attrs in graph.edges(data=True):
+        g.add_edge(u, v, **flat(attrs))
+    return "\n".join(nx.generate_graphml(g)) + "\n"
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    """Write text or bytes, with a one-line error when the folder cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise GraphtraceError(f"cannot write {path}: {exc.strerror or exc}") from None
