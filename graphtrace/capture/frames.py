@@ -1,0 +1,94 @@
+"""Where user code is: the first stack frame outside torch and graphtrace, and its names."""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import FrameType
+from typing import Any
+
+import torch
+
+import graphtrace
+
+_INTERNAL = tuple(
+    os.path.dirname(m.__file__) + os.sep for m in (torch, graphtrace) if m.__file__
+) + ("<frozen ", os.path.join(os.path.dirname(os.__file__), "runpy.py"))
+
+
+def is_internal(filename: str) -> bool:
+    return filename.startswith(_INTERNAL)
+
+
+def user_frame(start: int = 1) -> FrameType | None:
+    """The innermost frame that belongs to the user's code."""
+    frame = sys._getframe(start + 1)
+    while frame is not None and is_internal(frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame
+
+
+def where(frame: FrameType | None) -> str:
+    """``file:line`` of a frame, the path as the user would write it."""
+    if frame is None:
+        return ""
+    return f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def display_path(filename: str) -> str:
+    """A path relative to the working folder when it is inside it, else as it is."""
+    if filename.startswith("<"):
+        return filename
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
+def api_caller(frame: FrameType | None) -> str:
+    """The torch function between user code and the backward call, e.g. functional.jacobian."""
+    f = sys._getframe(1)
+    found = ""
+    while f is not None and f is not frame:
+        mod = f.f_globals.get("__name__", "")
+        if mod.startswith("torch.autograd.functional"):
+            found = f"{mod}.{f.f_code.co_name}"
+        f = f.f_back
+    return found
+
+
+class Names:
+    """Variable names of tensors and full names of module parameters visible in a frame."""
+
+    def __init__(self, frame: FrameType | None) -> None:
+        self.tensors: dict[int, tuple[str, torch.Tensor]] = {}  # id -> (name, tensor), internal
+        self.params: dict[int, str] = {}
+        if frame is None:
+            return
+        scopes = [frame.f_locals]
+        if frame.f_globals is not frame.f_locals:
+            scopes.append(frame.f_globals)
+        for scope in scopes:
+            for name, value in list(scope.items()):
+                if name.startswith("_"):
+                    continue
+                if isinstance(value, torch.Tensor):
+                    self.tensors.setdefault(id(value), (name, value))
+                elif isinstance(value, torch.nn.Module):
+                    self._add_module(value)
+
+    def _add_module(self, module: torch.nn.Module) -> None:
+        for pname, p in module.named_parameters():
+            self.params.setdefault(id(p), pname)
+
+    def name_of(self, t: torch.Tensor) -> str:
+        hit = self.tensors.get(id(t))
+        return hit[0] if hit is not None and hit[1] is t else ""
+
+    def param_of(self, t: torch.Tensor) -> str:
+        return self.params.get(id(t), "")
+
+    def clear(self) -> None:
+        self.tensors.clear()
+        self.params.clear()

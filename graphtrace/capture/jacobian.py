@@ -1,0 +1,101 @@
+"""Local Jacobians of small autograd nodes, by calling each node on basis vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .values import plain
+from .walk import Skeleton, is_leaf_fn, is_python_fn
+
+MAX_CALLS = 4096  # node calls a pass may spend on Jacobians
+
+
+def node_jacobians(sk: Skeleton, limit: int) -> dict[tuple[int, int], list]:
+    """``J[i][j] = d out_u[i] / d v[j]`` for every edge whose two ends have <= limit elements.
+
+    Must run before the backward pass, while the saved tensors are alive. Custom Functions
+    are skipped (calling them would run user code), so are multi-output and complex nodes.
+    """
+    out: dict[tuple[int, int], list] = {}
+    calls = 0
+    for i, fn in enumerate(sk.fns):
+        if is_leaf_fn(fn) or is_python_fn(fn):
+            continue
+        metas = getattr(fn, "_input_metadata", ())
+        if len(metas) != 1:
+            continue
+        meta = metas[0]
+        n_out = 1
+        for d in meta.shape:
+            n_out *= d
+        if n_out == 0 or n_out > limit or not meta.dtype.is_floating_point or meta.device.type == "meta":
+            continue
+        if calls + n_out > MAX_CALLS:
+            break
+        calls += n_out
+        rows = _rows(fn, n_out, meta)
+        if rows is None:
+            continue
+        u = len(sk.roots) + i
+        for slot, (nxt, _) in enumerate(fn.next_functions):
+            if nxt is None:
+                continue
+            cols = [r[slot] for r in rows]
+            if any(c is None for c in cols) or cols[0].numel() > limit:
+                continue
+            key = (u, sk.ids[nxt])
+            block = torch.stack([c.reshape(-1) for c in cols])
+            out[key] = block if key not in out else out[key] + block
+    return {k: plain(v.tolist()) for k, v in out.items()}
+
+
+def _rows(fn: Any, n_out: int, meta: Any) -> list | None:
+    """The node's grad_inputs for each basis vector of its output, or None if it cannot run."""
+    rows = []
+    with torch.no_grad():
+        for k in range(n_out):
+            basis = torch.zeros(n_out, dtype=meta.dtype, device=meta.device)
+            basis[k] = 1
+            try:
+                grads = fn(basis.reshape(tuple(meta.shape)))
+            except Exception:  # freed buffers, unsupported node: no Jacobian, nothing else changes
+                return None
+            rows.append(grads if isinstance(grads, tuple) else (grads,))
+    return rows
+
+
+def local_from_jacobian(jac: list, v_shape: list[int] | None) -> dict | None:
+    """The elementwise local derivative, when the Jacobian is a row (scalar out) or diagonal."""
+    n_out, n_in = len(jac), len(jac[0]) if jac else 0
+    if n_out == 0 or v_shape is None:
+        return None
+    if n_out == 1:
+        flat = list(jac[0])
+    elif n_out == n_in and all(
+        jac[i][j] == 0 for i in range(n_out) for j in range(n_in) if i != j and not isinstance(jac[i][j], str)
+    ):
+        flat = [jac[i][i] for i in range(n_out)]
+    else:
+        return None
+    return _flat_record(flat, v_shape)
+
+
+def _flat_record(flat: list, shape: list[int]) -> dict:
+    """A value record built from a flat list of plain numbers (no torch needed)."""
+    nums = [x for x in flat if not isinstance(x, str)]
+    values: Any = flat
+    for d in reversed(shape[1:]):
+        values = [values[i:i + d] for i in range(0, len(values), d)]
+    if not shape:
+        values = flat[0]
+    n = len(flat)
+    return {
+        "shape": list(shape), "dtype": "float", "numel": n, "values": values,
+        "norm": sum(x * x for x in nums) ** 0.5 if nums else None,
+        "min": min(nums) if nums else None, "max": max(nums) if nums else None,
+        "mean": sum(nums) / n if nums and len(nums) == n else None,
+        "nan": sum(1 for x in flat if x == "nan"),
+        "inf": sum(1 for x in flat if x in ("inf", "-inf")),
+    }

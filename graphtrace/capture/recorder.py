@@ -1,0 +1,269 @@
+"""One pass: hooks on every node of the walked graph, turned into a plain-data graph."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from typing import Any
+
+import networkx as nx
+import torch
+
+from ..model import Pass
+from .frames import Names
+from .jacobian import local_from_jacobian, node_jacobians
+from .provenance import KEY
+from .values import dtype_name, record
+from .walk import Skeleton, is_leaf_fn, op_name, walk
+
+
+class PassRecorder:
+    """Records one backward call (or a snapshot) over the graph behind ``roots``."""
+
+    def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict, names: Names,
+                 limit: int, inputs: list[torch.Tensor] = ()) -> None:
+        self.meta = meta
+        self.limit = limit
+        self.sk: Skeleton = walk(roots)
+        self.in_slots = _in_slots(self.sk)
+        # NOTE [reused records]: a gradient reaching a node through its only slot is the very
+        # tensor the parent's hook recorded (no accumulation can have touched it), so its
+        # record is reused when the object is the same; everything else is recorded afresh.
+        self.pending: dict[int, tuple[weakref.ref, dict | None]] = {}
+        self.handles: list[Any] = []
+        self.problems: list[str] = []
+        self.step = 0
+        self.nodes: dict[int, dict] = {}
+        self.inputs = list(inputs)
+        self.rec = lambda t: record(t, limit)
+        self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
+        self.leaves: list[tuple[int, torch.Tensor]] = []
+        self._build_nodes(seeds, names)
+        self.jacobians = node_jacobians(self.sk, limit) if meta.get("jacobians", True) else {}
+
+    # -- before the pass -----------------------------------------------------------------
+    def _build_nodes(self, seeds: list[Any], names: Names) -> None:
+        fn_names: dict[Any, tuple[str, torch.Tensor]] = {}
+        for name, t in names.tensors.values():
+            if t.grad_fn is not None:
+                fn_names.setdefault(t.grad_fn, (name, t))
+        for rid, t in enumerate(self.sk.roots):
+            self.nodes[rid] = self._tensor_attrs(t, "root", "output", names.name_of(t))
+            self.nodes[rid].update(step=0, grad_in=[self.rec(seeds[rid])])
+            for (u, _), edge in self.sk.edges.items():
+                if u == rid:
+                    edge["grad"] = self.nodes[rid]["grad_in"][0]
+            if t.retains_grad:
+                self.named.append((rid, t))
+        for i, fn in enumerate(self.sk.fns):
+            nid = len(self.sk.roots) + i
+            if is_leaf_fn(fn):
+                var = fn.variable
+                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", names.name_of(var))
+                attrs.update(param=names.param_of(var), grad_before=self.rec(var.grad),
+                             grad_after=None, returned_grad=None)
+                self.leaves.append((nid, var))
+            else:
+                attrs = self._op_attrs(fn, fn_names.get(fn))
+            self.nodes[nid] = attrs
+
+    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict:
+        return {
+            "kind": kind, "op": op, "name": name, "param": "",
+            "shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": t.device.type,
+            "requires_grad": t.requires_grad, "is_leaf": t.is_leaf, "retains_grad": t.retains_grad,
+            "value": self.rec(t) if self.meta.get("values", True) else None,
+            "step": None, "grad_in": [None], "retained_grad": None,
+            "source": "", "module": "", "module_class": "", "outputs": 1,
+        }
+
+    def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict:
+        metas = getattr(fn, "_input_metadata", ())
+        first = metas[0] if metas else None
+        prov = fn.metadata.get(KEY) or {}
+        value = None
+        if named is not None and self.meta.get("values", True):
+            value = self.rec(named[1])
+        elif prov.get("values"):
+            value = prov["values"].get(0)
+        attrs = {
+            "kind": "op", "op": op_name(fn), "name": named[0] if named else "", "param": "",
+            "shape": list(first.shape) if first is not None else None,
+            "dtype": dtype_name(first.dtype) if first is not None else None,
+            "device": first.device.type if first is not None else None,
+            "requires_grad": True, "is_leaf": False,
+            "retains_grad": named[1].retains_grad if named else None,
+            "value": value, "step": None, "grad_in": [None] * max(1, len(metas)),
+            "retained_grad": None, "source": prov.get("source", ""),
+            "module": prov.get("module", ""), "module_class": prov.get("module_class", ""),
+            "outputs": max(1, len(metas)),
+        }
+        if named is not None and named[1].retains_grad:
+            self.named.append((self.sk.ids[fn], named[1]))
+        return attrs
+
+    # -- hooks -----------------------------------------------------------------------------
+    def register(self) -> None:
+        """Put a pre-hook and a hook on every node, a post-accumulate hook on every leaf."""
+        for i, fn in enumerate(self.sk.fns):
+            nid = len(self.sk.roots) + i
+            self.handles.append(fn.register_prehook(self._pre_hook(nid)))
+            if not is_leaf_fn(fn):
+                self.handles.append(fn.register_hook(self._post_hook(nid, fn)))
+        for nid, var in self.leaves:
+            self.handles.append(var.register_post_accumulate_grad_hook(self._acc_hook(nid)))
+
+    def _pre_hook(self, nid: int) -> Any:
+        def hook(grad_outputs: tuple) -> None:
+            try:
+                self.step += 1
+                node = self.nodes[nid]
+                node["step"] = self.step
+                hit = self.pending.pop(nid, None)
+                if hit is not None and len(grad_outputs) == 1 and hit[0]() is grad_outputs[0]:
+                    node["grad_in"] = [hit[1]]
+                else:
+                    node["grad_in"] = [self.rec(g) for g in grad_outputs]
+                if node["kind"] == "leaf" and grad_outputs and grad_outputs[0] is not None:
+                    self.pending[nid] = (weakref.ref(grad_outputs[0]), node["grad_in"][0])
+            except Exception as exc:  # a recording fault must never break the user's backward
+                self.problems.append(f"pre-hook of node {nid}: {exc!r}")
+        return hook
+
+    def _post_hook(self, nid: int, fn: Any) -> Any:
+        targets = [(slot, self.sk.ids[nxt]) for slot, (nxt, _) in enumerate(fn.next_functions) if nxt is not None]
+
+        def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
+            try:
+                self._record_edges(nid, targets, grad_inputs, grad_outputs)
+            except Exception as exc:  # see _pre_hook
+                self.problems.append(f"hook of node {nid}: {exc!r}")
+        return hook
+
+    def _record_edges(self, u: int, targets: list, grad_inputs: tuple, grad_outputs: tuple) -> None:
+        scalar_out = len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor) \
+            and grad_outputs[0].numel() == 1
+        seen: dict[int, dict | None] = {}  # slot tensors shared within this call (x + x)
+
+        def rec(g: Any) -> dict | None:
+            if g is None:
+                return None
+            key = id(g)  # the tensors are alive for the whole call: identity is safe here
+            if key not in seen:
+                seen[key] = self.rec(g)
+            return seen[key]
+
+        for v in {v: None for _, v in targets}:
+            edge = self.sk.edges[(u, v)]
+            slots = edge["slots"]
+            if len(slots) == 1:
+                g = grad_inputs[slots[0]]
+                edge["grad"] = rec(g)
+                if g is not None and self.in_slots[v] == 1:
+                    self.pending[v] = (weakref.ref(g), edge["grad"])
+            else:
+                parts = [grad_inputs[s] for s in slots]
+                edge["parts"] = [rec(p) for p in parts]
+                defined = [p for p in parts if p is not None]
+                g = torch.stack(defined).sum(0) if defined and all(
+                    p.shape == defined[0].shape for p in defined) else None
+                edge["grad"] = record(g, self.limit)
+            if ("local" not in edge and scalar_out and g is not None and g.numel() <= self.limit
+                    and not g.is_complex() and bool(grad_outputs[0] != 0)):
+                with torch.no_grad():
+                    edge["local"] = record(g / grad_outputs[0], self.limit)
+
+    def _acc_hook(self, nid: int) -> Any:
+        def hook(var: torch.Tensor) -> None:
+            try:
+                hit = self.pending.pop(nid, None)
+                node = self.nodes[nid]
+                if hit is not None and node["grad_before"] is None and hit[0]() is var.grad:
+                    node["grad_after"] = hit[1]  # .grad was None: it now is the increment itself
+                else:
+                    node["grad_after"] = self.rec(var.grad)
+            except Exception as exc:  # see _pre_hook
+                self.problems.append(f"accumulate hook of node {nid}: {exc!r}")
+        return hook
+
+    # -- after the pass --------------------------------------------------------------------
+    def finish(self, returned: Any = None, error: BaseException | None = None) -> Pass:
+        """Remove every hook, collect what is left, and return the pass as plain data."""
+        self.remove_hooks()
+        try:
+            for nid, t in self.named:
+                if not t.is_leaf and t.grad is not None:
+                    self.nodes[nid]["retained_grad"] = self.rec(t.grad)
+            input_ids = []
+            for k, t in enumerate(self.inputs):
+                nid = self._tensor_node(t)
+                if nid is None:
+                    continue
+                input_ids.append(nid)
+                if returned is not None and k < len(returned):
+                    self.nodes[nid]["returned_grad"] = self.rec(returned[k])
+            return self._to_pass(input_ids, error)
+        finally:
+            self.sk.clear()
+            self.pending.clear()
+            self.named, self.leaves, self.inputs = [], [], []
+
+    def remove_hooks(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _tensor_node(self, t: torch.Tensor) -> int | None:
+        from .walk import gradient_edge
+
+        edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
+        return self.sk.ids.get(edge[0]) if edge is not None else None
+
+    def _to_pass(self, input_ids: list[int], error: BaseException | None) -> Pass:
+        graph = nx.DiGraph()
+        for nid in sorted(self.nodes):
+            graph.add_node(nid, **self.nodes[nid])
+        for (u, v), edge in self.sk.edges.items():
+            edge.setdefault("grad", None)
+            edge.setdefault("local", None)
+            jac = self.jacobians.get((u, v))
+            edge["jacobian"] = jac
+            if jac is not None:
+                local = local_from_jacobian(jac, self.nodes[v]["shape"])
+                if local is not None:
+                    edge["local"] = local
+            edge["input_nr"] = edge["input_nrs"][0]
+            graph.add_edge(u, v, **edge)
+        meta = self.meta
+        graph.graph.update(
+            index=meta["index"], kind=meta["kind"], api=meta["api"], call_site=meta["call_site"],
+            caller=meta.get("caller", ""), roots=list(range(len(self.sk.roots))), inputs=input_ids,
+            retain_graph=bool(meta.get("retain_graph")), create_graph=bool(meta.get("create_graph")),
+            steps=self.step, value_limit=self.limit,
+            error=_one_line(error), capture_error="; ".join(self.problems[:3]),
+            signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
+        )
+        return Pass(graph)
+
+
+def _in_slots(sk: Skeleton) -> dict[int, int]:
+    """How many slots feed each node's gradient (more than one means accumulation)."""
+    count: dict[int, int] = {}
+    for (_, v), edge in sk.edges.items():
+        count[v] = count.get(v, 0) + len(edge["slots"])
+    return count
+
+
+def _one_line(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _signature(graph: nx.DiGraph) -> str:
+    """A hash of the structure (ops, shapes, edges), equal for passes of the same shape."""
+    shape = [[n, a["op"], a["shape"]] for n, a in graph.nodes(data=True)]
+    edges = [[u, v, a["slots"]] for u, v, a in graph.edges(data=True)]
+    return hashlib.sha1(json.dumps([shape, edges]).encode()).hexdigest()[:16]

@@ -1,0 +1,188 @@
+"""``trace()`` and ``snapshot()``: a TorchFunctionMode that records each backward call."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from .._errors import GraphtraceError
+from ..model import Pass, Trace
+from .frames import Names, api_caller, user_frame, where
+from .provenance import ModuleStack, tag
+from .recorder import PassRecorder
+from .values import VALUE_LIMIT
+
+_APIS: dict[Any, str] = {
+    torch.Tensor.backward: "Tensor.backward",
+    torch.autograd.backward: "torch.autograd.backward",
+    torch.autograd.grad: "torch.autograd.grad",
+}
+_SIGNATURES = {func: inspect.signature(func) for func in _APIS}
+
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, torch.Tensor):
+        return [x]
+    return list(x)
+
+
+def _call(func: Any, args: tuple, kwargs: dict) -> dict:
+    """The call's roots, seed gradients, inputs and flags, whichever API it came through."""
+    bound = _SIGNATURES[func].bind(*args, **kwargs)
+    a = bound.arguments
+    if func is torch.Tensor.backward:
+        roots, seeds, inputs = [a["self"]], [a.get("gradient")], _as_list(a.get("inputs"))
+    elif func is torch.autograd.backward:
+        roots = _as_list(a["tensors"])
+        seeds = _as_list(a.get("grad_tensors") if a.get("grad_tensors") is not None else a.get("grad_variables"))
+        inputs = _as_list(a.get("inputs"))
+    else:
+        roots, seeds, inputs = _as_list(a["outputs"]), _as_list(a.get("grad_outputs")), _as_list(a["inputs"])
+    seeds = seeds + [None] * (len(roots) - len(seeds))
+    seeds = [s if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
+             else torch.ones_like(r, memory_format=torch.preserve_format) for r, s in zip(roots, seeds)]
+    create = bool(a.get("create_graph", False))
+    retain = a.get("retain_graph")
+    return {
+        "roots": [r for r in roots if isinstance(r, torch.Tensor)], "seeds": seeds, "inputs": inputs,
+        "create_graph": create, "retain_graph": create if retain is None else bool(retain),
+        "batched": bool(a.get("is_grads_batched", False)),
+    }
+
+
+class _Mode(TorchFunctionMode):
+    """Sees every torch call in the block: backward calls are recorded, new grad_fns tagged."""
+
+    def __init__(self, tracer: "Tracer") -> None:
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _APIS:
+            return self.tracer._backward(func, args, kwargs)
+        out = func(*args, **kwargs)
+        if self.tracer.modules is not None:
+            try:
+                tag(out, self.tracer.modules, self.tracer.value_limit)
+            except Exception:  # provenance is best effort: never break the user's forward
+                pass
+        return out
+
+
+class Tracer(Trace):
+    """``with graphtrace.trace() as t:`` records each backward pass run in the block into ``t.passes``.
+
+    Options: ``values`` (record tensor values and summaries), ``value_limit`` (elements up to
+    which tensors are kept in full), ``provenance`` (module and source line of forward ops run
+    in the block), ``jacobians`` (local Jacobians of small nodes), ``on_pass`` (called with each
+    pass as soon as it is recorded), ``keep`` (keep passes in ``.passes``; False to stream only).
+    """
+
+    def __init__(self, *, values: bool = True, value_limit: int = VALUE_LIMIT, provenance: bool = True,
+                 jacobians: bool = True, on_pass: Callable[[Pass], None] | None = None,
+                 keep: bool = True) -> None:
+        super().__init__()
+        if not isinstance(value_limit, int) or isinstance(value_limit, bool) or value_limit < 0:
+            raise GraphtraceError(f"value_limit must be a non-negative int, not {value_limit!r}")
+        self.values, self.value_limit, self.provenance = values, value_limit, provenance
+        self.jacobians, self.on_pass, self.keep = jacobians, on_pass, keep
+        self.count = 0
+        self.modules: ModuleStack | None = None
+        self._mode: _Mode | None = None
+
+    def __enter__(self) -> "Tracer":
+        if self._mode is not None:
+            raise GraphtraceError("this trace() is already active; use a new graphtrace.trace() block")
+        if self.provenance:
+            self.modules = ModuleStack()
+        self._mode = _Mode(self)
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._mode is not None:
+                self._mode.__exit__(*exc)
+        finally:
+            self._mode = None
+            if self.modules is not None:
+                self.modules.close()
+                self.modules = None
+
+    def __repr__(self) -> str:
+        return f"<graphtrace.trace: {self.count} pass{'es' if self.count != 1 else ''}>"
+
+    def _backward(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        frame = user_frame(2)
+        call = _call(func, args, kwargs)
+        meta = {
+            "index": self.count + 1, "kind": "grad" if func is torch.autograd.grad else "backward",
+            "api": _APIS[func], "call_site": where(frame), "caller": api_caller(frame),
+            "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
+            "values": self.values and not call["batched"], "jacobians": self.jacobians and not call["batched"],
+        }
+        names = Names(frame)
+        del frame
+        try:
+            recorder = PassRecorder(call["roots"], call["seeds"], meta=meta, names=names,
+                                    limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"])
+        finally:
+            names.clear()
+        returned, error = None, None
+        try:
+            if meta["values"]:
+                recorder.register()
+            returned = func(*args, **kwargs)
+            return returned
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            recorder.remove_hooks()
+            self._store(recorder.finish(returned if meta["kind"] == "grad" else None, error))
+
+    def _store(self, p: Pass) -> None:
+        self.count += 1
+        if self.keep:
+            self.passes.append(p)
+        if self.on_pass is not None:
+            self.on_pass(p)
+
+
+def snapshot(tensors: Any, *, value_limit: int = VALUE_LIMIT, jacobians: bool = True) -> Pass:
+    """The graph behind ``tensors`` as a pass, without running backward (no gradient values)."""
+    roots = _snapshot_roots(tensors)
+    frame = user_frame(1)
+    meta = {"index": 1, "kind": "snapshot", "api": "snapshot", "call_site": where(frame),
+            "retain_graph": True, "create_graph": False, "values": True, "jacobians": jacobians}
+    names = Names(frame)
+    del frame
+    try:
+        recorder = PassRecorder(roots, [None] * len(roots), meta=meta, names=names, limit=value_limit)
+    finally:
+        names.clear()
+    return recorder.finish()
+
+
+def _snapshot_roots(tensors: Any) -> list[torch.Tensor]:
+    items = [tensors] if isinstance(tensors, torch.Tensor) else tensors
+    if not isinstance(items, (list, tuple)) or not items:
+        raise GraphtraceError(
+            f"snapshot() takes a tensor or a non-empty list of tensors, not {type(tensors).__name__}"
+        )
+    for k, t in enumerate(items):
+        label = "" if isinstance(tensors, torch.Tensor) else f" (item {k})"
+        if not isinstance(t, torch.Tensor):
+            raise GraphtraceError(f"snapshot() takes tensors, but got a {type(t).__name__}{label}")
+        if t.grad_fn is None and not t.requires_grad:
+            raise GraphtraceError(
+                f"the tensor{label} has no autograd graph: it has no grad_fn and does not require grad "
+                "(create it from tensors with requires_grad=True, outside torch.no_grad())"
+            )
+    return list(items)

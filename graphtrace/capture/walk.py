@@ -1,0 +1,98 @@
+"""Walk the autograd graph from the roots and give every node its deterministic id."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.autograd.graph import get_gradient_edge
+
+# NOTE [node order]
+# Node ids are ints given in one order, so that the same program yields the same ids:
+#   1. the roots (the tensors backward starts from), in the order the call names them;
+#   2. then breadth-first over ``grad_fn.next_functions`` in slot order, from the roots'
+#      grad_fns in root order; a grad_fn (or a leaf's AccumulateGrad) gets the next int the
+#      first time it is reached.
+# The walk is iterative (no recursion limit for deep graphs) and never uses id() for ids.
+
+
+@dataclass
+class Skeleton:
+    """The graph's structure: autograd nodes by id, and edges keyed by (source, target)."""
+
+    roots: list[torch.Tensor]
+    fns: list[Any] = field(default_factory=list)  # fns[i - len(roots)] is node id i
+    ids: dict[Any, int] = field(default_factory=dict)  # autograd node -> id (identity)
+    edges: dict[tuple[int, int], dict] = field(default_factory=dict)
+
+    def fn_id(self, fn: Any) -> int | None:
+        return self.ids.get(fn)
+
+    def fn_of(self, node_id: int) -> Any:
+        return self.fns[node_id - len(self.roots)]
+
+    def clear(self) -> None:
+        """Drop every reference to torch objects (the pass keeps plain data only)."""
+        self.roots = []
+        self.fns = []
+        self.ids = {}
+
+
+def gradient_edge(t: torch.Tensor) -> tuple[Any, int] | None:
+    """The autograd node a tensor's gradient goes to (its grad_fn or AccumulateGrad)."""
+    if not t.requires_grad:
+        return None
+    edge = get_gradient_edge(t)
+    return edge.node, edge.output_nr
+
+
+def _add_edge(sk: Skeleton, u: int, v: int, slot: int, input_nr: int) -> None:
+    edge = sk.edges.get((u, v))
+    if edge is None:
+        sk.edges[(u, v)] = {"slots": [slot], "input_nrs": [input_nr]}
+    else:
+        edge["slots"].append(slot)
+        edge["input_nrs"].append(input_nr)
+
+
+def walk(roots: list[torch.Tensor]) -> Skeleton:
+    """The skeleton of the graph behind ``roots`` (see NOTE [node order])."""
+    sk = Skeleton(roots=list(roots))
+    queue: deque = deque()
+
+    def visit(fn: Any) -> int:
+        nid = sk.ids.get(fn)
+        if nid is None:
+            nid = len(sk.roots) + len(sk.fns)
+            sk.ids[fn] = nid
+            sk.fns.append(fn)
+            queue.append(fn)
+        return nid
+
+    for rid, t in enumerate(sk.roots):
+        edge = gradient_edge(t)
+        if edge is not None:
+            _add_edge(sk, rid, visit(edge[0]), 0, edge[1])
+    while queue:
+        fn = queue.popleft()
+        u = sk.ids[fn]
+        for slot, (nxt, input_nr) in enumerate(fn.next_functions):
+            if nxt is not None:
+                _add_edge(sk, u, visit(nxt), slot, input_nr)
+    return sk
+
+
+def op_name(fn: Any) -> str:
+    """``SinBackward0``; a custom Function's class name; ``AccumulateGrad`` for leaves."""
+    return type(fn).__name__
+
+
+def is_leaf_fn(fn: Any) -> bool:
+    return type(fn).__name__ == "AccumulateGrad"
+
+
+def is_python_fn(fn: Any) -> bool:
+    """A custom autograd.Function's node: calling it runs user code."""
+    return isinstance(fn, torch.autograd.function.BackwardCFunction)
