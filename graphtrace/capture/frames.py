@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from inspect import CO_OPTIMIZED
 from types import FrameType
 from typing import Any
 
@@ -58,6 +59,22 @@ def api_caller(frame: FrameType | None) -> str:
     return found
 
 
+def _function_locals(frame: FrameType) -> list[tuple[str, Any]]:
+    """A function frame's local variables, without keeping them alive.
+
+    NOTE [frame locals]: before Python 3.13, ``frame.f_locals`` of a function frame is a
+    snapshot dict stored on the frame; it would keep every local (and so the autograd graph
+    behind a local tensor) alive after the user deletes it. We read it and empty it again;
+    ``locals()`` rebuilds it whenever it is asked for. From 3.13 on it is a view (PEP 667).
+    """
+    if sys.version_info >= (3, 13):
+        return list(frame.f_locals.items())
+    snapshot = frame.f_locals
+    items = list(snapshot.items())
+    snapshot.clear()
+    return items
+
+
 class Names:
     """Variable names of tensors and full names of module parameters visible in a frame."""
 
@@ -66,11 +83,11 @@ class Names:
         self.params: dict[int, str] = {}
         if frame is None:
             return
-        scopes = [frame.f_locals]
-        if frame.f_globals is not frame.f_locals:
-            scopes.append(frame.f_globals)
+        scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
+        scopes.append(list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED
+                      else list(frame.f_locals.items()))
         for scope in scopes:
-            for name, value in list(scope.items()):
+            for name, value in scope:
                 if name.startswith("_"):
                     continue
                 if isinstance(value, torch.Tensor):
