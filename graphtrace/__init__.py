@@ -6,6 +6,7 @@ from typing import Any
 
 from ._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
 from .model import Pass, Trace, load, loads
+from .notebook import show
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,7 @@ __all__ = [
     "__version__",
     "load",
     "loads",
+    "show",
     "snapshot",
     "trace",
 ]

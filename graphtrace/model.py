@@ -129,7 +129,9 @@ class Pass:
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        return {"image/svg+xml": self.to_svg(), "text/plain": repr(self)}
+        from .notebook import Inline  # SVG, or one line saying why it cannot be drawn
+
+        return Inline(self)._repr_mimebundle_(include, exclude)
 
 
 class Trace:

@@ -40,6 +40,8 @@ def display_path(filename: str) -> str:
     """A path relative to the working folder when it is inside it, else as it is."""
     if filename.startswith("<"):
         return filename
+    if os.path.basename(os.path.dirname(filename)).startswith("ipykernel_"):
+        return "<cell>"  # IPython's per-cell temp files: their names change every session
     try:
         rel = os.path.relpath(filename)
     except ValueError:

@@ -39,11 +39,11 @@ def node_jacobians(sk: Skeleton, limit: int) -> dict[tuple[int, int], list]:
         if rows is None:
             continue
         u = len(sk.roots) + i
-        for slot, (nxt, _) in enumerate(fn.next_functions):
+        for slot, (nxt, input_nr) in enumerate(fn.next_functions):
             if nxt is None:
                 continue
-            cols = [r[slot] for r in rows]
-            if any(c is None for c in cols) or cols[0].numel() > limit:
+            cols = _as_passed_on([r[slot] for r in rows], nxt, input_nr)
+            if cols is None or cols[0].numel() > limit:
                 continue
             key = (u, sk.ids[nxt])
             block = torch.stack([c.reshape(-1) for c in cols])
@@ -64,6 +64,22 @@ def _rows(fn: Any, n_out: int, meta: Any) -> list | None:
                 return None
             rows.append(grads if isinstance(grads, tuple) else (grads,))
     return rows
+
+
+def _as_passed_on(cols: list, nxt: Any, input_nr: int) -> list | None:
+    """The columns as the engine hands them to ``nxt``: summed over broadcast dimensions and
+    cast to its dtype (the engine's validate_outputs does this after the node ran), or None."""
+    if any(c is None for c in cols):
+        return None
+    metas = getattr(nxt, "_input_metadata", ())
+    if input_nr >= len(metas):
+        return cols
+    shape, dtype = tuple(metas[input_nr].shape), metas[input_nr].dtype
+    try:
+        return [c if tuple(c.shape) == shape and c.dtype == dtype else c.sum_to_size(shape).to(dtype)
+                for c in cols]
+    except (RuntimeError, TypeError):  # not reducible to that shape: no Jacobian for this edge
+        return None
 
 
 def local_from_jacobian(jac: list, v_shape: list[int] | None) -> dict | None:

@@ -53,8 +53,19 @@ class ModuleStack:
         self.stack.clear()
 
 
-def tag(out: Any, modules: ModuleStack | None, limit: int) -> None:
-    """Write source line, module and small forward values into new grad_fns' metadata."""
+def next_sequence_nr() -> int:
+    """The sequence number the next autograd node made on this thread will get (or higher)."""
+    probe = torch.empty(0, requires_grad=True).view(0)
+    return probe.grad_fn._sequence_nr() + 1
+
+
+def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
+    """Write source line, module and small forward values into the grad_fns a call made.
+
+    A composite call (``F.linear``, ``matmul``) makes several nodes but returns only the last:
+    its untagged ancestors made after ``since`` (the block's first sequence number) are tagged
+    with the same provenance, so every op node of the block knows its module and line.
+    """
     tensors = out if isinstance(out, (tuple, list)) else (out,)
     info = None
     for t in tensors:
@@ -63,12 +74,25 @@ def tag(out: Any, modules: ModuleStack | None, limit: int) -> None:
         fn = t.grad_fn
         if fn is None:
             continue
-        meta = fn.metadata
-        entry = meta.get(KEY)
+        entry = fn.metadata.get(KEY)
         if entry is None:
             if info is None:
                 path, cls = modules.stack[-1] if modules and modules.stack else ("", "")
                 info = {"source": where(user_frame(2)), "module": path, "module_class": cls}
-            entry = meta[KEY] = dict(info, values={})
+            entry = fn.metadata[KEY] = dict(info, values={})
+            _tag_ancestors(fn, info, since)
         if t.numel() <= limit and t.output_nr not in entry["values"]:
             entry["values"][t.output_nr] = record(t, limit)
+
+
+def _tag_ancestors(fn: Any, info: dict, since: int) -> None:
+    todo = [n for n, _ in fn.next_functions if n is not None]
+    while todo:
+        node = todo.pop()
+        if type(node).__name__ == "AccumulateGrad" or node._sequence_nr() < since:
+            continue
+        meta = node.metadata
+        if KEY in meta:
+            continue
+        meta[KEY] = dict(info, values={})
+        todo.extend(n for n, _ in node.next_functions if n is not None)

@@ -22,21 +22,23 @@ class PassRecorder:
     """Records one backward call (or a snapshot) over the graph behind ``roots``."""
 
     def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict, names: Names,
-                 limit: int, inputs: list[torch.Tensor] = ()) -> None:
+                 limit: int, inputs: list[torch.Tensor] = (), leaf_values: dict | None = None) -> None:
         self.meta = meta
         self.limit = limit
         self.sk: Skeleton = walk(roots)
         self.in_slots = _in_slots(self.sk)
         # NOTE [reused records]: a gradient reaching a node through its only slot is the very
         # tensor the parent's hook recorded (no accumulation can have touched it), so its
-        # record is reused when the object is the same; everything else is recorded afresh.
-        self.pending: dict[int, tuple[weakref.ref, dict | None]] = {}
+        # record is reused when the object is the same and its version unchanged (a user's
+        # tensor hook may modify it in place); everything else is recorded afresh.
+        self.pending: dict[int, tuple[weakref.ref, dict | None, int]] = {}
         self.handles: list[Any] = []
         self.problems: list[str] = []
         self.step = 0
         self.nodes: dict[int, dict] = {}
         self.inputs = list(inputs)
-        self.rec = lambda t: record(t, limit)
+        self.rec = (lambda t: record(t, limit)) if meta.get("values", True) else (lambda t: None)
+        self.leaf_values = leaf_values if leaf_values is not None else {}
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self._build_nodes(seeds, names)
@@ -60,7 +62,7 @@ class PassRecorder:
             nid = len(self.sk.roots) + i
             if is_leaf_fn(fn):
                 var = fn.variable
-                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", names.name_of(var))
+                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", names.name_of(var), leaf=True)
                 attrs.update(param=names.param_of(var), grad_before=self.rec(var.grad),
                              grad_after=None, returned_grad=None)
                 self.leaves.append((nid, var))
@@ -68,15 +70,30 @@ class PassRecorder:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
             self.nodes[nid] = attrs
 
-    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict:
+    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str, leaf: bool = False) -> dict:
+        if not self.meta.get("values", True):
+            value = None
+        elif leaf:
+            value = self._leaf_value(t)
+        else:
+            value = self.rec(t)
         return {
             "kind": kind, "op": op, "name": name, "param": "",
             "shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": t.device.type,
             "requires_grad": t.requires_grad, "is_leaf": t.is_leaf, "retains_grad": t.retains_grad,
-            "value": self.rec(t) if self.meta.get("values", True) else None,
-            "step": None, "grad_in": [None], "retained_grad": None,
+            "value": value, "step": None, "grad_in": [None], "retained_grad": None,
             "source": "", "module": "", "module_class": "", "outputs": 1,
         }
+
+    def _leaf_value(self, t: torch.Tensor) -> dict | None:
+        """A leaf's value record, reused across the passes of a trace while it is unmodified."""
+        key = id(t)  # internal only; the weakref and the version counter guard it
+        hit = self.leaf_values.get(key)
+        if hit is not None and hit[0]() is t and hit[1] == t._version:
+            return hit[2]
+        rec = self.rec(t)
+        self.leaf_values[key] = (weakref.ref(t), t._version, rec)
+        return rec
 
     def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict:
         metas = getattr(fn, "_input_metadata", ())
@@ -85,7 +102,7 @@ class PassRecorder:
         value = None
         if named is not None and self.meta.get("values", True):
             value = self.rec(named[1])
-        elif prov.get("values"):
+        elif prov.get("values") and self.meta.get("values", True):
             value = prov["values"].get(0)
         attrs = {
             "kind": "op", "op": op_name(fn), "name": named[0] if named else "", "param": "",
@@ -121,12 +138,12 @@ class PassRecorder:
                 node = self.nodes[nid]
                 node["step"] = self.step
                 hit = self.pending.pop(nid, None)
-                if hit is not None and len(grad_outputs) == 1 and hit[0]() is grad_outputs[0]:
+                if hit is not None and len(grad_outputs) == 1 and _same(hit, grad_outputs[0]):
                     node["grad_in"] = [hit[1]]
                 else:
                     node["grad_in"] = [self.rec(g) for g in grad_outputs]
                 if node["kind"] == "leaf" and grad_outputs and grad_outputs[0] is not None:
-                    self.pending[nid] = (weakref.ref(grad_outputs[0]), node["grad_in"][0])
+                    self.pending[nid] = _pend(grad_outputs[0], node["grad_in"][0])
             except Exception as exc:  # a recording fault must never break the user's backward
                 self.problems.append(f"pre-hook of node {nid}: {exc!r}")
         return hook
@@ -161,15 +178,15 @@ class PassRecorder:
                 g = grad_inputs[slots[0]]
                 edge["grad"] = rec(g)
                 if g is not None and self.in_slots[v] == 1:
-                    self.pending[v] = (weakref.ref(g), edge["grad"])
+                    self.pending[v] = _pend(g, edge["grad"])
             else:
                 parts = [grad_inputs[s] for s in slots]
                 edge["parts"] = [rec(p) for p in parts]
                 defined = [p for p in parts if p is not None]
-                g = torch.stack(defined).sum(0) if defined and all(
+                g = torch.stack(defined).sum(0) if self.meta.get("values", True) and defined and all(
                     p.shape == defined[0].shape for p in defined) else None
                 edge["grad"] = record(g, self.limit)
-            if ("local" not in edge and scalar_out and g is not None and g.numel() <= self.limit
+            if (self.meta.get("values", True) and "local" not in edge and scalar_out and g is not None and g.numel() <= self.limit
                     and not g.is_complex() and bool(grad_outputs[0] != 0)):
                 with torch.no_grad():
                     edge["local"] = record(g / grad_outputs[0], self.limit)
@@ -179,7 +196,7 @@ class PassRecorder:
             try:
                 hit = self.pending.pop(nid, None)
                 node = self.nodes[nid]
-                if hit is not None and node["grad_before"] is None and hit[0]() is var.grad:
+                if hit is not None and node["grad_before"] is None and _same(hit, var.grad):
                     node["grad_after"] = hit[1]  # .grad was None: it now is the increment itself
                 else:
                     node["grad_after"] = self.rec(var.grad)
@@ -245,6 +262,15 @@ class PassRecorder:
             signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
         )
         return Pass(graph)
+
+
+def _pend(g: torch.Tensor, rec: dict | None) -> tuple[weakref.ref, dict | None, int]:
+    return weakref.ref(g), rec, g._version
+
+
+def _same(hit: tuple[weakref.ref, dict | None, int], g: Any) -> bool:
+    """The pending record still describes ``g``: the same object, not modified since."""
+    return g is not None and hit[0]() is g and g._version == hit[2]
 
 
 def _in_slots(sk: Skeleton) -> dict[int, int]:

@@ -11,7 +11,7 @@ from torch.overrides import TorchFunctionMode
 from .._errors import GraphtraceError
 from ..model import Pass, Trace
 from .frames import Names, api_caller, user_frame, where
-from .provenance import ModuleStack, tag
+from .provenance import ModuleStack, next_sequence_nr, tag
 from .recorder import PassRecorder
 from .values import VALUE_LIMIT
 
@@ -69,7 +69,8 @@ class _Mode(TorchFunctionMode):
         out = func(*args, **kwargs)
         if self.tracer.modules is not None:
             try:
-                tag(out, self.tracer.modules, self.tracer.value_limit)
+                tag(out, self.tracer.modules, self.tracer.value_limit if self.tracer.values else -1,
+                    self.tracer.since)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
         return out
@@ -93,6 +94,8 @@ class Tracer(Trace):
         self.values, self.value_limit, self.provenance = values, value_limit, provenance
         self.jacobians, self.on_pass, self.keep = jacobians, on_pass, keep
         self.count = 0
+        self.since = 0
+        self._leaf_values: dict = {}  # leaf value records by tensor, see PassRecorder._leaf_value
         self.modules: ModuleStack | None = None
         self._mode: _Mode | None = None
 
@@ -101,6 +104,7 @@ class Tracer(Trace):
             raise GraphtraceError("this trace() is already active; use a new graphtrace.trace() block")
         if self.provenance:
             self.modules = ModuleStack()
+        self.since = next_sequence_nr()
         self._mode = _Mode(self)
         self._mode.__enter__()
         return self
@@ -111,6 +115,7 @@ class Tracer(Trace):
                 self._mode.__exit__(*exc)
         finally:
             self._mode = None
+            self._leaf_values.clear()
             if self.modules is not None:
                 self.modules.close()
                 self.modules = None
@@ -131,13 +136,13 @@ class Tracer(Trace):
         del frame
         try:
             recorder = PassRecorder(call["roots"], call["seeds"], meta=meta, names=names,
-                                    limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"])
+                                    limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"],
+                                    leaf_values=self._leaf_values)
         finally:
             names.clear()
         returned, error = None, None
         try:
-            if meta["values"]:
-                recorder.register()
+            recorder.register()
             returned = func(*args, **kwargs)
             return returned
         except BaseException as exc:

@@ -1,0 +1,203 @@
+"""Notebook display: ``show()`` (SVG or an inline step-through page) and the ``%%graphtrace`` cell magic."""
+
+from __future__ import annotations
+
+import ast
+import html
+from typing import Any, Iterable
+
+from ._errors import GraphtraceError
+from .model import Pass, Trace
+
+STEP_HEIGHT = 640  # pixels; the inline step-through frame can be resized by dragging its corner
+
+# NOTE [inline step page]
+# The step-through page (render.to_html) is a whole HTML document with its own script.
+# Inline, it goes into an <iframe srcdoc="..."> (the document HTML-escaped into the
+# attribute), sandboxed to "allow-scripts": its script runs, but in an opaque origin, so it
+# cannot touch the notebook page and needs no server, file or network access. JupyterLab,
+# Notebook 7 and VS Code all render such iframes in text/html outputs of trusted cells.
+# The frame cannot size itself to its content (that would need same-origin access), so it
+# sits in a box of ``height`` pixels that the reader can resize.
+
+
+class Inline:
+    """One pass as a notebook display object: static SVG, or the step-through page in a frame."""
+
+    def __init__(self, p: Pass, *, step: bool = False, height: int = STEP_HEIGHT, **options: Any) -> None:
+        if not isinstance(p, Pass):
+            raise GraphtraceError(f"can only display a Pass, not {type(p).__name__}")
+        if not isinstance(height, int) or isinstance(height, bool) or height < 1:
+            raise GraphtraceError(f"height must be a positive int (pixels), not {height!r}")
+        self.p, self.step, self.height, self.options = p, step, height, options
+
+    def __repr__(self) -> str:
+        return repr(self.p)
+
+    def _repr_html_(self) -> str:
+        """The step-through page as an iframe (or the SVG inline when ``step`` is False)."""
+        if not self.step:
+            return self.p.to_svg(**self.options)
+        return iframe(self.p.to_html(**self.options), self.height, title=repr(self.p))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        try:
+            if self.step:
+                return {"text/html": self._repr_html_(), "text/plain": repr(self)}
+            return {"image/svg+xml": self.p.to_svg(**self.options), "text/plain": repr(self)}
+        except GraphtraceError as exc:  # dot missing or failing: say so in one line, not a traceback
+            return {"text/plain": f"{self!r}\ngraphtrace: cannot draw this pass: {exc}"}
+
+
+def iframe(page: str, height: int = STEP_HEIGHT, title: str = "graphtrace") -> str:
+    """HTML of a resizable, sandboxed iframe showing the document ``page`` (NOTE [inline step page])."""
+    return (
+        f'<div style="resize: vertical; overflow: hidden; height: {int(height)}px; '
+        'min-height: 120px; border: 1px solid #ccc; border-radius: 3px">'
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-scripts" '
+        f'title="{html.escape(title, quote=True)}" '
+        'style="width: 100%; height: 100%; border: 0; display: block"></iframe></div>'
+    )
+
+
+def _passes(obj: Any) -> list[Pass]:
+    if isinstance(obj, Pass):
+        return [obj]
+    if isinstance(obj, Trace):
+        return list(obj.passes)
+    if isinstance(obj, (list, tuple)) and all(isinstance(p, Pass) for p in obj):
+        return list(obj)
+    raise GraphtraceError(f"show() takes a Pass, a Trace or a list of passes, not {type(obj).__name__}")
+
+
+def _display(items: Iterable[Any]) -> None:
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is None:
+        raise GraphtraceError(
+            "show() displays in a notebook or IPython; elsewhere save the pass instead, "
+            "e.g. p.save('pass.html') or p.save('pass.svg')"
+        )
+    for item in items:
+        display(item)
+
+
+def show(obj: Any, *, step: bool = False, height: int = STEP_HEIGHT, **options: Any) -> None:
+    """Display a pass, or every pass of a trace, in the notebook now.
+
+    ``step=True`` shows the step-through page (buttons or arrow keys walk the backward
+    pass) in a frame ``height`` pixels tall; otherwise the static SVG. ``options`` go to
+    the renderer: ``values``, ``depth``, ``clusters``, ``expand``, ``fold``, ``budget``.
+    """
+    items = [Inline(p, step=step, height=height, **options) for p in _passes(obj)]
+    _display(items)
+    if not items:
+        print(f"graphtrace: {obj!r} holds no backward pass to show")
+
+
+# -- the %%graphtrace cell magic ---------------------------------------------------------
+
+MAX_PASSES = 20  # passes a %%graphtrace cell keeps and shows unless --max-passes says otherwise
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext graphtrace``: registers the ``%%graphtrace`` cell magic."""
+    ipython.register_magics(_magics_class())
+
+
+def _magics_class() -> type:
+    """The Magics class, built on first use so importing graphtrace never imports IPython."""
+    from IPython.core.magic import Magics, cell_magic, magics_class
+    from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+    @magics_class
+    class GraphtraceMagics(Magics):
+        @magic_arguments()
+        @argument("--name", default="_graphtrace", metavar="VAR",
+                  help="variable that receives the trace (default: _graphtrace)")
+        @argument("--max-passes", type=int, default=MAX_PASSES, metavar="N",
+                  help=f"keep and show at most the first N passes (default: {MAX_PASSES})")
+        @argument("--no-values", action="store_true", help="record and draw no tensor values, only the graph")
+        @argument("--depth", type=int, default=None, metavar="N",
+                  help="draw each nn.Module at path depth N as one box")
+        @argument("--clusters", action="store_true", help="draw boxes around the ops of each module")
+        @argument("--html", action="store_true", help="show step-through pages instead of static SVG")
+        @argument("--height", type=int, default=STEP_HEIGHT, metavar="PX",
+                  help=f"height of each step-through frame with --html (default: {STEP_HEIGHT})")
+        @cell_magic("graphtrace")
+        def graphtrace_magic(self, line: str, cell: str) -> Any:
+            """Run the cell under graphtrace.trace() and show every backward pass it ran."""
+            __tracebackhide__ = True  # IPython leaves this frame out of the cell's traceback
+            args = parse_argstring(GraphtraceMagics.graphtrace_magic, line)
+            return _run_magic(self.shell, args, cell)
+
+    return GraphtraceMagics
+
+
+def _check(args: Any) -> None:
+    from IPython.core.error import UsageError
+
+    if not args.name.isidentifier():
+        raise UsageError(f"--name must be a Python variable name, not {args.name!r}")
+    if args.max_passes < 1:
+        raise UsageError(f"--max-passes must be at least 1, not {args.max_passes}")
+    if args.depth is not None and args.depth < 1:
+        raise UsageError(f"--depth must be at least 1, not {args.depth}")
+    if args.height < 1:
+        raise UsageError(f"--height must be at least 1, not {args.height}")
+
+
+def _run_magic(shell: Any, args: Any, cell: str) -> Any:
+    """Trace ``cell``, store the trace in ``args.name``, show its passes, return the cell's value."""
+    __tracebackhide__ = True
+    import graphtrace
+
+    _check(args)
+    kept: list[Pass] = []
+
+    def keep(p: Pass) -> None:
+        if len(kept) < args.max_passes:
+            kept.append(p)
+
+    tracer = graphtrace.trace(values=not args.no_values, keep=False, on_pass=keep)
+    tracer.passes = kept  # Tracer appends nothing itself (keep=False): ``keep`` bounds the list
+    shell.user_ns[args.name] = tracer
+    options: dict[str, Any] = {"values": not args.no_values, "clusters": args.clusters}
+    if args.depth is not None:
+        options["depth"] = args.depth
+    finished = False
+    try:
+        with tracer:
+            value = _run_cell(shell, cell)
+        finished = True
+    finally:  # passes that ran before an error are shown too; the error then propagates
+        _show_passes(tracer, kept, args, options, finished)
+    return value
+
+
+def _show_passes(tracer: Any, kept: list[Pass], args: Any, options: dict, finished: bool) -> None:
+    from IPython.display import display
+
+    for p in kept:
+        display(Inline(p, step=args.html, height=args.height, **options))
+    if tracer.count > len(kept):
+        print(f"graphtrace: {tracer.count} backward passes ran; the first {len(kept)} are shown "
+              f"and kept in {args.name} (--max-passes {args.max_passes})")
+    elif tracer.count == 0 and finished:
+        print(f"graphtrace: no backward pass ran in this cell ({args.name} is an empty trace)")
+
+
+def _run_cell(shell: Any, cell: str) -> Any:
+    """Run cell code in the user's namespace like a normal cell; return its last expression's value."""
+    __tracebackhide__ = True
+    source = shell.transform_cell(cell)
+    filename = shell.compile.cache(source)  # linecache entry, so tracebacks show the cell's lines
+    tree = shell.transform_ast(shell.compile.ast_parse(source, filename=filename))
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
+        last = ast.Expression(tree.body.pop().value)
+    exec(shell.compile(tree, filename, "exec"), shell.user_global_ns, shell.user_ns)
+    if last is None:
+        return None
+    return eval(shell.compile(last, filename, "eval"), shell.user_global_ns, shell.user_ns)

@@ -1,0 +1,132 @@
+"""DOT source of a pass graph: title, legend, nodes, edges and module clusters (pure string work)."""
+
+from __future__ import annotations
+
+import re
+
+import networkx as nx
+
+from . import _labels as L
+from . import _numbers as N
+from ._nodes import node_attrs
+
+# NOTE [dot speed]: on a GPT-2-sized pass (700+ nodes) dot's time goes mostly to text:
+# parsing and measuring labels (HTML tables cost most, so node labels are plain lines), and
+# edge labels, which dot turns into extra ranks of label nodes (doubling the ranks and the
+# x-positioning work). Graphs over BIG nodes + edges therefore get their edge labels as
+# xlabels (placed after layout) and capped network-simplex and crossing work (nslimit,
+# nslimit1, mclimit, remincross; dot 2.43 can crash with nslimit when edges carry real
+# labels, so it is only set together with xlabels); over LINES, straight edges, since
+# routing long edges past hundreds of nodes can take seconds. Small graphs keep dot's
+# defaults. Size counts edges too: a 52-node view with 432 edges took dot 40 s unlimited.
+BIG = 300  # nodes + edges
+LINES = 800
+FAST = {"nslimit": "0.5", "nslimit1": "0.5", "mclimit": "0.2", "remincross": "false"}
+FONT = "sans-serif"  # the viewer's default sans, as dot's text measuring (pango) picks it
+
+_SAFE = re.compile(r"[^A-Za-z0-9-]")
+
+
+def dom_id(n: object) -> str:
+    """A DOM-safe, injective id for a node id: letters, digits and '-' kept, others as _hex_."""
+    return _SAFE.sub(lambda m: f"_{ord(m.group()):x}_", str(n))
+
+
+def quote(value: str) -> str:
+    """A DOT attribute value: HTML-like labels as they are, other strings quoted."""
+    if value.startswith("<") and value.endswith(">"):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def attr_list(attrs: dict[str, str]) -> str:
+    return "[" + " ".join(f"{k}={quote(v)}" for k, v in attrs.items()) + "]"
+
+
+def title(graph: nx.DiGraph) -> str:
+    """The title row: pass index, api, call site, kind, and the error if the backward raised."""
+    g = graph.graph
+    bits = [f"pass {g.get('index', '?')}", g.get("api") or "", g.get("caller") or "",
+            g.get("call_site") or "", g.get("kind") or ""]
+    rows = [L.font(L.esc(" · ".join(b for b in bits if b), 160), bold=True)]
+    if g.get("view_note"):
+        rows.append(L.font(L.esc(g["view_note"], 200), L.MUTED))
+    if g.get("error"):
+        rows.append(L.font(L.esc("error: " + g["error"], 160), L.COLORS["nan"], bold=True))
+    return rows
+
+
+def legend() -> str:
+    """A table of notation and colours, one span per cell (NOTE [one span per line])."""
+    c = L.COLORS
+    cells = [
+        [(L.esc("↓ gradient flows from the output (top) to the leaves"), c["ok"]),
+         (L.esc("edge label: gradient"), None), (L.esc("×local derivative"), L.LOCAL),
+         (L.esc("grad in 2 + 2 = 4: contributions, sum"), None)],
+        [(L.esc("red: NaN/Inf gradient"), c["nan"]), (L.esc("grey: all-zero gradient"), c["zero"]),
+         (L.esc("dashed: did not run"), None), (L.esc(".grad before + increment = after"), None)],
+    ]
+    rows = "".join(
+        "<TR>" + "".join(f'<TD ALIGN="LEFT">{L.font(text, color, 10)}</TD>' for text, color in r) + "</TR>"
+        for r in cells
+    )
+    return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">{rows}</TABLE>'
+
+
+def graph_label(graph: nx.DiGraph) -> str:
+    rows = "".join(f'<TR><TD ALIGN="LEFT">{r}</TD></TR>' for r in title(graph))
+    rows += f'<TR><TD ALIGN="LEFT">{legend()}</TD></TR>'
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
+
+
+def edge_attrs(u: object, v: object, attrs: dict, values: bool, big: bool = False) -> dict[str, str]:
+    grad = attrs.get("grad")
+    health = N.health(grad)
+    out = {"id": f"edge-{dom_id(u)}-{dom_id(v)}", "color": L.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
+    label = L.edge_label(grad, attrs.get("local"), attrs.get("parts"), values)
+    if label:
+        out["xlabel" if big else "label"] = label  # NOTE [dot speed]: xlabels add no ranks
+        out["fontcolor"] = L.COLORS[health] if health in ("nan", "inf", "zero") else "#222222"
+    if health in ("nan", "inf"):
+        out["penwidth"] = "2"
+    if grad is None:
+        out["style"] = "dashed"
+    return out
+
+
+def to_dot_source(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False) -> str:
+    """DOT for an already-reduced graph; O(nodes + edges)."""
+    index = graph.graph.get("index", 0)
+    head = {"rankdir": "TB", "label": graph_label(graph), "labelloc": "t", "labeljust": "l",
+            "fontname": FONT, "nodesep": "0.25", "ranksep": "0.35", "bgcolor": "white"}
+    size = graph.number_of_nodes() + graph.number_of_edges()
+    big = size > BIG
+    if big:
+        head.update(FAST)
+    if size > LINES:
+        head["splines"] = "line"
+    lines = [f"digraph {quote(f'pass{index}')} {{"]
+    lines += [f"  {k}={quote(v)}" for k, v in head.items()]
+    lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05'})}")
+    lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7'})}")
+    boxes: dict[str, list[str]] = {}  # module path -> node lines, in order of first appearance
+    classes: dict[str, str] = {}
+    for n, attrs in graph.nodes(data=True):
+        line = f"n{dom_id(n)} {attr_list({'id': f'node-{dom_id(n)}', **node_attrs(graph, n, attrs, values, big)})}"
+        module = (attrs.get("module") or "") if clusters else ""
+        if module:
+            boxes.setdefault(module, []).append(line)
+            classes.setdefault(module, attrs.get("module_class") or "")
+        else:
+            lines.append("  " + line)
+    for k, (module, members) in enumerate(boxes.items()):
+        text = module + (f" ({classes[module]})" if classes[module] else "")
+        lines.append(f"  subgraph cluster_{k} {{")
+        lines.append(f"    label={quote('<' + L.font(L.esc(text, 120), L.MUTED, 10) + '>')}")
+        lines.append('    style="rounded,dashed" color="#9a9a9a" labeljust="l"')
+        lines += ["    " + m for m in members]
+        lines.append("  }")
+    for u, v, attrs in graph.edges(data=True):
+        lines.append(f"  n{dom_id(u)} -> n{dom_id(v)} {attr_list(edge_attrs(u, v, attrs, values, big))}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""HTML outputs: the self-contained step-through page of a pass, and a whole trace for notebooks."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import networkx as nx
+
+from . import _assets
+from ._backend import pipe
+from ._dot import to_dot_source
+from ._steps import steps
+
+
+def inline_svg(dot_source: str) -> str:
+    """dot's SVG without its XML prolog, ready to sit inside an HTML page."""
+    svg = pipe(dot_source, "svg").decode("utf-8")
+    return svg[svg.index("<svg"):]
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside a <script> element: '<', '>' and '&' as \\u escapes, so no '</script>'."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def page_title(graph: nx.DiGraph) -> str:
+    g = graph.graph
+    bits = [f"pass {g.get('index', '?')}", g.get("api") or "", g.get("call_site") or "", g.get("kind") or ""]
+    return " · ".join(b for b in bits if b)
+
+
+def step_page(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False) -> str:
+    """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS."""
+    svg = inline_svg(to_dot_source(graph, values=values, clusters=clusters))
+    title = html.escape(page_title(graph))
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_assets.CSP}">',
+        '<link rel="icon" href="data:,">',
+        f"<title>graphtrace: {title}</title>",
+        f"<style>{_assets.CSS}</style></head><body>",
+        f"<header><h1>{title}</h1>",
+        '<button id="gt-first" title="first step (Home)">« first</button>',
+        '<button id="gt-prev" title="previous step (←)">◀ prev</button>',
+        '<span id="gt-pos"></span>',
+        '<button id="gt-next" title="next step (→)">next ▶</button>',
+        '<button id="gt-last" title="last step (End)">last »</button></header>',
+        f'<main><div id="gt-graph">{svg}</div><aside id="gt-panel"></aside></main>',
+        f'<script type="application/json" id="gt-data">{script_json({"steps": steps(graph)})}</script>',
+        f"<script>{_assets.JS}</script>",
+        "</body></html>",
+        "",
+    ])
+
+
+def trace_fragment(passes: list[tuple[nx.DiGraph, str]]) -> str:
+    """Passes (graph, DOT source) titled, their SVG inline, in one block (for a notebook cell)."""
+    parts = ['<div class="graphtrace-trace">']
+    for graph, dot_source in passes:
+        summary = html.escape(page_title(graph))
+        parts.append(f"<details open><summary>{summary}</summary>{inline_svg(dot_source)}</details>")
+    parts.append("</div>")
+    return "\n".join(parts) + "\n"

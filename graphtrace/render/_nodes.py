@@ -1,0 +1,119 @@
+"""DOT attributes of one node (root, op, leaf or group) of a pass graph."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import _labels as L
+from . import _numbers as N
+
+
+def name_of(attrs: dict) -> str:
+    return attrs.get("name") or attrs.get("param") or ""
+
+
+def _title(text: str) -> str:
+    return L.font(L.esc(text), bold=True)
+
+
+def _info_line(attrs: dict) -> list[str]:
+    """The muted second line: step number, dtype and shape, a leaf's flags (NOTE [one span per line])."""
+    shape = attrs.get("shape")
+    step = attrs.get("step")
+    bits = ["not run" if step is None else f"step {step}", attrs.get("dtype") or "",
+            "" if shape is None else "scalar" if shape == [] else N.shape_text(shape)]
+    text = " · ".join(b for b in bits[:2] if b) + (" " + bits[2] if bits[2] else "")
+    if attrs.get("kind") == "leaf":
+        text += f" · is_leaf={attrs.get('is_leaf', True)} requires_grad={attrs.get('requires_grad')}"
+    return [L.font(L.esc(text), L.MUTED, 10)]
+
+
+def _in_sum(graph: nx.DiGraph, n: object, attrs: dict) -> list[str]:
+    """Where several gradients meet a node: each contribution and their sum."""
+    parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
+    parts = [p for p in parts if p is not None]
+    grad_in = attrs.get("grad_in") or []
+    if len(parts) < 2 or not grad_in:
+        return []
+    return [L.esc("grad in " + L.sum_text(parts, grad_in[0]), 120)]
+
+
+def root_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
+    lines = [_title(f"{name_of(attrs) or 'output'} (output)")] + _info_line(attrs)
+    if values:
+        lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+        lines += L.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
+    return lines
+
+
+def op_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
+    op, name = attrs.get("op") or "?", name_of(attrs)
+    lines = [_title(f"{name} = {op}" if name else op)] + _info_line(attrs)
+    if values:
+        lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+        lines += _in_sum(graph, n, attrs)
+        lines += L.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
+    return lines
+
+
+def leaf_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
+    lines = [_title(name_of(attrs) or "leaf")] + _info_line(attrs)
+    if not values:
+        return lines
+    lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+    lines += _in_sum(graph, n, attrs)
+    inc = (attrs.get("grad_in") or [None])[0]
+    if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
+        lines += L.value_lines("returned grad", attrs.get("returned_grad") or inc, attrs.get("shape"), brief)
+        lines.append(L.esc(f".grad untouched: {N.inline(attrs.get('grad_before'))}"))
+    elif attrs.get("step") is not None:
+        lines += L.accumulation(attrs.get("grad_before"), inc, attrs.get("grad_after"))
+    return lines
+
+
+def group_label(attrs: dict, values: bool) -> str:
+    """A group of nodes (views.apply): title, info, its lines, then its [key, value] table aligned."""
+    repeat = attrs.get("repeat") or 1
+    info = (f"×{repeat} · " if repeat > 1 else "") + f"{attrs.get('members', 0)} nodes"
+    rows = [_title(attrs.get("title") or "group"), L.font(L.esc(info), L.MUTED, 10)]
+    rows += [L.esc(line) for line in attrs.get("lines") or []]
+    cells = [f'<TR><TD ALIGN="LEFT" COLSPAN="2">{r}</TD></TR>' for r in rows]
+    if values:
+        cells += [f'<TR><TD ALIGN="LEFT">{L.font(L.esc(k), L.MUTED)}</TD><TD ALIGN="LEFT">{L.esc(v)}</TD></TR>'
+                  for k, v in attrs.get("table") or []]
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(cells)}</TABLE>>'
+
+
+def node_health(attrs: dict) -> str | None:
+    """The worst health of the gradients that reached a node."""
+    if attrs.get("kind") == "group":
+        return attrs.get("health")
+    return N.worst([N.health(r) for r in attrs.get("grad_in") or []])
+
+
+def node_attrs(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> dict[str, str]:
+    """Label, shape and style of a node: filled by kind, red/grey border by health, dashed if not run."""
+    kind = attrs.get("kind", "op")
+    if kind == "group":
+        label = group_label(attrs, values)
+    elif kind == "root":
+        lines = root_lines(graph, n, attrs, values, brief)
+    elif kind == "leaf":
+        lines = leaf_lines(graph, n, attrs, values, brief)
+    else:
+        lines = op_lines(graph, n, attrs, values, brief)
+    health = node_health(attrs)
+    style = ["filled", "rounded"]
+    if kind != "group" and attrs.get("step") is None:
+        style.append("dashed")
+    out = {
+        "label": label if kind == "group" else L.label(lines),
+        "shape": "box3d" if kind == "group" else "box",
+        "style": ",".join(style) if kind != "group" else "filled",
+        "fillcolor": L.FILLS.get(kind, L.FILLS["op"]),
+        "class": f"gt-{kind}" + (f" gt-{health}" if health in ("nan", "inf", "zero") else ""),
+    }
+    if health in ("nan", "inf", "zero"):
+        out["color"] = L.COLORS[health]
+        out["penwidth"] = "2" if health != "zero" else "1"
+    return out

@@ -1,0 +1,90 @@
+"""The step-through data of a pass: per step, plain text about the node and the gradients in and out."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import _numbers as N
+from ._dot import dom_id
+from ._labels import matrix_lines
+from ._nodes import name_of
+
+
+def _text(rec: dict | None) -> str:
+    """A record as panel text: small ones as a numpy-style matrix, big ones summarised."""
+    if rec is None:
+        return "None"
+    if N.shown(rec, N.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
+        return N.inline(rec)
+    if N.shown(rec):
+        return "\n".join(matrix_lines(rec))
+    return f"{N.shape_text(rec.get('shape'))} {N.stats(rec)}"
+
+
+def title(attrs: dict) -> str:
+    name = name_of(attrs)
+    if attrs.get("kind") == "group":
+        return attrs.get("title") or "group"
+    if attrs.get("kind") in ("root", "leaf"):
+        return f"{name or attrs.get('kind')} ({'output' if attrs.get('kind') == 'root' else 'leaf'})"
+    return f"{name} = {attrs.get('op')}" if name else str(attrs.get("op"))
+
+
+def _facts(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
+    """[key, text] rows describing a node."""
+    rows = []
+    if attrs.get("shape") is not None:
+        rows.append(["tensor", f"{attrs.get('dtype') or ''} {N.shape_text(attrs['shape'])}".strip()])
+    for key in ("module", "source"):
+        if attrs.get(key):
+            rows.append([key, str(attrs[key])])
+    if attrs.get("kind") == "group":
+        rows += [["", str(line)] for line in attrs.get("lines") or []]
+        rows += [[str(k), str(v)] for k, v in attrs.get("table") or []]
+    if attrs.get("value") is not None:
+        rows.append(["value", _text(attrs["value"])])
+    if attrs.get("retained_grad") is not None:
+        rows.append(["retained .grad", _text(attrs["retained_grad"])])
+    return rows
+
+
+def _grad_rows(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
+    """How the node's gradient changed: the seed, a leaf's .grad, or a returned grad."""
+    grad_in = (attrs.get("grad_in") or [None])[0]
+    if attrs.get("kind") == "root":
+        return [["seed gradient", _text(grad_in)]]
+    if attrs.get("kind") != "leaf":
+        return []
+    if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
+        return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
+                [".grad", f"untouched: {N.inline(attrs.get('grad_before'))}"]]
+    before, after = attrs.get("grad_before"), attrs.get("grad_after")
+    return [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
+
+
+def steps(graph: nx.DiGraph) -> list[dict]:
+    """The nodes that ran, in step order, each with what the side panel shows."""
+    ran = sorted((a["step"], i, n) for i, (n, a) in enumerate(graph.nodes(data=True)) if a.get("step") is not None)
+    out = []
+    for step, _, n in ran:
+        attrs = graph.nodes[n]
+        arriving = []
+        for u in graph.predecessors(n):
+            e = graph.edges[u, n]
+            arriving.append({"edge": f"edge-{dom_id(u)}-{dom_id(n)}", "from": title(graph.nodes[u]),
+                             "grad": N.inline(e.get("grad")), "health": N.health(e.get("grad")) or "none"})
+        leaving = []
+        for v in graph.successors(n):
+            e = graph.edges[n, v]
+            leaving.append({"edge": f"edge-{dom_id(n)}-{dom_id(v)}", "to": title(graph.nodes[v]),
+                            "grad": N.inline(e.get("grad")), "local": N.factor(e.get("local")),
+                            "health": N.health(e.get("grad")) or "none"})
+        grads = [a["grad"] for a in arriving if a["grad"] != "None"]
+        total = (attrs.get("grad_in") or [None])[0]
+        out.append({
+            "node": f"node-{dom_id(n)}", "step": step, "kind": attrs.get("kind", "op"), "title": title(attrs),
+            "facts": _facts(graph, attrs), "grads": _grad_rows(graph, attrs),
+            "in": arriving, "sum": " + ".join(grads) + " = " + N.inline(total) if len(grads) > 1 else "",
+            "out": leaving,
+        })
+    return out

@@ -1,0 +1,60 @@
+"""The step-through page and the trace block: self-contained, escaped, with the steps as JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from graphtrace import Pass, Trace
+from graphtrace.render import to_html, trace_html
+from graphtrace.render._html import script_json
+
+from . import synthetic as S
+
+pytestmark = pytest.mark.dot
+
+
+def page_data(page: str) -> dict:
+    text = re.search(r'<script type="application/json" id="gt-data">(.*?)</script>', page, re.S).group(1)
+    return json.loads(text)
+
+
+def test_page_is_self_contained():
+    page = to_html(S.chain())
+    assert "default-src 'none'" in page and "<svg" in page and "<?xml" not in page
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "@import" not in page and "url(" not in page
+
+
+def test_steps_in_order_with_gradients():
+    steps = page_data(to_html(S.multipath()))["steps"]
+    assert [s["step"] for s in steps] == [0, 1, 2, 3, 4, 5]
+    u = steps[-1]
+    assert u["node"] == "node-4" and u["sum"] == "2 + 2 = 4"
+    assert [e["grad"] for e in u["in"]] == ["2", "2"] and u["in"][0]["edge"] == "edge-2-4"
+    assert u["grads"] == [[".grad before", "None"], ["+ increment", "4"], ["= .grad after", "4"]]
+    chain = page_data(to_html(S.chain()))["steps"]
+    assert chain[3]["out"][0]["grad"] == "21.384" and chain[3]["out"][0]["local"] == "×147"
+
+
+def test_page_escapes_hostile_text():
+    page = to_html(S.hostile())
+    assert "<img" not in page and "<b>" not in page
+    assert page.count("</script>") == 2  # the two real script elements
+    data = page_data(page)
+    assert data["steps"][2]["title"] == "<img src=x onerror=alert(1)> (leaf)"
+    assert "<title>graphtrace: pass 1 · torch.autograd.grad · /tmp/&lt;dir&gt;&amp;&quot;q&quot;/" in page
+
+
+def test_script_json_cannot_close_the_script():
+    text = script_json({"a": "</script><!-- & -->"})
+    assert "<" not in text and ">" not in text and json.loads(text) == {"a": "</script><!-- & -->"}
+
+
+def test_trace_html_shows_every_pass():
+    g2 = S.accumulation()
+    block = trace_html(Trace([Pass(S.chain()), Pass(g2)]))
+    assert block.count("<svg") == 2 and "pass 3 · Tensor.backward" in block
+    assert block == trace_html(Trace([Pass(S.chain()), Pass(g2)]))
