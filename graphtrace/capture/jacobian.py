@@ -69,7 +69,7 @@ def _rows(fn: Any, n_out: int, meta: Any) -> list | None:
 def _as_passed_on(cols: list, nxt: Any, input_nr: int) -> list | None:
     """The columns as the engine hands them to ``nxt``: summed over broadcast dimensions and
     cast to its dtype (the engine's validate_outputs does this after the node ran), or None."""
-    if any(c is None for c in cols):
+    if any(c is None or c.layout != torch.strided for c in cols):  # sparse (Embedding): none
         return None
     metas = getattr(nxt, "_input_metadata", ())
     if input_nr >= len(metas):

@@ -42,7 +42,12 @@ class PassRecorder:
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self._build_nodes(seeds, names)
-        self.jacobians = node_jacobians(self.sk, limit) if meta.get("jacobians", True) else {}
+        self.jacobians: dict = {}
+        if meta.get("jacobians", True):
+            try:
+                self.jacobians = node_jacobians(self.sk, limit)
+            except Exception as exc:  # an unforeseen node: no Jacobians, the backward still runs
+                self.problems.append(f"jacobians: {exc!r}")
 
     # -- before the pass -----------------------------------------------------------------
     def _build_nodes(self, seeds: list[Any], names: Names) -> None:
@@ -162,13 +167,18 @@ class PassRecorder:
         scalar_out = len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor) \
             and grad_outputs[0].numel() == 1
         seen: dict[int, dict | None] = {}  # slot tensors shared within this call (x + x)
+        go = grad_outputs[0] if len(grad_outputs) == 1 else None
+        go_rec = self.nodes[u]["grad_in"][0] if go is not None else None
 
         def rec(g: Any) -> dict | None:
             if g is None:
                 return None
             key = id(g)  # the tensors are alive for the whole call: identity is safe here
             if key not in seen:
-                seen[key] = self.rec(g)
+                if go_rec is not None and g.numel() > self.limit and _same_elements(g, go):
+                    seen[key] = dict(go_rec, shape=list(g.shape))  # a view (t, view, permute)
+                else:
+                    seen[key] = self.rec(g)
             return seen[key]
 
         for v in {v: None for _, v in targets}:
@@ -187,7 +197,8 @@ class PassRecorder:
                     p.shape == defined[0].shape for p in defined) else None
                 edge["grad"] = record(g, self.limit)
             if (self.meta.get("values", True) and "local" not in edge and scalar_out and g is not None and g.numel() <= self.limit
-                    and not g.is_complex() and bool(grad_outputs[0] != 0)):
+                    and not g.is_complex() and g.device.type != "meta"
+                    and bool(grad_outputs[0] != 0)):
                 with torch.no_grad():
                     edge["local"] = record(g / grad_outputs[0], self.limit)
 
@@ -196,8 +207,11 @@ class PassRecorder:
             try:
                 hit = self.pending.pop(nid, None)
                 node = self.nodes[nid]
-                if hit is not None and node["grad_before"] is None and _same(hit, var.grad):
-                    node["grad_after"] = hit[1]  # .grad was None: it now is the increment itself
+                if hit is not None and node["grad_before"] is None and (
+                        _same(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1):
+                    # .grad was None, so it now is the increment itself, or a copy of it when
+                    # no other post-accumulate hook could have changed it before ours
+                    node["grad_after"] = hit[1]
                 else:
                     node["grad_after"] = self.rec(var.grad)
             except Exception as exc:  # see _pre_hook
@@ -271,6 +285,16 @@ def _pend(g: torch.Tensor, rec: dict | None) -> tuple[weakref.ref, dict | None, 
 def _same(hit: tuple[weakref.ref, dict | None, int], g: Any) -> bool:
     """The pending record still describes ``g``: the same object, not modified since."""
     return g is not None and hit[0]() is g and g._version == hit[2]
+
+
+def _same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a`` holds exactly ``b``'s elements (a reshaped or permuted view): same summary."""
+    if a.dtype != b.dtype or a.numel() != b.numel() or a.data_ptr() != b.data_ptr() or a.layout != b.layout:
+        return False
+    if a.is_contiguous() and b.is_contiguous():
+        return True
+    dims = lambda t: sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)  # noqa: E731
+    return dims(a) == dims(b)
 
 
 def _in_slots(sk: Skeleton) -> dict[int, int]:

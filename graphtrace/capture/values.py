@@ -103,6 +103,8 @@ def record(t: Any, limit: int = VALUE_LIMIT) -> dict | None:
             rec["values"] = [] if t.numel() == 0 and t.device.type != "meta" else None
             rec.update(_EMPTY)
             return rec
+        if t._is_zerotensor():  # an efficient zero (double backward) has no storage to read
+            t = torch.zeros((), dtype=t.dtype, device=t.device).expand(t.shape)
         try:
             rec["values"] = plain(t.tolist()) if t.numel() <= limit else None
             rec.update(_summary(t))
