@@ -98,14 +98,20 @@ def local_from_jacobian(jac: list, v_shape: list[int] | None) -> dict | None:
     return _flat_record(flat, v_shape)
 
 
+def _nest(flat: list, shape: list[int]) -> Any:
+    """The flat list as nested lists of ``shape``, as ``tolist()`` gives (zero-size dims too)."""
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return list(flat)
+    n = len(flat) // shape[0] if shape[0] else 0
+    return [_nest(flat[i * n:(i + 1) * n], shape[1:]) for i in range(shape[0])]
+
+
 def _flat_record(flat: list, shape: list[int]) -> dict:
     """A value record built from a flat list of plain numbers (no torch needed)."""
     nums = [x for x in flat if not isinstance(x, str)]
-    values: Any = flat
-    for d in reversed(shape[1:]):
-        values = [values[i:i + d] for i in range(0, len(values), d)]
-    if not shape:
-        values = flat[0]
+    values = _nest(flat, list(shape))
     n = len(flat)
     return {
         "shape": list(shape), "dtype": "float", "numel": n, "values": values,

@@ -18,11 +18,19 @@ from .values import dtype_name, record
 from .walk import Skeleton, is_leaf_fn, op_name, walk
 
 
+# NOTE [leaf value cache]: summarising a big model's parameters reads every weight (124M
+# floats for GPT-2 small): a leaf's value record is kept, as plain data beside a weakref, until
+# the tensor changes: its version counter moves (every optimizer step and in-place op), or, for
+# updates through ``.data`` that bypass the counter, a sample of its elements differs.
+_LEAF_VALUES: dict[int, tuple[weakref.ref, tuple, dict | None]] = {}
+_LEAF_VALUES_MAX = 4096
+
+
 class PassRecorder:
     """Records one backward call (or a snapshot) over the graph behind ``roots``."""
 
     def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict, names: Names,
-                 limit: int, inputs: list[torch.Tensor] = (), leaf_values: dict | None = None) -> None:
+                 limit: int, inputs: list[torch.Tensor] = ()) -> None:
         self.meta = meta
         self.limit = limit
         self.sk: Skeleton = walk(roots)
@@ -38,7 +46,6 @@ class PassRecorder:
         self.nodes: dict[int, dict] = {}
         self.inputs = list(inputs)
         self.rec = (lambda t: record(t, limit)) if meta.get("values", True) else (lambda t: None)
-        self.leaf_values = leaf_values if leaf_values is not None else {}
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self._build_nodes(seeds, names)
@@ -91,13 +98,17 @@ class PassRecorder:
         }
 
     def _leaf_value(self, t: torch.Tensor) -> dict | None:
-        """A leaf's value record, reused across the passes of a trace while it is unmodified."""
+        """A leaf's value record, computed once per version of the tensor (see _LEAF_VALUES)."""
         key = id(t)  # internal only; the weakref and the version counter guard it
-        hit = self.leaf_values.get(key)
-        if hit is not None and hit[0]() is t and hit[1] == t._version:
+        stamp = (t._version, self.limit, _fingerprint(t))
+        hit = _LEAF_VALUES.get(key)
+        if hit is not None and hit[0]() is t and hit[1] == stamp:
             return hit[2]
         rec = self.rec(t)
-        self.leaf_values[key] = (weakref.ref(t), t._version, rec)
+        if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:
+            for k in [k for k, v in _LEAF_VALUES.items() if v[0]() is None]:
+                del _LEAF_VALUES[k]
+        _LEAF_VALUES[key] = (weakref.ref(t), stamp, rec)
         return rec
 
     def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict:
@@ -261,7 +272,11 @@ class PassRecorder:
             jac = self.jacobians.get((u, v))
             edge["jacobian"] = jac
             if jac is not None:
-                local = local_from_jacobian(jac, self.nodes[v]["shape"])
+                try:
+                    local = local_from_jacobian(jac, self.nodes[v]["shape"])
+                except Exception as exc:  # see _pre_hook: the user's call already returned
+                    local = None
+                    self.problems.append(f"local of edge {u}->{v}: {exc!r}")
                 if local is not None:
                     edge["local"] = local
             edge["input_nr"] = edge["input_nrs"][0]
@@ -285,6 +300,16 @@ def _pend(g: torch.Tensor, rec: dict | None) -> tuple[weakref.ref, dict | None, 
 def _same(hit: tuple[weakref.ref, dict | None, int], g: Any) -> bool:
     """The pending record still describes ``g``: the same object, not modified since."""
     return g is not None and hit[0]() is g and g._version == hit[2]
+
+
+def _fingerprint(t: torch.Tensor) -> tuple:
+    """Where the data lives and 16 evenly spaced elements: cheap, and moved by any real update."""
+    if t.layout != torch.strided or t.device.type == "meta" or t.numel() == 0:
+        return (t.layout, t.device.type)
+    with torch.no_grad():
+        flat = t.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 16)][:16]
+        return (t.data_ptr(), tuple(sample.tolist()))
 
 
 def _same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -95,7 +95,6 @@ class Tracer(Trace):
         self.jacobians, self.on_pass, self.keep = jacobians, on_pass, keep
         self.count = 0
         self.since = 0
-        self._leaf_values: dict = {}  # leaf value records by tensor, see PassRecorder._leaf_value
         self.modules: ModuleStack | None = None
         self._mode: _Mode | None = None
 
@@ -115,7 +114,6 @@ class Tracer(Trace):
                 self._mode.__exit__(*exc)
         finally:
             self._mode = None
-            self._leaf_values.clear()
             if self.modules is not None:
                 self.modules.close()
                 self.modules = None
@@ -136,8 +134,7 @@ class Tracer(Trace):
         del frame
         try:
             recorder = PassRecorder(call["roots"], call["seeds"], meta=meta, names=names,
-                                    limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"],
-                                    leaf_values=self._leaf_values)
+                                    limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"])
         finally:
             names.clear()
         returned, error = None, None

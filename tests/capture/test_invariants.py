@@ -173,3 +173,20 @@ def test_same_program_gives_byte_identical_json(tmp_path):
     assert runs[0] == runs[1]
     assert "0x" not in runs[0] and '"AccumulateGrad"' in runs[0]
     assert graphtrace.loads(runs[0])[0].graph.number_of_nodes() > 5
+
+
+def test_leaf_values_follow_updates_through_data_and_optimizers():
+    w = torch.randn(100, 100, requires_grad=True)  # large: summarised, and cached per version
+    opt = torch.optim.SGD([w], lr=0.1)
+    with graphtrace.trace() as t:
+        for update in ("data", "optimizer", "none"):
+            (w * 2).sum().backward()
+            norm_now = torch.linalg.vector_norm(w.detach()).item()
+            if update == "data":
+                w.data -= 0.1 * w.grad  # bypasses the version counter
+            elif update == "optimizer":
+                opt.step()
+            w.grad = None
+            assert t.passes[-1].node("w")["value"]["norm"] == pytest.approx(norm_now, rel=1e-6)
+    norms = [p.node("w")["value"]["norm"] for p in t.passes]
+    assert norms[0] != norms[1] != norms[2]
