@@ -108,6 +108,8 @@ class PassRecorder:
         if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:
             for k in [k for k, v in _LEAF_VALUES.items() if v[0]() is None]:
                 del _LEAF_VALUES[k]
+            if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:  # that many live leaves: start afresh
+                _LEAF_VALUES.clear()
         _LEAF_VALUES[key] = (weakref.ref(t), stamp, rec)
         return rec
 
