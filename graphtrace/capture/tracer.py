@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -147,7 +148,12 @@ class Tracer(Trace):
             raise
         finally:
             recorder.remove_hooks()
-            self._store(recorder.finish(returned if meta["kind"] == "grad" else None, error))
+            try:
+                recorded = recorder.finish(returned if meta["kind"] == "grad" else None, error)
+            except Exception as exc:  # the user's result or exception must win over ours
+                warnings.warn(f"graphtrace could not record pass {meta['index']}: {exc!r}", stacklevel=3)
+            else:
+                self._store(recorded)
 
     def _store(self, p: Pass) -> None:
         self.count += 1

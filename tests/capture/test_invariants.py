@@ -190,3 +190,14 @@ def test_leaf_values_follow_updates_through_data_and_optimizers():
             assert t.passes[-1].node("w")["value"]["norm"] == pytest.approx(norm_now, rel=1e-6)
     norms = [p.node("w")["value"]["norm"] for p in t.passes]
     assert norms[0] != norms[1] != norms[2]
+
+
+def test_a_recording_failure_warns_and_never_replaces_the_users_result(monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("recording broke")
+
+    monkeypatch.setattr(recorder_mod.PassRecorder, "finish", broken)
+    x = torch.tensor(3.0, requires_grad=True)
+    with graphtrace.trace() as t, pytest.warns(UserWarning, match="could not record pass 1"):
+        (g,) = torch.autograd.grad(x**2, x)
+    assert g.item() == 6.0 and t.passes == []
