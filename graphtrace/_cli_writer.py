@@ -1,0 +1,274 @@
+"""The output folder of ``graphtrace run``/``render``: passes written as they arrive, then the index.
+
+NOTE [which passes are written]: the first ``ALWAYS`` passes are written one by one. After
+them, passes are grouped by their graph ``signature`` (same structure, e.g. the steps of a
+training loop) and only the first and the last pass of each group are written (JSON and
+pictures); the others are counted and feed the gradient statistics only. So 1,000 training
+steps give 22 pictures, and memory holds at most one pending pass per group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import charts
+from ._errors import GraphtraceError, GraphvizNotFoundError
+from .index import Entry, Group, file_name, index_html
+from .model import Pass
+
+FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
+DRAWN = ("svg", "png", "pdf", "html")  # formats that need Graphviz's dot
+ALWAYS = 20
+_OURS = re.compile(r"^(pass-\d{3,}\.(svg|png|pdf|dot|json|html)|index\.html)(\.part)?$")
+
+
+def parse_formats(values: tuple[str, ...] | list[str], default: tuple[str, ...]) -> tuple[str, ...]:
+    """Formats from repeated and comma-separated ``--format`` values, in FORMATS order."""
+    asked = [f.strip().lower() for v in values for f in v.split(",") if f.strip()]
+    for f in asked:
+        if f not in FORMATS:
+            raise GraphtraceError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
+    return tuple(f for f in FORMATS if f in (asked or default))
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write through a temporary file, so an interrupted write never leaves half a file."""
+    tmp = path.with_name(path.name + ".part")
+    try:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise GraphtraceError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def prepare_folder(out: Path, *, clean: bool) -> Path | None:
+    """Create ``out`` and check it can be written; returns the topmost folder created here, if any."""
+    created = None
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        created = folder
+    try:
+        if out.exists() and not out.is_dir():
+            raise GraphtraceError(f"--out {out} is a file, not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".graphtrace-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise GraphtraceError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    if clean:  # files of an earlier run would be listed by nothing and mislead
+        for p in out.iterdir():
+            if _OURS.match(p.name):
+                p.unlink()
+    return created
+
+
+def remove_if_empty(out: Path, created: Path | None) -> None:
+    """Remove the folders ``prepare_folder`` created, up to ``created``, while they are empty."""
+    if created is None:
+        return
+    for folder in (out, *out.parents):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == created:
+            return
+
+
+class Progress:
+    """A one-line progress bar on a terminal stream; silent when the stream is not a terminal."""
+
+    def __init__(self, stream: TextIO, total: int, label: str = "rendering", delay: float = 0.5) -> None:
+        self.stream, self.total, self.label = stream, total, label
+        self.start, self.delay, self.shown = time.monotonic(), delay, False
+        try:
+            self.tty = stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+
+    def update(self, done: int) -> None:
+        if not self.tty or self.total <= 0 or time.monotonic() - self.start < self.delay:
+            return
+        width = 30
+        fill = width * done // self.total
+        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{self.total}")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * (len(self.label) + 50) + "\r")
+            self.stream.flush()
+
+
+class Writer:
+    """Receives passes (the tracer's ``on_pass``), writes them to ``out`` and the index at the end.
+
+    ``add`` never raises into the user's script: failures are kept in ``errors`` and shown at
+    the end; a missing ``dot`` stops drawing but JSON and DOT are still written.
+    """
+
+    def __init__(self, out: Path, formats: tuple[str, ...], *, depth: int | None = None,
+                 max_passes: int | None = None, always: int = ALWAYS, workers: int | None = None) -> None:
+        self.out, self.formats, self.depth = out.absolute(), formats, depth  # the script may chdir
+        self.max_passes, self.always = max_passes, always
+        self.count = 0  # passes received within max_passes
+        self.skipped = 0  # passes beyond max_passes
+        self.entries: list[Entry] = []
+        self.groups: dict[str, Group] = {}
+        self.pending: dict[str, tuple[int, Pass]] = {}  # last pass of each group, written at the end
+        self.stats = charts.GradStats()
+        self.errors: list[str] = []
+        self.no_dot: str = ""
+        self.runs: list[list[Any]] = []  # consecutive passes alike: [first, last, entry]
+        self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1),
+                                        thread_name_prefix="graphtrace-render")
+        self._jobs: list[Future] = []
+
+    # -- receiving passes -------------------------------------------------------------------
+    def add(self, p: Pass, number: int | None = None) -> None:
+        """Take one pass: write it now, keep it as its group's pending last, or only count it."""
+        try:
+            self._add(p, number)
+        except GraphtraceError as exc:
+            self._error(str(exc))
+        except Exception as exc:  # a bug of ours must not break the user's program
+            self._error(f"could not record pass {p.index}: {type(exc).__name__}: {exc}")
+
+    def _add(self, p: Pass, number: int | None) -> None:
+        if self.max_passes is not None and self.count >= self.max_passes:
+            self.skipped += 1
+            return
+        self.count += 1
+        number = number or self.count
+        graph = p.graph
+        self.stats.add(graph)
+        entry = Entry.of(number, graph)
+        self._extend_runs(entry)
+        if number <= self.always:
+            self._emit(p, entry)
+            return
+        sig = entry.signature or f"#{number}"
+        group = self.groups.get(sig)
+        if group is None:
+            self.groups[sig] = Group(sig, entry.call_site, number, number, drawn=[number])
+            self._emit(p, entry)
+        else:
+            group.count += 1
+            group.last = number
+            self.pending[sig] = (number, p)
+
+    def _extend_runs(self, e: Entry) -> None:
+        last = self.runs[-1] if self.runs else None
+        if last is not None and (last[2].call_site, last[2].signature, last[2].kind) == (
+                e.call_site, e.signature, e.kind) and last[1] == e.number - 1:
+            last[1] = e.number
+        else:
+            self.runs.append([e.number, e.number, e])
+
+    def _emit(self, p: Pass, entry: Entry) -> None:
+        self.entries.append(entry)
+        if "json" in self.formats:
+            name = file_name(entry.number, "json")
+            write_file(self.out / name, p.to_json())
+            entry.files["json"] = name
+        if any(f != "json" for f in self.formats):
+            self._jobs.append(self._pool.submit(self._draw, p.graph, entry))
+
+    def _error(self, message: str) -> None:
+        if message not in self.errors:
+            self.errors.append(message)
+
+    # -- drawing (worker threads) -----------------------------------------------------------
+    def _draw(self, graph: Any, entry: Entry) -> None:
+        from . import render
+
+        opts = {"depth": self.depth} if self.depth is not None else {}
+        try:
+            source = render.to_dot(graph, **opts)
+            if "dot" in self.formats:
+                self._save(entry, "dot", source)
+            for fmt in ("svg", "png", "pdf"):
+                if fmt in self.formats and not self.no_dot:
+                    self._save(entry, fmt, render.pipe(source, fmt))
+            if "html" in self.formats and not self.no_dot:
+                page = render.to_html(graph, **opts)
+                self._save(entry, "html", inject(page, charts.value_grad_chart(graph)))
+        except GraphvizNotFoundError as exc:
+            self.no_dot = str(exc)
+        except GraphtraceError as exc:
+            self._error(str(exc))
+        except Exception as exc:  # a renderer bug: say which pass, keep going
+            self._error(f"could not draw pass {entry.index}: {type(exc).__name__}: {exc}")
+
+    def _save(self, entry: Entry, fmt: str, data: str | bytes) -> None:
+        name = file_name(entry.number, fmt)
+        write_file(self.out / name, data)
+        entry.files[fmt] = name
+
+    # -- the end ----------------------------------------------------------------------------
+    def finish(self, *, title: str, command: str, notes: list[str], progress: TextIO | None = None) -> None:
+        """Write the pending last passes of groups, wait for drawings, write index.html.
+
+        Ctrl-C while waiting cancels the drawings not yet started; the index is written anyway.
+        """
+        try:
+            for sig, (number, p) in self.pending.items():
+                self.groups[sig].drawn.append(number)
+                self.add_written(p, number)
+            self.pending.clear()
+            self._wait(progress if progress is not None else sys.stderr)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self.entries:
+                self._index(title, command, notes)
+
+    def add_written(self, p: Pass, number: int) -> None:
+        try:
+            self._emit(p, Entry.of(number, p.graph))
+        except GraphtraceError as exc:
+            self._error(str(exc))
+
+    def _wait(self, stream: TextIO) -> None:
+        bar = Progress(stream, len(self._jobs))
+        try:
+            pending = set(self._jobs)
+            while pending:
+                _, pending = wait(pending, timeout=0.1)
+                bar.update(len(self._jobs) - len(pending))
+        finally:
+            bar.close()
+
+    def _index(self, title: str, command: str, notes: list[str]) -> None:
+        notes = list(notes)
+        if self.no_dot:
+            notes.append("No pictures: " + self.no_dot + ".")
+        if self.skipped:
+            notes.append(f"{self.skipped} more passes ran after --max-passes {self.max_passes} "
+                         "and were not recorded.")
+        stats = self.stats.table() if self.stats.is_training_loop() else None
+        page = index_html(title=title, command=command, entries=self.entries,
+                          groups=list(self.groups.values()), total=self.count, always=self.always,
+                          notes=notes, grad_stats=stats)
+        try:
+            write_file(self.out / "index.html", page)
+        except GraphtraceError as exc:
+            self._error(str(exc))
+
+
+def inject(page: str, fragment: str | None) -> str:
+    """``page`` with an HTML fragment added just before ``</body>`` (appended if there is none)."""
+    if not fragment:
+        return page
+    at = page.rfind("</body>")
+    return page + fragment if at < 0 else page[:at] + fragment + "\n" + page[at:]

@@ -1,0 +1,243 @@
+"""The ``graphtrace`` command: ``run`` a script under trace(), ``render`` saved passes (thin, over the API)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from ._cli_writer import ALWAYS, Writer, parse_formats, prepare_folder, remove_if_empty
+from ._errors import GraphtraceError
+from .runner import SIGINT_EXIT, Script, run as run_script
+
+RUN_FORMATS = ("svg", "json", "html")
+RENDER_FORMATS = ("svg", "html")
+USAGE_EXIT = 2  # graphtrace itself could not do what was asked (bad input, unwritable folder, ...)
+SUMMARY_ROWS = 12
+
+
+class _Group(click.Group):
+    """A click group whose errors are one line: ``graphtrace: error: ...`` and exit 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name or "graphtrace", complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"graphtrace: error: {exc.format_message()}{hint}", err=True)
+            code = USAGE_EXIT
+        except click.ClickException as exc:
+            click.echo(f"graphtrace: error: {exc.format_message()}", err=True)
+            code = exc.exit_code
+        except GraphtraceError as exc:
+            click.echo(f"graphtrace: error: {exc}", err=True)
+            code = USAGE_EXIT
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("graphtrace: interrupted", err=True)
+            code = SIGINT_EXIT
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _formats_option(default: tuple[str, ...]) -> Any:
+    return click.option(
+        "--format", "-f", "formats", multiple=True, metavar="FMT",
+        help=f"Files to write per pass: svg, png, pdf, dot, json, html; repeat or comma-separate "
+             f"(default: {','.join(default)}).")
+
+
+_out_option = click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+                           help="Folder to write into.")
+_depth_option = click.option("--depth", type=click.IntRange(min=0), metavar="N",
+                             help="Draw a collapsed view: module nesting shown down to depth N.")
+_open_option = click.option("--open", "open_index", is_flag=True, help="Open index.html in a browser.")
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="graphtrace",
+                      message="%(prog)s %(version)s")
+def cli() -> None:
+    """See PyTorch autograd: every backward pass of a program drawn as a graph, with its numbers.
+
+    \b
+      graphtrace run train.py --epochs 1     trace a script, write outputs/train/
+      graphtrace render outputs/train/pass-001.json --format png
+    """
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_out_option
+@_formats_option(RUN_FORMATS)
+@click.option("--max-passes", type=click.IntRange(min=1), metavar="N",
+              help="Write at most N passes; later ones are only counted (the script runs on).")
+@click.option("--values/--no-values", default=True, show_default=True,
+              help="Record tensor values and gradients (off: structure only, faster).")
+@_depth_option
+@_open_option
+@_quiet_option
+@click.argument("script", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str, ...],
+        max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool) -> int:
+    """Run SCRIPT [ARGS...] as `python SCRIPT ARGS...` would, and draw every backward pass.
+
+    Writes pass-001.svg, pass-001.json and pass-001.html (a step-through page) per pass and an
+    index.html into outputs/<script name>/ (or --out). The first 20 passes are all written;
+    after them, passes of the same structure are grouped and only the first and last of each
+    group are written. The exit code is the script's own. Options go before SCRIPT; everything
+    after it is passed to the script.
+
+    \b
+    Example:
+      graphtrace run examples/seed000_chain_rule.py
+      graphtrace run --format svg,png --max-passes 50 train.py --lr 0.1
+    """
+    fmts = parse_formats(formats, RUN_FORMATS)
+    target = Script(script, args)  # a missing, binary or syntactically wrong script: one line
+    folder = out if out is not None else Path("outputs") / target.stem
+    created = prepare_folder(folder, clean=True)
+    writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
+
+    def on_pass(p: Any) -> None:
+        writer.add(p)
+        # NOTE [cheaper repeats]: local Jacobians cost more than the rest of a pass's capture
+        # and only sharpen the pictures; after the first ALWAYS passes (of which most repeats
+        # are never drawn) they are turned off, and after --max-passes values too (those
+        # passes are only counted). Measured in bench/cli_training_loop.py.
+        if writer.count >= ALWAYS:
+            tracer.jacobians = False
+        if max_passes is not None and writer.count >= max_passes:
+            tracer.values = False
+
+    try:
+        import graphtrace
+
+        tracer = graphtrace.trace(on_pass=on_pass, keep=False, values=values)
+    except ImportError as exc:
+        raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
+    code, interrupted = SIGINT_EXIT, True
+    try:
+        code = run_script(target, lambda: tracer)
+        interrupted = False
+    finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
+        shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))
+        notes = _stop_notes(code, interrupted, writer.count)
+        writer.finish(title=_shown_path(script), command=shown, notes=notes)
+    if writer.count == 0 and not writer.skipped:
+        remove_if_empty(folder, created)
+        click.echo(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw", err=True)
+        return code
+    if not quiet:
+        _summary(writer, folder)
+    failed = _problems(writer)
+    if open_index:
+        webbrowser.open((folder / "index.html").absolute().as_uri())
+    return USAGE_EXIT if failed and code == 0 else code
+
+
+@cli.command()
+@click.argument("traces", nargs=-1, required=True, metavar="TRACE.json...", type=click.Path(path_type=Path))
+@_out_option
+@_formats_option(RENDER_FORMATS)
+@_depth_option
+@_open_option
+@_quiet_option
+def render(traces: tuple[Path, ...], out: Path | None, formats: tuple[str, ...], depth: int | None,
+           open_index: bool, quiet: bool) -> int:
+    """Draw saved passes again from TRACE.json files (pass or trace JSON), without torch.
+
+    Files go next to the first TRACE file unless --out is given: one file per pass and
+    format, named by the pass's index (pass-001.svg), and index.html.
+
+    \b
+    Example:
+      graphtrace render outputs/seed000_chain_rule/pass-001.json --format png --out /tmp/x
+    """
+    from . import load
+
+    fmts = parse_formats(formats, RENDER_FORMATS)
+    loaded = [p for path in traces for p in load(path)]  # TraceFormatError: one line, exit 2
+    if not loaded:
+        raise GraphtraceError(f"{', '.join(map(_shown_path, traces))} holds no passes; nothing to draw")
+    folder = out if out is not None else traces[0].parent
+    prepare_folder(folder, clean=False)
+    numbers = [p.index for p in loaded]
+    if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
+        numbers = list(range(1, len(loaded) + 1))  # indices clash across files: number in order
+    writer = Writer(folder, fmts, depth=depth)
+    try:
+        for p, n in sorted(zip(loaded, numbers), key=lambda pn: pn[1]):
+            writer.add(p, n)
+    finally:
+        shown = " ".join(shlex.quote(a) for a in ("graphtrace", "render", *map(_shown_path, traces)))
+        writer.finish(title=", ".join(_shown_path(t) for t in traces), command=shown, notes=[])
+    if not quiet:
+        _summary(writer, folder)
+    failed = _problems(writer, warn_dot=False)
+    if open_index:
+        webbrowser.open((folder / "index.html").absolute().as_uri())
+    return USAGE_EXIT if failed or writer.no_dot else 0
+
+
+def _shown_path(path: Any) -> str:
+    """A path relative to the working folder when it is inside it (no absolute paths in files)."""
+    p = os.fspath(path)
+    if not os.path.isabs(p):
+        return p
+    rel = os.path.relpath(p)
+    return p if rel.startswith("..") else rel
+
+
+def _stop_notes(code: int, interrupted: bool, count: int) -> list[str]:
+    if interrupted or code == SIGINT_EXIT:
+        return [f"The script was interrupted (Ctrl-C) after {count} passes; those are written here."]
+    if code != 0:
+        return [f"The script stopped with exit code {code}; the {count} passes before that are written here."]
+    return []
+
+
+def _problems(writer: Writer, warn_dot: bool = True) -> bool:
+    """Print what went wrong while writing; True when something other than a missing dot did."""
+    if writer.no_dot:
+        kind = "warning" if warn_dot else "error"
+        click.echo(f"graphtrace: {kind}: no pictures drawn (JSON and DOT still written): {writer.no_dot}",
+                   err=True)
+    for message in writer.errors:
+        click.echo(f"graphtrace: error: {message}", err=True)
+    return bool(writer.errors)
+
+
+def _summary(writer: Writer, folder: Path) -> None:
+    """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
+    lines = [f"graphtrace: {writer.count} backward pass{'es' if writer.count != 1 else ''}, "
+             f"{len(writer.entries)} written to {_shown_path(folder)}/"]
+    rows = [("passes", "kind", "call site", "nodes", "root")]
+    for first, last, e in writer.runs[:SUMMARY_ROWS]:
+        span = str(first) if first == last else f"{first}-{last}"
+        rows.append((span, e.kind, e.call_site + (" (error)" if e.error else ""), str(e.nodes), e.root_shape))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines += ["  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in
+                               enumerate(zip(r, widths))).rstrip() for r in rows]
+    if len(writer.runs) > SUMMARY_ROWS:
+        lines.append(f"  ... and {len(writer.runs) - SUMMARY_ROWS} more runs of passes (see index.html)")
+    if writer.groups:
+        lines.append(f"  after pass {ALWAYS}, only the first and last pass of each structure are written")
+    if writer.skipped:
+        lines.append(f"  {writer.skipped} later passes not recorded (--max-passes {writer.max_passes})")
+    lines.append(f"  open {_shown_path(folder / 'index.html')}")
+    click.echo("\n".join(lines), err=True)
+
+
+def main() -> None:
+    """Console entry point (``graphtrace`` and ``python -m graphtrace``)."""
+    cli.main(prog_name="graphtrace")

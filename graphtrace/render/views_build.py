@@ -1,0 +1,264 @@
+"""Contract a pass graph by a node -> group assignment into a view graph of group nodes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from . import _numbers as N
+
+MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
+MAX_TABLE_ROWS = 16  # per-parameter rows shown in a module group's table
+_EDGE_KEYS = ("grad", "slots", "input_nr", "parts")  # kept on edges that touch a group
+
+
+@dataclass
+class Group:
+    """What a group node stands for; its drawn attributes are computed from its members."""
+
+    gid: str  # the view's node id: "g:<module>", "f:<parent>.<a>..<b>", "s:<first member id>"
+    kind: str  # "module", "fold" or "structure"
+    title: str
+    module: str = ""
+    module_class: str = ""
+    blocks: list[str] = field(default_factory=list)  # fold: the repeated module paths, in order
+    rel: str = ""  # fold: prefix stripped from member paths for table labels ("transformer.")
+    where: dict = field(default_factory=dict)  # fold: member node -> its block path
+
+
+def norm_of(rec: dict | None) -> float | None:
+    """A record's L2 norm as a float (NaN and Inf as written by the JSON format too)."""
+    if rec is None:
+        return None
+    x = rec.get("norm")
+    if isinstance(x, str):
+        try:
+            return float(x)
+        except ValueError:
+            return None
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _rank(rec: dict | None) -> float:
+    """Sort key of NOTE [representative gradient]: NaN first, then larger norms."""
+    x = norm_of(rec)
+    if x is None:
+        return -1.0
+    return math.inf if math.isnan(x) else x
+
+
+# NOTE [representative gradient]
+# Where one view edge or one group boundary stands for several gradients, it shows the one
+# with the largest norm, NaN counting as largest, so a problem is never hidden behind a
+# healthy neighbour; ``merged`` / "(largest of k)" says how many there were. The gradient
+# entering a group at one boundary node is that node's total ``grad_in`` for the output the
+# edge feeds (the sum of all contributions), the gradient leaving it is the edge's own ``grad``.
+def representative(recs: list[dict | None]) -> dict | None:
+    best = None
+    for rec in recs:
+        if rec is not None and (best is None or _rank(rec) > _rank(best)):
+            best = rec
+    return best
+
+
+def merge_edges(edges: list[dict]) -> dict:
+    """Attributes of a view edge standing for ``edges`` (NOTE [representative gradient])."""
+    rep = edges[0]
+    for attrs in edges[1:]:
+        if _rank(attrs.get("grad")) > _rank(rep.get("grad")):
+            rep = attrs
+    out = {k: rep[k] for k in _EDGE_KEYS if k in rep}
+    out.setdefault("grad", None)
+    out.setdefault("slots", [])
+    out["merged"] = len(edges)
+    return out
+
+
+def combined_norm(recs: list[dict | None]) -> float | None:
+    """sqrt(sum of squared norms): the norm of the records taken as one vector."""
+    norms = [x for x in (norm_of(r) for r in recs) if x is not None]
+    return math.sqrt(sum(x * x for x in norms)) if norms else None
+
+
+def node_health(attrs: dict) -> str | None:
+    return N.worst([N.health(r) for r in attrs.get("grad_in") or []])
+
+
+def param_grad(attrs: dict) -> dict | None:
+    """The gradient a parameter leaf got in this pass (its increment, or the returned grad)."""
+    return attrs.get("returned_grad") or (attrs.get("grad_in") or [None])[0]
+
+
+class Boundary:
+    """Gradients crossing the border of one member set, gathered in one pass over edges."""
+
+    def __init__(self) -> None:
+        self.entering: dict[tuple, dict | None] = {}  # (target, input_nr) -> total arriving
+        self.leaving: list[dict | None] = []
+
+    def enter(self, graph: nx.DiGraph, v: object, attrs: dict) -> None:
+        nr = attrs.get("input_nr", 0) or 0
+        if (v, nr) not in self.entering:
+            grad_in = graph.nodes[v].get("grad_in") or []
+            total = grad_in[nr] if nr < len(grad_in) else None
+            self.entering[(v, nr)] = total if total is not None else attrs.get("grad")
+
+    def leave(self, attrs: dict) -> None:
+        self.leaving.append(attrs.get("grad"))
+
+    def lines(self) -> list[str]:
+        out = []
+        for word, recs in (("grad in", list(self.entering.values())), ("grad out", self.leaving)):
+            rep = representative(recs)
+            if rep is not None:
+                more = f" (largest of {len(recs)})" if len(recs) > 1 else ""
+                out.append(f"{word} {N.inline(rep)}{more}")
+        return out
+
+
+def _count_line(graph: nx.DiGraph, members: list) -> str:
+    leaves = sum(1 for n in members if graph.nodes[n].get("kind") == "leaf")
+    ops = len(members) - leaves
+    bits = [f"{ops} op" + ("s" if ops != 1 else "")]
+    if leaves:
+        bits.append(f"{leaves} param" + ("s" if leaves != 1 else ""))
+    return ", ".join(bits)  # the total is the renderer's badge (``members``)
+
+
+def _param_rows(graph: nx.DiGraph, members: list, prefix: str) -> list[list[str]]:
+    rows = []
+    for n in members:
+        attrs = graph.nodes[n]
+        if attrs.get("kind") == "leaf":
+            name = attrs.get("param") or attrs.get("name") or f"leaf {n}"
+            if prefix and name.startswith(prefix + "."):
+                name = name[len(prefix) + 1:]
+            rows.append([name, "‖g‖ " + N.num(norm_of(param_grad(attrs)))])
+    return rows
+
+
+def _steps(graph: nx.DiGraph, members: list) -> int | None:
+    steps = [s for s in (graph.nodes[n].get("step") for n in members) if isinstance(s, int)]
+    return min(steps) if steps else None
+
+
+def _leaf_grads(graph: nx.DiGraph, members: list) -> list[dict | None]:
+    return [param_grad(graph.nodes[n]) for n in members if graph.nodes[n].get("kind") == "leaf"]
+
+
+def _fold_rows(graph: nx.DiGraph, group: Group, blocks: dict[str, tuple[list, Boundary]]) -> tuple[list, list]:
+    """A fold's table (per block: gradient entering it, its parameters' gradient norm) and summary lines."""
+    table, p_norms = [], []
+    for path in group.blocks:
+        b_members, b_border = blocks[path]
+        label = path[len(group.rel):]
+        value = f"in {N.num(norm_of(representative(list(b_border.entering.values()))))}"
+        p_norm = combined_norm(_leaf_grads(graph, b_members))
+        if p_norm is not None:
+            value += f" · params {N.num(p_norm)}"
+            p_norms.append((p_norm, label))
+        table.append([label, value])
+    lines = []
+    if p_norms:
+        lo, hi = min(p_norms), max(p_norms)
+        lines.append(f"params ‖g‖ per block {N.num(lo[0])} ({lo[1]}) to {N.num(hi[0])} ({hi[1]})")
+    return table, lines
+
+
+def _param_lines(graph: nx.DiGraph, group: Group, members: list) -> tuple[list | None, list]:
+    """A group's parameters: one line each when few, else a total line and a table."""
+    rows = _param_rows(graph, members, group.module)
+    if len(rows) <= MAX_PARAM_LINES:
+        return None, [f"{name} {value}" for name, value in rows]
+    total = combined_norm(_leaf_grads(graph, members))
+    table = rows[:MAX_TABLE_ROWS]
+    if len(rows) > MAX_TABLE_ROWS:
+        table.append(["…", f"{len(rows) - MAX_TABLE_ROWS} more"])
+    return table, [f"params ‖g‖ {N.num(total)} ({len(rows)} tensors)"]
+
+
+def group_attrs(graph: nx.DiGraph, group: Group, members: list, border: Boundary,
+                blocks: dict[str, tuple[list, Boundary]] | None = None) -> dict:
+    """The node attributes of one group (NOTE [view nodes] in views.py)."""
+    lines = [_count_line(graph, members)] + border.lines()
+    if group.kind == "fold":
+        lines[0] = f"{len(group.blocks)} × {len(members) // len(group.blocks)} nodes, one row per block"
+        table, more = _fold_rows(graph, group, blocks or {})
+    else:
+        table, more = _param_lines(graph, group, members)
+    grad_in = representative(list(border.entering.values()))
+    attrs = {
+        "kind": "group", "op": group.module_class or "group", "name": "", "param": "",
+        "shape": grad_in["shape"] if grad_in else None, "dtype": None, "device": None,
+        "requires_grad": None, "is_leaf": False, "retains_grad": None, "value": None,
+        "step": _steps(graph, members), "grad_in": [grad_in], "retained_grad": None,
+        "source": "", "module": group.module, "module_class": group.module_class, "outputs": 1,
+        "title": group.title, "lines": lines + more,
+        "health": N.worst([node_health(graph.nodes[n]) for n in members]) or "ok",
+        "members": len(members), "repeat": max(1, len(group.blocks)), "member_ids": list(members),
+    }
+    if table:
+        attrs["table"] = table
+    return attrs
+
+
+def contract(graph: nx.DiGraph, assign: dict, groups: dict[str, Group]) -> nx.DiGraph:
+    """The view: ``graph`` with each group's members replaced by one node, edges merged.
+
+    Nodes keep the order of their first member in ``graph``; edges the order of their first
+    original edge. Edges inside a group disappear. O(nodes + edges).
+    """
+    view = nx.DiGraph()
+    view.graph.update(graph.graph)
+    members: dict[str, list] = {}
+    for n, attrs in graph.nodes(data=True):
+        g = assign.get(n)
+        if g is None:
+            view.add_node(n, **attrs)
+        else:
+            if g not in members:
+                members[g] = []
+                view.add_node(g)
+            members[g].append(n)
+    borders = {g: Boundary() for g in members}
+    fold_blocks = _fold_blocks(groups, members)
+    in_block = {n: (path, entry) for blocks in fold_blocks.values()
+                for path, entry in blocks.items() for n in entry[0]}
+    merged: dict[tuple, list[dict]] = {}
+    for u, v, attrs in graph.edges(data=True):
+        a, b = assign.get(u), assign.get(v)
+        if in_block:
+            hit_v = in_block.get(v)
+            if hit_v is not None and hit_v[0] != in_block.get(u, ("",))[0]:
+                hit_v[1][1].enter(graph, v, attrs)  # gradient entering one folded block
+        if a is not None and a == b:
+            continue
+        if a is not None:
+            borders[a].leave(attrs)
+        if b is not None:
+            borders[b].enter(graph, v, attrs)
+        merged.setdefault((u if a is None else a, v if b is None else b), []).append(attrs)
+    for (a, b), edges in merged.items():
+        if a not in members and b not in members:
+            view.add_edge(a, b, **edges[0])  # an edge between two drawn nodes, as it was
+        else:
+            view.add_edge(a, b, **merge_edges(edges))
+    for g, ms in members.items():
+        view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], fold_blocks.get(g)))
+    return view
+
+
+# -- per-block borders inside fold groups ------------------------------------------------------
+def _fold_blocks(groups: dict[str, Group], members: dict[str, list]) -> dict[str, dict[str, tuple[list, Boundary]]]:
+    """For each fold group: block path -> (its members, its own boundary)."""
+    out: dict[str, dict[str, tuple[list, Boundary]]] = {}
+    for g, ms in members.items():
+        group = groups[g]
+        if group.kind == "fold":
+            blocks: dict[str, tuple[list, Boundary]] = {path: ([], Boundary()) for path in group.blocks}
+            for n in ms:
+                blocks[group.where[n]][0].append(n)
+            out[g] = blocks
+    return out

@@ -1,0 +1,188 @@
+"""Module views: group nodes by nn.Module path to a depth, and find repeated blocks to fold."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from .views_build import Group
+
+
+def module_path(attrs: dict) -> str:
+    """The module a node belongs to: a parameter's owner, else the module its op ran in."""
+    param = attrs.get("param") or ""
+    if param:
+        return param.rsplit(".", 1)[0] if "." in param else ""
+    return attrs.get("module") or ""
+
+
+def knows_modules(graph: nx.DiGraph) -> bool:
+    """Whether op nodes carry module provenance (a capture under ``trace()``)."""
+    return any(a.get("kind") == "op" and (a.get("module") or a.get("module_class"))
+               for _, a in graph.nodes(data=True))
+
+
+def prefixes(path: str) -> list[str]:
+    """'a.b.c' -> ['a', 'a.b', 'a.b.c']."""
+    parts = path.split(".")
+    return [".".join(parts[: k + 1]) for k in range(len(parts))]
+
+
+class ModuleIndex:
+    """The module tree seen in one pass: every node's path prefixes, classes, inner modules."""
+
+    def __init__(self, graph: nx.DiGraph, protected: set) -> None:
+        self.graph = graph
+        self.paths: dict[object, list[str]] = {}  # node -> prefixes of its module path
+        self.classes: dict[str, str] = dict(graph.graph.get("modules") or {})
+        self.inner: set[str] = set()  # paths that contain another seen module
+        known: set[str] = set()
+        resolved = _resolve(graph)
+        for n, attrs in graph.nodes(data=True):
+            path = resolved.get(n) or module_path(attrs)
+            if attrs.get("module") and attrs.get("module_class"):
+                self.classes.setdefault(attrs["module"], attrs["module_class"])
+            if not path or n in protected:
+                continue
+            pre = prefixes(path)
+            self.paths[n] = pre
+            if path not in known:
+                known.update(pre)
+                self.inner.update(pre[:-1])
+        self.known = known
+        self.max_depth = max((len(p) for p in self.paths.values()), default=0)
+
+    def title(self, path: str) -> str:
+        cls = self.classes.get(path, "")
+        return f"{path} ({cls})" if cls else path
+
+
+def _untagged(graph: nx.DiGraph, n: object, attrs: dict) -> bool:
+    """An op the forward never saw (``TBackward0`` inside ``F.linear``), or a nameless leaf with
+    one consumer (a parameter whose module was not in the caller's frame, most likely)."""
+    if attrs.get("kind") == "leaf":
+        return not (attrs.get("param") or attrs.get("name") or attrs.get("module")) and graph.in_degree(n) == 1
+    return attrs.get("kind") == "op" and not (attrs.get("source") or attrs.get("module")
+                                              or attrs.get("module_class"))
+
+
+def _resolve(graph: nx.DiGraph) -> dict:
+    """Untagged nodes take the module of their first consumer that has one (topological order)."""
+    todo = [n for n, a in graph.nodes(data=True) if _untagged(graph, n, a)]
+    if not todo:
+        return {}
+    try:
+        order = list(nx.topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        order = list(graph.nodes)
+    todo_set = set(todo)
+    out: dict = {}
+    for n in order:
+        if n in todo_set:
+            for p in graph.predecessors(n):
+                path = out.get(p) or module_path(graph.nodes[p])
+                if path:
+                    out[n] = path
+                    break
+    return out
+
+
+def open_paths(expand: tuple) -> set[str]:
+    """The expanded paths and all their ancestors: modules that stay open."""
+    out: set[str] = set()
+    for path in expand:
+        if path:
+            out.update(prefixes(path))
+    return out
+
+
+def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
+                   runs: dict[str, Group]) -> tuple[dict, dict[str, Group]]:
+    """node -> group id: the first prefix that is a folded block, or at ``depth`` and not opened.
+
+    A module shallower than ``depth`` with no modules inside it (``lm_head``) is grouped
+    whole; ops run directly in a container module (a residual add in a block) stay nodes.
+    Groups of a single node are dropped: that node is drawn as it is.
+    """
+    assign: dict = {}
+    groups: dict[str, Group] = {}
+    for n, pre in index.paths.items():
+        key = None
+        for k, p in enumerate(pre, 1):
+            run = runs.get(p)
+            if run is not None:
+                key = run.gid
+                run.where[n] = p
+                groups.setdefault(key, run)
+                break
+            if depth is not None and k >= depth and p not in opened:
+                key = p
+                break
+        else:
+            last = pre[-1]
+            if depth is not None and len(pre) < depth and last not in index.inner and last not in opened:
+                key = last
+        if key is None:
+            continue
+        if key not in groups:
+            groups[key] = Group(gid="g:" + key, kind="module", title=index.title(key), module=key,
+                                module_class=index.classes.get(key, ""))
+        assign[n] = groups[key].gid
+    sizes = Counter(assign.values())
+    assign = {n: g for n, g in assign.items() if sizes[g] > 1}
+    used = set(assign.values())
+    return assign, {g.gid: g for g in groups.values() if g.gid in used}
+
+
+def _signature(index: ModuleIndex, block: str, members: list) -> tuple:
+    """Structure of one block: its class, member (relative path, op) and internal edge multisets."""
+    graph = index.graph
+    cut = len(block) + 1
+    where = {n: (index.paths[n][-1][cut:], graph.nodes[n].get("op", "")) for n in members}
+    nodes = sorted(Counter(where.values()).items())
+    edges = sorted(Counter((where[u], where[v], len(a.get("slots") or ()))
+                           for u in members for v, a in graph.adj[u].items() if v in where).items())
+    return index.classes.get(block, ""), tuple(nodes), tuple(edges)
+
+
+def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, Group]:
+    """Block path -> its fold group, for runs of 2+ identical consecutive numbered siblings.
+
+    See NOTE [fold] in views.py: siblings ``p.0, p.1, ...`` (children of a ModuleList or
+    Sequential) with consecutive indices, the same class and the same structure, none
+    of them opened by ``expand``.
+    """
+    members: dict[str, list] = {}
+    for n, pre in index.paths.items():
+        for p in pre:
+            if p.rpartition(".")[2].isdigit() and p not in opened:
+                members.setdefault(p, []).append(n)
+    siblings: dict[str, list[tuple[int, str]]] = {}
+    for p in members:
+        parent, _, last = p.rpartition(".")
+        siblings.setdefault(parent, []).append((int(last), p))
+    runs: dict[str, Group] = {}
+    for parent in sorted(siblings):
+        row = sorted(siblings[parent])
+        sigs = [_signature(index, p, members[p]) for _, p in row]
+        start = 0
+        for i in range(1, len(row) + 1):
+            if i < len(row) and row[i][0] == row[i - 1][0] + 1 and sigs[i] == sigs[start]:
+                continue
+            if i - start >= 2:
+                _add_run(runs, index, parent, [p for _, p in row[start:i]])
+            start = i
+    return runs
+
+
+def _add_run(runs: dict[str, Group], index: ModuleIndex, parent: str, blocks: list[str]) -> None:
+    first, last = blocks[0].rpartition(".")[2], blocks[-1].rpartition(".")[2]
+    name = f"{parent}.{first}-{last}" if parent else f"{first}-{last}"
+    cls = index.classes.get(blocks[0], "")
+    gid = f"f:{parent}.{first}..{last}" if parent else f"f:{first}..{last}"  # no '-': DOT-safe
+    run = Group(gid=gid, kind="fold", title=name + (f" ({cls})" if cls else ""),
+                module=name, module_class=cls, blocks=blocks,
+                rel=parent.rpartition(".")[0] + "." if "." in parent else "")
+    for b in blocks:
+        runs[b] = run

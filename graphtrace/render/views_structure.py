@@ -1,0 +1,184 @@
+"""Structural collapse for graphs without module provenance: branches, chains, then spans."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .views_build import Group
+
+# NOTE [structural collapse]
+# Used when a pass is over budget and its ops do not know their modules (a snapshot taken
+# outside ``trace()``), and on the nodes a module view left ungrouped. Only "free" nodes
+# are merged (not roots, ``inputs=`` nodes, or members of module groups), in three rounds,
+# each tried only while the view is still over budget:
+#   1. branches: a path of up to BRANCH nodes with one consumer and at most one producer
+#      each, ending at a leaf (a parameter's AccumulateGrad, the TBackward above it),
+#      joins the node that consumes it;
+#   2. chains: along a path of single-consumer / single-producer nodes, segments of up to
+#      L consecutive nodes are merged; L doubles (2, 4, 8, ...) until the view fits;
+#   3. spans: what is left is cut into intervals of a topological order, as long as needed.
+#      Merging an interval of a topological order never creates a cycle.
+# Every round is one iterative pass over nodes and edges: no recursion, O(n) each.
+
+
+BRANCH = 3  # longest side branch folded into its consumer in round 1
+
+
+def _topo(graph: nx.DiGraph) -> list:
+    try:
+        return list(nx.topological_sort(graph))
+    except nx.NetworkXUnfeasible:  # a hand-made graph with a cycle: fall back to node order
+        return list(graph.nodes)
+
+
+class Collapse:
+    """Union-find over the free nodes of ``graph``, with the view size kept up to date."""
+
+    def __init__(self, graph: nx.DiGraph, free: set, size: int) -> None:
+        self.graph = graph
+        self.free = free
+        self.parent: dict = {n: n for n in graph.nodes if n in free}
+        self.size = size  # number of view nodes
+        self.order = _topo(graph)
+        self.pos = {n: i for i, n in enumerate(graph.nodes)}
+
+    def find(self, n: object) -> object:
+        root = n
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[n] != root:
+            self.parent[n], n = root, self.parent[n]
+        return root
+
+    def union(self, a: object, b: object) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if self.pos[rb] < self.pos[ra]:
+                ra, rb = rb, ra
+            self.parent[rb] = ra  # the earlier node names the group
+            self.size -= 1
+
+    def branches(self) -> None:
+        """Round 1: fold short single-consumer branches that end at a leaf into their consumer."""
+        g, hang = self.graph, {}  # node -> nodes in its branch below it
+        for n in reversed(self.order):
+            if n in self.free and g.in_degree(n) == 1 and g.out_degree(n) <= 1:
+                below = [hang.get(s) for s in g.successors(n)]
+                if None not in below and sum(below) < BRANCH:
+                    hang[n] = sum(below) + 1
+        for n in self.order:
+            if n in hang:
+                (p,) = g.predecessors(n)
+                if p in self.free:
+                    self.union(p, n)
+
+    def _units(self) -> tuple[list, dict, dict]:
+        """The current quotient: units in topological order, their successor and predecessor sets."""
+        succ: dict = {}
+        pred: dict = {}
+        for u, v in self.graph.edges:
+            a = self.find(u) if u in self.parent else ("x", u)
+            b = self.find(v) if v in self.parent else ("x", v)
+            if a != b:
+                succ.setdefault(a, {})[b] = None
+                pred.setdefault(b, {})[a] = None
+        units = list(dict.fromkeys(self.find(n) for n in self.order if n in self.parent))
+        return units, succ, pred
+
+    def chains(self, budget: int) -> int:
+        """Round 2: merge chain segments of doubling length until the view fits; returns L."""
+        units, succ, pred = self._units()
+        chains, seen = [], set()
+        for u in units:
+            if u in seen:
+                continue
+            chain = [u]
+            seen.add(u)
+            while True:
+                nxt = succ.get(chain[-1], {})
+                if len(nxt) != 1:
+                    break
+                (v,) = nxt
+                if v in seen or v not in self.parent or len(pred.get(v, {})) != 1:
+                    break
+                chain.append(v)
+                seen.add(v)
+            if len(chain) > 1:
+                chains.append(chain)
+        length, base, size0 = 1, dict(self.parent), self.size
+        longest = max((len(c) for c in chains), default=1)
+        while self.size > budget and length < longest:
+            length *= 2
+            self.parent, self.size = dict(base), size0
+            for chain in chains:
+                for i in range(0, len(chain), length):
+                    for v in chain[i + 1: i + length]:
+                        self.union(chain[i], v)
+        return min(length, longest)
+
+    def spans(self, budget: int, fixed: int) -> int:
+        """Round 3: cut the free units into topological intervals; returns the span length."""
+        units: list = []  # free units by first appearance in topological order; None: a fixed node
+        seen: set = set()
+        for n in self.order:
+            if n not in self.parent:
+                units.append(None)
+            elif self.find(n) not in seen:
+                seen.add(self.find(n))
+                units.append(self.find(n))
+        free_units = [u for u in units if u is not None]
+        room = max(1, budget - fixed)
+        span = max(2, -(-len(free_units) // room))
+        base, size0 = dict(self.parent), self.size
+        while True:
+            self.parent, self.size = dict(base), size0
+            current = None
+            count = 0
+            for u in units:
+                if u is None:
+                    current = None  # a fixed node ends the span
+                    continue
+                if current is None or count >= span:
+                    current, count = u, 1
+                else:
+                    self.union(current, u)
+                    count += 1
+            if self.size <= budget or span >= len(free_units):
+                return span
+            span *= 2
+
+    def groups(self) -> tuple[dict, dict[str, Group]]:
+        """node -> group id for every merged set, with its Group; singletons are left alone."""
+        members: dict = {}
+        for n in self.graph.nodes:
+            if n in self.parent:
+                members.setdefault(self.find(n), []).append(n)
+        assign, groups = {}, {}
+        for head, ms in members.items():
+            if len(ms) < 2:
+                continue
+            gid = f"s:{head}"
+            ops = [self.graph.nodes[n].get("op") or "?" for n in ms]
+            title = f"{ops[0]} … {ops[-1]}"
+            groups[gid] = Group(gid=gid, kind="structure", title=title)
+            for n in ms:
+                assign[n] = gid
+        return assign, groups
+
+
+def collapse(graph: nx.DiGraph, free: set, size: int, budget: int) -> tuple[dict, dict[str, Group], list[str]]:
+    """Assignment of free nodes to structural groups (NOTE [structural collapse]) and what was done."""
+    c = Collapse(graph, free, size)
+    done = []
+    if c.size > budget:
+        c.branches()
+        done.append("parameter branches folded into their ops")
+    if c.size > budget:
+        length = c.chains(budget)
+        done.append(f"chains of single-input single-output ops merged (up to {length})")
+    if c.size > budget:
+        fixed = size - len(free)
+        span = c.spans(budget, fixed)
+        done.append(f"the rest merged in spans of up to {span} in backward order")
+    assign, groups = c.groups()
+    return assign, groups, done

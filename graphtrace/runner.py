@@ -1,0 +1,172 @@
+"""Running a user's script as ``python SCRIPT ARGS`` would, returning its exit code (no torch here)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from ._errors import GraphtraceError
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
+_OVERRIDES = os.sep + os.path.join("torch", "overrides.py")  # the dispatch to our TorchFunctionMode
+SIGINT_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
+
+
+class Script:
+    """A Python script checked and compiled before anything runs: path, argv and code object."""
+
+    def __init__(self, path: str, args: tuple[str, ...] = ()) -> None:
+        self.given = path
+        self.path = Path(path).absolute()
+        self.args = tuple(args)
+        self.code = self._compile()
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    def _compile(self) -> types.CodeType:
+        p = self.path
+        if not p.exists():
+            raise GraphtraceError(f"{self.given}: no such file")
+        if p.is_dir():
+            raise GraphtraceError(f"{self.given} is a folder; give the Python script to run")
+        try:
+            source = p.read_bytes()
+        except OSError as exc:
+            raise GraphtraceError(f"cannot read {self.given}: {exc.strerror or exc}") from None
+        if b"\0" in source:
+            raise GraphtraceError(f"{self.given} is not a Python script (it is a binary file)")
+        try:  # dont_inherit: our own `from __future__` imports must not leak into the user's code
+            return compile(source, str(p), "exec", dont_inherit=True)
+        except SyntaxError as exc:  # one line, as compilers write it: file:line:column: message
+            where = f"{self.given}:{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
+            raise GraphtraceError(f"{where}: {type(exc).__name__}: {exc.msg}") from None
+
+
+def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | None = None) -> int:
+    """Execute ``script`` in a fresh ``__main__`` module and return its exit code.
+
+    ``wrap`` is a context-manager factory entered around the script (the tracer). The
+    script's own ``sys.exit(n)`` gives ``n``; an uncaught exception prints the user's
+    traceback (graphtrace and runpy frames removed) and gives 1; Ctrl-C gives 130.
+    ``sys.argv``, ``sys.path[0]``, ``sys.modules['__main__']`` and the working folder are
+    restored afterwards.
+    """
+    main = types.ModuleType("__main__")
+    main.__dict__.update({
+        "__file__": str(script.path),
+        "__builtins__": __builtins__,
+        "__cached__": None,
+        "__package__": None,
+        "__spec__": None,
+        "__loader__": importlib.machinery.SourceFileLoader("__main__", str(script.path)),
+    })
+    saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
+    saved_cwd = os.getcwd()
+    saved_main = sys.modules.get("__main__")
+    sys.argv = [script.given, *script.args]
+    if sys.path:
+        sys.path[0] = str(script.path.parent)
+    else:
+        sys.path.insert(0, str(script.path.parent))
+    sys.modules["__main__"] = main
+    try:
+        if wrap is None:
+            exec(script.code, main.__dict__)
+        else:
+            with wrap():
+                exec(script.code, main.__dict__)
+        return 0
+    except SystemExit as exc:
+        return _exit_code(exc.code, stderr)
+    except KeyboardInterrupt as exc:
+        _print_user_traceback(exc, stderr)
+        return SIGINT_EXIT
+    except BaseException as exc:  # the user's own error: show it as python would, minus our frames
+        _print_user_traceback(exc, stderr)
+        return 1
+    finally:
+        sys.argv = saved_argv
+        try:
+            os.chdir(saved_cwd)
+        except OSError:
+            pass
+        if saved_path0 is not None:
+            sys.path[0] = saved_path0
+        if saved_main is not None:
+            sys.modules["__main__"] = saved_main
+
+
+def _exit_code(code: Any, stderr: TextIO | None) -> int:
+    """The process exit status Python gives for ``sys.exit(code)``."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code % 256
+    _flush_stdout()
+    print(code, file=stderr or sys.stderr)
+    return 1
+
+
+def _is_ours(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR) or filename == _RUNPY or filename.startswith("<frozen runpy")
+
+
+def _user_frames(frames: list[traceback.FrameSummary]) -> list[traceback.FrameSummary]:
+    """The frames Python would show without graphtrace: ours, runpy's and torch's dispatch to
+    our TorchFunctionMode (``handle_torch_function`` and the line that called it) removed."""
+    kept = []
+    for k, f in enumerate(frames):
+        callee = frames[k + 1].filename if k + 1 < len(frames) else ""
+        if _is_ours(f.filename) or f.filename.endswith(_OVERRIDES):
+            continue
+        if callee.endswith(_OVERRIDES) and f"{os.sep}torch{os.sep}" in f.filename:
+            continue
+        kept.append(f)
+    return kept
+
+
+def _filter(te: traceback.TracebackException | None, seen: set[int]) -> None:
+    """Drop graphtrace's and runpy's frames from a traceback and from the exceptions it chains."""
+    if te is None or id(te) in seen:
+        return
+    seen.add(id(te))
+    te.stack = traceback.StackSummary.from_list(_user_frames(list(te.stack)))
+    _filter(te.__cause__, seen)
+    _filter(te.__context__, seen)
+    for group_member in getattr(te, "exceptions", None) or ():
+        _filter(group_member, seen)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` as Python prints it, with only the user's (and torch's) frames.
+
+    An exception raised inside graphtrace itself is a bug of ours, not the user's: it keeps
+    every frame and says so, rather than pointing at the user's innocent line.
+    """
+    te = traceback.TracebackException.from_exception(exc)
+    if te.stack and te.stack[-1].filename.startswith(_PACKAGE_DIR):
+        return "".join(te.format()) + "graphtrace: internal error (a bug in graphtrace, not in the script)\n"
+    _filter(te, set())
+    return "".join(te.format())
+
+
+def _print_user_traceback(exc: BaseException, stderr: TextIO | None) -> None:
+    _flush_stdout()
+    stream = stderr or sys.stderr
+    stream.write(user_traceback(exc))
+    stream.flush()
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:  # a closed or broken stdout must not hide the user's error
+        pass

@@ -1,0 +1,380 @@
+"""The graphtrace command in-process (click's CliRunner): run, render, options, faults, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import graphtrace
+from graphtrace import _cli_writer, render
+from graphtrace.cli import cli
+
+CHAIN = """
+import torch
+x = torch.tensor(7.0, requires_grad=True)
+y = x**3 + 4
+z = torch.sin(y)
+z.backward()
+print(f"dz/dx = {x.grad.item():.6f}")
+"""
+
+TWO_THEN = """
+import torch
+x = torch.tensor(2.0, requires_grad=True)
+(x * x).backward()
+(x * 3).backward()
+{tail}
+"""
+
+LOOP = """
+import sys
+import torch
+w = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+for step in range(int(sys.argv[1])):
+    loss = ((w * {k}) ** 2).sum()
+    loss.backward()
+    if step == 9:
+        (w.sum() * 2).backward()  # one pass of another structure in the middle
+"""
+
+
+def invoke(*args: str, **kw) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kw)
+
+
+def write(tmp_path: Path, text: str, name: str = "prog.py") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def node(pass_json: Path, name: str) -> dict:
+    data = json.loads(pass_json.read_text())
+    return next(n for n in data["nodes"] if n["name"] == name and n["kind"] == "leaf")
+
+
+def one_error_line(result: object, text: str) -> None:
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("graphtrace: error: ") and text in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- basics -------------------------------------------------------------------------------------
+
+def test_version_and_help_show_an_example() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout == f"graphtrace {graphtrace.__version__}\n"
+    for args in (["--help"], ["run", "--help"], ["render", "--help"]):
+        result = invoke(*args)
+        assert result.exit_code == 0 and "graphtrace run" in result.stdout or "graphtrace render" in result.stdout
+    assert "examples/seed000_chain_rule.py" in invoke("run", "--help").stdout
+
+
+def test_formats_parse_from_repeats_and_commas() -> None:
+    assert _cli_writer.parse_formats(("svg,png", "json", " PDF "), ("svg",)) == ("svg", "png", "pdf", "json")
+    assert _cli_writer.parse_formats((), ("svg", "json", "html")) == ("svg", "json", "html")
+
+
+@pytest.mark.dot
+def test_run_writes_json_svg_html_and_index(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "--out", str(out), write(tmp_path, CHAIN))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "dz/dx = 21.384121\n"  # the script's stdout, untouched
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.html", "pass-001.json",
+                                                       "pass-001.svg"]
+    x = node(out / "pass-001.json", "x")
+    assert x["grad_in"][0]["values"] == pytest.approx(21.384121, abs=1e-5)
+    assert "21.384" in (out / "pass-001.svg").read_text()
+    assert "21.384" in (out / "pass-001.html").read_text()
+    index = (out / "index.html").read_text()
+    assert 'href="pass-001.html"' in index and 'src="pass-001.svg"' in index and "prog.py:6" in index
+    assert "1 backward pass, 1 written to" in result.stderr and "prog.py:6" in result.stderr
+
+
+def test_quiet_prints_nothing_and_json_only_needs_no_dot(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.json"]
+
+
+def test_no_values_records_structure_only(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "--no-values", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    assert node(out / "pass-001.json", "x")["grad_in"] == [None]
+
+
+def test_depth_goes_to_the_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    real = render.to_dot
+    monkeypatch.setattr(render, "to_dot", lambda g, **kw: seen.append(kw) or real(g, **kw))
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "--depth", "1", "-f", "dot", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    assert seen == [{"depth": 1}] and (out / "pass-001.dot").read_text().startswith("digraph")
+
+
+def test_open_opens_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "--open", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    assert opened == [(out / "index.html").absolute().as_uri()]
+
+
+def test_arguments_after_the_script_are_the_scripts(tmp_path: Path) -> None:
+    text = "import sys\nprint(sys.argv[1:])\n"
+    result = invoke("run", "-q", "-o", str(tmp_path / "o"), write(tmp_path, text), "--out", "x", "-q")
+    assert result.exit_code == 0 and result.stdout == "['--out', 'x', '-q']\n"
+
+
+def test_default_folder_is_outputs_slash_stem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, CHAIN, "chain.py")
+    assert invoke("run", "-f", "json", "chain.py").exit_code == 0
+    assert (tmp_path / "outputs" / "chain" / "pass-001.json").exists()
+    assert json.loads((tmp_path / "outputs/chain/pass-001.json").read_text())["graph"]["call_site"] == "chain.py:6"
+
+
+def test_a_script_that_changes_folder_still_writes_to_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    write(tmp_path, "import os\nos.chdir('elsewhere')\n" + CHAIN, "moves.py")
+    assert invoke("run", "-q", "-f", "json", "-o", "out", "moves.py").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html", "pass-001.json"]
+    assert not any((tmp_path / "elsewhere").iterdir())
+
+
+def test_earlier_files_in_the_folder_are_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pass-007.svg").write_text("old")
+    (out / "pass-008.json.part").write_text("half")
+    (out / "notes.txt").write_text("mine")
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "notes.txt", "pass-001.json"]
+
+
+# -- training loops: bounded output ----------------------------------------------------------
+
+def test_long_loops_write_the_first_20_then_first_and_last_of_each_structure(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "-f", "json", "-o", str(out), write(tmp_path, LOOP.format(k=3)), "40")
+    assert result.exit_code == 0, result.output
+    written = sorted(int(p.stem[5:]) for p in out.glob("pass-*.json"))
+    # 41 passes: 1-10 loop, 11 the odd one, 12-41 loop; after 20: group 21..41 -> 21 and 41
+    assert written == list(range(1, 22)) + [41]
+    index = (out / "index.html").read_text()
+    assert "41 backward passes recorded, 22 written" in index
+    assert "<td>21&ndash;41</td>" in index and '<td class="num">21</td>' in index
+    assert "Gradient flow" in index  # w, a named leaf, in 40 passes: a training loop
+    assert re.search(r"passes\s+kind", result.stderr) and "1-10" in result.stderr and "12-41" in result.stderr
+
+
+def test_gradient_flow_stats_are_mean_rms_and_max_abs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, LOOP.format(k=1)), "25").exit_code == 0
+    index = (out / "index.html").read_text()
+    # loss = sum(w**2): grad 2w = [2, -4, 1] on each of 25 passes; plus one pass of w.sum()*2: grad [2, 2, 2].
+    # w's grad_in is the increment of each pass, so rms = mean(sqrt(21/3) * 25, 2) and max = 4
+    rms = (25 * (21 / 3) ** 0.5 + 2) / 26
+    assert f"rms {rms:.3g} · max 4" in index
+
+
+def test_max_passes_counts_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "--max-passes", "3", "-f", "json", "-o", str(out), write(tmp_path, LOOP.format(k=1)), "8")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in out.glob("pass-*")) == ["pass-001.json", "pass-002.json", "pass-003.json"]
+    assert "5 later passes not recorded (--max-passes 3)" in result.stderr
+    assert "5 more passes ran after --max-passes 3" in (out / "index.html").read_text()
+
+
+# -- faults of the script: its exit code, nothing lost ---------------------------------------------
+
+@pytest.mark.parametrize("tail, code", [("import sys\nsys.exit(3)", 3), ("raise KeyboardInterrupt", 130),
+                                        ("def f():\n    raise ValueError('boom')\nf()", 1)])
+def test_passes_before_a_stop_are_written_with_the_index(tmp_path: Path, tail: str, code: int) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "-f", "json,dot", "-o", str(out), write(tmp_path, TWO_THEN.format(tail=tail)))
+    assert result.exit_code == code
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["index.html", "pass-001.dot", "pass-001.json", "pass-002.dot", "pass-002.json"]
+    assert "2 backward passes, 2 written" in result.stderr
+    index = (out / "index.html").read_text()
+    assert ("interrupted (Ctrl-C) after 2 passes" if code == 130 else f"exit code {code}") in index
+    if code == 1:
+        assert "ValueError: boom" in result.stderr and ", in f\n" in result.stderr
+        assert "graphtrace/" not in result.stderr and "runpy" not in result.stderr
+
+
+def test_a_failing_backward_is_kept_as_a_pass_with_its_error(tmp_path: Path) -> None:
+    text = "import torch\nx = torch.ones(2, requires_grad=True)\n(x * 2).backward()\n"
+    out = tmp_path / "out"
+    result = invoke("run", "-f", "json", "-o", str(out), write(tmp_path, text))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Traceback") and "grad can be implicitly created only for scalar" in result.stderr
+    assert "overrides.py" not in result.stderr and "graphtrace/" not in result.stderr
+    assert "RuntimeError" in json.loads((out / "pass-001.json").read_text())["graph"]["error"]
+
+
+def test_a_script_without_backward_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "-o", str(out), write(tmp_path, "print('hello')\n", "plain.py"))
+    assert result.exit_code == 0 and result.stdout == "hello\n"
+    assert result.stderr == f"graphtrace: {tmp_path / 'plain.py'} ran no backward pass; nothing to draw\n"
+    assert not out.exists()
+
+
+def test_write_failures_never_reach_the_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(path: Path, data: object) -> None:
+        raise graphtrace.GraphtraceError(f"cannot write {path.name}: No space left on device")
+
+    monkeypatch.setattr(_cli_writer, "write_file", full)
+    result = invoke("run", "-q", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, CHAIN))
+    assert result.stdout == "dz/dx = 21.384121\n"  # the script ran to its end
+    assert result.exit_code == 2
+    assert "graphtrace: error: cannot write pass-001.json: No space left on device" in result.stderr
+
+
+# -- faults of the input: one line, exit 2 ------------------------------------------------------
+
+def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
+    good = write(tmp_path, CHAIN)
+    (tmp_path / "blob.py").write_bytes(bytes(range(256)))
+    (tmp_path / "afile").write_text("")
+    cases = [
+        (["run", str(tmp_path / "nope.py")], "nope.py: no such file"),
+        (["run", str(tmp_path)], "is a folder"),
+        (["run", str(tmp_path / "blob.py")], "is not a Python script"),
+        (["run", "-f", "svg,gif", good], "unknown format 'gif' (choose from svg, png, pdf, dot, json, html)"),
+        (["run", "-o", str(tmp_path / "afile" / "sub"), good], "cannot write to"),
+        (["run", "-o", str(tmp_path / "afile"), good], "Directory"),
+        (["run", "--max-passes", "0", good], "--max-passes"),
+        (["run"], "Missing argument 'SCRIPT'"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ]
+    for args, text in cases:
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        one_error_line(result, text)
+
+
+def test_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Path) -> None:
+    result = invoke("run", "-o", str(tmp_path / "o"), write(tmp_path, "x = 1\nprint(x +)\n", "broken.py"))
+    assert result.exit_code == 2
+    one_error_line(result, f"{tmp_path / 'broken.py'}:2:10: SyntaxError: invalid syntax")
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_dot_still_writes_json_and_dot_and_says_how_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "out"
+    result = invoke("run", "-f", "json,dot,svg,html", "-o", str(out), write(tmp_path, CHAIN))
+    assert result.exit_code == 0  # the script's own; the message explains what is missing
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.dot", "pass-001.json"]
+    assert "graphtrace: warning: no pictures drawn (JSON and DOT still written)" in result.stderr
+    assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
+    assert "No pictures" in (out / "index.html").read_text()
+
+
+# -- render ----------------------------------------------------------------------------------
+
+@pytest.mark.dot
+def test_render_draws_saved_passes_again(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, TWO_THEN.format(tail=""))).exit_code == 0
+    again = tmp_path / "again"
+    result = invoke("render", str(out / "pass-002.json"), "-o", str(again), "-f", "svg,png")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in again.iterdir()) == ["index.html", "pass-002.png", "pass-002.svg"]
+    assert (again / "pass-002.png").read_bytes().startswith(b"\x89PNG")
+    # a whole trace file; default folder: next to it
+    trace = graphtrace.Trace([p for f in sorted(out.glob("*.json")) for p in graphtrace.load(f)])
+    trace.save(tmp_path / "t" / "trace.json")
+    assert invoke("render", "-q", str(tmp_path / "t" / "trace.json")).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        "index.html", "pass-001.html", "pass-001.svg", "pass-002.html", "pass-002.svg", "trace.json"]
+
+
+def test_render_rejects_bad_trace_files_in_one_line(tmp_path: Path) -> None:
+    good = tmp_path / "o"
+    assert invoke("run", "-q", "-f", "json", "-o", str(good), write(tmp_path, CHAIN)).exit_code == 0
+    text = (good / "pass-001.json").read_text()
+    bad = {
+        "truncated.json": text[: len(text) // 2],
+        "notjson.json": "<html>not json</html>",
+        "deep.json": "[" * 100_000 + "]" * 100_000,
+        "hostile.json": json.dumps({"format": "graphtrace-pass", "version": 1, "graph": {},
+                                    "nodes": [{"id": {"__class__": "os.system"}}], "edges": []}),
+        "other.json": json.dumps({"format": "something-else"}),
+        "empty.json": json.dumps({"format": "graphtrace-trace", "version": 1, "passes": []}),
+        "nan.json": text.replace('"values":21.38', '"values":NaN', 1),
+    }
+    for name, content in bad.items():
+        (tmp_path / name).write_text(content)
+        result = invoke("render", "-f", "dot", str(tmp_path / name), "-o", str(tmp_path / "r"))
+        assert result.exit_code == 2, (name, result.output)
+        one_error_line(result, name)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_render_without_dot_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = tmp_path / "o"
+    assert invoke("run", "-q", "-f", "json", "-o", str(good), write(tmp_path, CHAIN)).exit_code == 0
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    result = invoke("render", str(good / "pass-001.json"), "-f", "svg,dot", "-o", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "graphtrace: error: no pictures drawn" in result.stderr and "install" in result.stderr
+    assert (tmp_path / "r" / "pass-001.dot").exists()
+
+
+# -- the progress bar ---------------------------------------------------------------------------
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_only_on_a_terminal_and_only_when_slow() -> None:
+    for tty in (True, False):
+        stream = _Stream(tty)
+        bar = _cli_writer.Progress(stream, total=40, delay=0)
+        for done in (10, 40):
+            bar.update(done)
+        bar.close()
+        if tty:
+            assert "rendering [#######.......................] 10/40" in stream.text
+            assert "40/40" in stream.text and stream.text.endswith("\r")
+        else:
+            assert stream.text == ""
+    quick = _Stream(True)
+    bar = _cli_writer.Progress(quick, total=3, delay=60)  # finishes before the delay: nothing shown
+    bar.update(3)
+    bar.close()
+    assert quick.text == ""
+
+
+def test_the_summary_stays_short_for_alternating_passes(tmp_path: Path) -> None:
+    text = ("import torch\nw = torch.ones(2, requires_grad=True)\nfor i in range(15):\n"
+            "    (w * 2).sum().backward()\n    (w ** 2).sum().backward()\n")
+    result = invoke("run", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, text))
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert len(lines) <= 18 and "... and 18 more runs of passes (see index.html)" in result.stderr
+    written = sorted(int(p.stem[5:]) for p in (tmp_path / "o").glob("pass-*.json"))
+    assert written == list(range(1, 23)) + [29, 30]  # after 20: two groups, 21..29 and 22..30

@@ -1,0 +1,156 @@
+"""The installed ``graphtrace`` console script in subprocesses: real exit codes, signals, PATH, no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import graphtrace
+
+GRAPHTRACE = str(Path(sys.executable).with_name("graphtrace"))
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+TWO_PASSES = """
+import sys, time, torch
+x = torch.tensor(2.0, requires_grad=True)
+(x * x).backward()
+(x ** 3).backward()
+print("two passes done", flush=True)
+{tail}
+"""
+
+
+def gt(*args: str, cwd: Path | None = None, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([GRAPHTRACE, *args], cwd=cwd, env=env or ENV, capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def write(tmp_path: Path, text: str, name: str = "prog.py") -> str:
+    (tmp_path / name).write_text(text)
+    return name
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_version_from_the_script_and_python_dash_m() -> None:
+    assert gt("--version").stdout == f"graphtrace {graphtrace.__version__}\n"
+    proc = subprocess.run([sys.executable, "-m", "graphtrace", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == f"graphtrace {graphtrace.__version__}\n"
+
+
+@pytest.mark.dot
+def test_sys_exit_keeps_the_code_and_the_passes(tmp_path: Path) -> None:
+    proc = gt("run", "-o", "out", write(tmp_path, TWO_PASSES.format(tail="sys.exit(3)")), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "two passes done\n"
+    assert listing(tmp_path / "out") == ["index.html", "pass-001.html", "pass-001.json", "pass-001.svg",
+                                         "pass-002.html", "pass-002.json", "pass-002.svg"]
+    p2 = json.loads((tmp_path / "out" / "pass-002.json").read_text())
+    assert p2["graph"]["call_site"] == "prog.py:5"  # relative to the working folder
+    assert next(n for n in p2["nodes"] if n["name"] == "x")["grad_after"]["values"] == 16.0  # 4 + 3x**2
+
+
+@pytest.mark.dot
+def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path) -> None:
+    script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
+    proc = subprocess.Popen([GRAPHTRACE, "run", "-o", "out", script], cwd=tmp_path, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "two passes done\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.startswith("Traceback (most recent call last):") and "KeyboardInterrupt" in err
+    assert "graphtrace/" not in err.split("KeyboardInterrupt")[0]
+    assert {"index.html", "pass-001.svg", "pass-002.html", "pass-002.json"} <= set(listing(tmp_path / "out"))
+    assert "interrupted (Ctrl-C) after 2 passes" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_uncaught_exception_shows_only_the_users_frames(tmp_path: Path) -> None:
+    tail = "def load():\n    raise FileNotFoundError('data.csv')\nload()"
+    proc = gt("run", "-f", "json", "-o", "out", write(tmp_path, TWO_PASSES.format(tail=tail)), cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert [ln.strip() for ln in lines if ln.strip().startswith("File ")] == [
+        f'File "{tmp_path / "prog.py"}", line 9, in <module>', f'File "{tmp_path / "prog.py"}", line 8, in load']
+    assert "FileNotFoundError: data.csv" in proc.stderr
+    assert listing(tmp_path / "out") == ["index.html", "pass-001.json", "pass-002.json"]
+
+
+def test_no_backward_is_one_line_and_exit_0(tmp_path: Path) -> None:
+    proc = gt("run", write(tmp_path, "import torch\nprint(torch.ones(2).sum().item())\n"), cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "2.0\n")
+    assert proc.stderr == "graphtrace: prog.py ran no backward pass; nothing to draw\n"
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "img.py").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (tmp_path / "syntax.py").write_text("for x in range(3)\n    print(x)\n")
+    (tmp_path / "ok.py").write_text("print(1)\n")
+    (tmp_path / "file").write_text("")
+    cases = {
+        ("run", "missing.py"): "graphtrace: error: missing.py: no such file\n",
+        ("run", "."): "graphtrace: error: . is a folder; give the Python script to run\n",
+        ("run", "img.py"): "graphtrace: error: img.py is not a Python script (it is a binary file)\n",
+        ("run", "-f", "jpeg", "ok.py"): "graphtrace: error: unknown format 'jpeg' (choose from svg, png, pdf, "
+                                        "dot, json, html)\n",
+        ("run", "-o", "file/out", "ok.py"): "graphtrace: error: cannot write to file/out: Not a directory\n",
+        ("run", "syntax.py"): "graphtrace: error: syntax.py:1:18: SyntaxError: expected ':'\n",
+        ("render", "ok.py"): "graphtrace: error: ok.py is not valid JSON: Expecting value: line 1 column 1 "
+                             "(char 0)\n",
+    }
+    for args, message in cases.items():
+        proc = gt(*args, cwd=tmp_path)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", message), args
+
+
+def test_missing_dot_writes_json_and_dot_and_says_how_to_install(tmp_path: Path) -> None:
+    env = {**ENV, "PATH": str(tmp_path / "no-graphviz")}
+    proc = gt("run", "-f", "svg,json,dot,html", "-o", "out", write(tmp_path, TWO_PASSES.format(tail="")),
+              cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert listing(tmp_path / "out") == ["index.html", "pass-001.dot", "pass-001.json", "pass-002.dot",
+                                         "pass-002.json"]
+    assert "graphtrace: warning: no pictures drawn" in proc.stderr
+    assert "install it (Debian/Ubuntu: apt-get install graphviz" in proc.stderr
+
+
+BLOCK_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+sys.argv = ["graphtrace", *sys.argv[1:]]
+from graphtrace.cli import cli
+try:
+    cli.main(prog_name="graphtrace")
+finally:
+    assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
+"""
+
+
+@pytest.mark.dot
+def test_render_never_imports_torch(tmp_path: Path) -> None:
+    assert gt("run", "-q", "-f", "json", "-o", "saved", write(tmp_path, TWO_PASSES.format(tail="")),
+              cwd=tmp_path).returncode == 0
+    graphtrace.Trace([p for n in (1, 2) for p in graphtrace.load(tmp_path / f"saved/pass-00{n}.json")]).save(
+        tmp_path / "trace.json")
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "render", "trace.json", "-o", "again", "-f",
+                           "svg,png,pdf,dot,html,json"], cwd=tmp_path, capture_output=True, text=True, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 backward passes, 2 written to again/" in proc.stderr
+    assert len(listing(tmp_path / "again")) == 13
+    assert "16" in (tmp_path / "again" / "pass-002.svg").read_text()
+    # the saved JSON comes back byte for byte
+    assert (tmp_path / "again/pass-002.json").read_bytes() == (tmp_path / "saved/pass-002.json").read_bytes()
