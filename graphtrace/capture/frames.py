@@ -105,6 +105,11 @@ class Names:
         hit = self.tensors.get(id(t))
         return hit[0] if hit is not None and hit[1] is t else ""
 
+    def add_params(self, params: dict[int, str]) -> None:
+        """Names of parameters of modules run in the block (the frame's own names win)."""
+        for key, name in params.items():
+            self.params.setdefault(key, name)
+
     def param_of(self, t: torch.Tensor) -> str:
         return self.params.get(id(t), "")
 

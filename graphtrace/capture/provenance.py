@@ -20,6 +20,8 @@ class ModuleStack:
         self.stack: list[tuple[str, str]] = []  # (path, class name)
         self._paths: dict[Any, dict[Any, str]] = {}  # root module -> {submodule: path}
         self._roots: list[Any] = []
+        self.seen: dict[str, str] = {}  # every module path entered -> its class name
+        self.params: dict[int, str] = {}  # parameters of the modules run, by identity (internal)
         self._handles = [
             nn_module.register_module_forward_pre_hook(self._enter),
             nn_module.register_module_forward_hook(self._exit, always_call=True),
@@ -29,6 +31,8 @@ class ModuleStack:
         if not self.stack:
             if module not in self._paths:
                 self._paths[module] = {m: name for name, m in module.named_modules()}
+                for name, p in module.named_parameters():
+                    self.params.setdefault(id(p), name)
             self._roots.append(module)
             path = ""
         else:
@@ -37,6 +41,7 @@ class ModuleStack:
             if path is None:  # a module called from a module it does not belong to
                 path = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
         self.stack.append((path, type(module).__name__))
+        self.seen.setdefault(path, type(module).__name__)
 
     def _exit(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         if self.stack:
@@ -50,6 +55,7 @@ class ModuleStack:
         self._handles = []
         self._paths.clear()
         self._roots.clear()
+        self.params.clear()
         self.stack.clear()
 
 

@@ -291,6 +291,7 @@ class PassRecorder:
             steps=self.step, value_limit=self.limit,
             error=_one_line(error), capture_error="; ".join(self.problems[:3]),
             signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
+            modules=_modules(graph, meta.get("modules") or {}),
         )
         return Pass(graph)
 
@@ -330,6 +331,19 @@ def _in_slots(sk: Skeleton) -> dict[int, int]:
     for (_, v), edge in sk.edges.items():
         count[v] = count.get(v, 0) + len(edge["slots"])
     return count
+
+
+def _modules(graph: nx.DiGraph, seen: dict[str, str]) -> dict[str, str]:
+    """Class names of the modules the pass's ops ran in, and of their enclosing modules."""
+    paths: set[str] = set()
+    for _, a in graph.nodes(data=True):
+        path = a.get("module")
+        if a.get("module_class"):
+            paths.add(path or "")
+            while path:
+                path = path.rpartition(".")[0]
+                paths.add(path)
+    return {p: seen[p] for p in sorted(paths) if p in seen}
 
 
 def _one_line(error: BaseException | None) -> str:

@@ -84,6 +84,8 @@ class Tracer(Trace):
     which tensors are kept in full), ``provenance`` (module and source line of forward ops run
     in the block), ``jacobians`` (local Jacobians of small nodes), ``on_pass`` (called with each
     pass as soon as it is recorded), ``keep`` (keep passes in ``.passes``; False to stream only).
+    The attributes ``values`` and ``jacobians`` may be changed between passes (the CLI turns
+    Jacobians off after the passes it always draws); a change applies from the next pass on.
     """
 
     def __init__(self, *, values: bool = True, value_limit: int = VALUE_LIMIT, provenance: bool = True,
@@ -133,6 +135,9 @@ class Tracer(Trace):
         }
         names = Names(frame)
         del frame
+        if self.modules is not None:
+            names.add_params(self.modules.params)
+            meta["modules"] = self.modules.seen
         try:
             recorder = PassRecorder(call["roots"], call["seeds"], meta=meta, names=names,
                                     limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"])

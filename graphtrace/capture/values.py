@@ -54,6 +54,16 @@ def _norm(t: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     return _norm(parts, acc)
 
 
+def _dense(t: torch.Tensor) -> torch.Tensor:
+    """A permuted view of a dense tensor as the contiguous tensor it is (a weight gradient
+    coming out of ``TBackward0``): reductions run many times faster on it, with the same result."""
+    if t.dim() < 2 or t.is_contiguous():
+        return t
+    order = sorted(range(t.dim()), key=lambda d: -t.stride(d))
+    permuted = t.permute(order)
+    return permuted if permuted.is_contiguous() else t
+
+
 def _summary(t: torch.Tensor) -> dict:
     """norm, min, max, mean, NaN and Inf counts: three reductions, in float32, over the data.
 
@@ -65,6 +75,7 @@ def _summary(t: torch.Tensor) -> dict:
         t = t.abs()
     if not t.is_floating_point():
         t = t.to(torch.float32)
+    t = _dense(t)
     acc = torch.float64 if t.dtype == torch.float64 else torch.float32
     total = t.sum(dtype=acc)
     norm = _norm(t, acc)

@@ -24,11 +24,11 @@ LINES = 800
 FAST = {"nslimit": "0.5", "nslimit1": "0.5", "mclimit": "0.2", "remincross": "false"}
 FONT = "sans-serif"  # the viewer's default sans, as dot's text measuring (pango) picks it
 
-_SAFE = re.compile(r"[^A-Za-z0-9-]")
+_SAFE = re.compile(r"[^A-Za-z0-9]")
 
 
 def dom_id(n: object) -> str:
-    """A DOM-safe, injective id for a node id: letters, digits and '-' kept, others as _hex_."""
+    """A DOM- and DOT-safe, injective id for a node id: letters and digits kept, others as _hex_."""
     return _SAFE.sub(lambda m: f"_{ord(m.group()):x}_", str(n))
 
 
@@ -114,6 +114,8 @@ def to_dot_source(graph: nx.DiGraph, *, values: bool = True, clusters: bool = Fa
     for n, attrs in graph.nodes(data=True):
         line = f"n{dom_id(n)} {attr_list({'id': f'node-{dom_id(n)}', **node_attrs(graph, n, attrs, values, big)})}"
         module = (attrs.get("module") or "") if clusters else ""
+        if attrs.get("kind") == "group":  # a collapsed module sits in its parent's box
+            module = module.rpartition(".")[0]
         if module:
             boxes.setdefault(module, []).append(line)
             classes.setdefault(module, attrs.get("module_class") or "")

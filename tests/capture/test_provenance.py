@@ -1,0 +1,50 @@
+"""Forward provenance: module paths, classes, source lines and parameter names."""
+
+from __future__ import annotations
+
+import torch
+
+import graphtrace
+
+
+def _make_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()), torch.nn.Linear(4, 1)
+    )
+
+
+def _step(model, x):
+    model(x).sum().backward()  # the model is not a variable of the caller's frame here
+
+
+def test_parameters_are_named_from_the_modules_run_even_when_not_in_the_frame():
+    step = (lambda m: lambda x: _step(m, x))(_make_model())
+    with graphtrace.trace() as t:
+        step(torch.ones(2, 3))
+    params = sorted(a["param"] for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "leaf")
+    assert params == ["0.0.bias", "0.0.weight", "1.bias", "1.weight"]
+
+
+def test_pass_lists_the_classes_of_the_modules_its_ops_ran_in():
+    model = _make_model()
+    with graphtrace.trace() as t:
+        model(torch.ones(2, 3)).sum().backward()
+    g = t.passes[0].graph
+    assert g.graph["modules"] == {"": "Sequential", "0": "Sequential", "0.0": "Linear", "0.1": "ReLU", "1": "Linear"}
+    addmm = [a for _, a in g.nodes(data=True) if a["op"] == "AddmmBackward0"]
+    assert sorted((a["module"], a["module_class"]) for a in addmm) == [("0.0", "Linear"), ("1", "Linear")]
+    # F.linear's inner TBackward0 is tagged like the AddmmBackward0 the call returned
+    assert {a["module"] for _, a in g.nodes(data=True) if a["op"] == "TBackward0"} == {"0.0", "1"}
+    line = next(i for i, text in enumerate(open(__file__), 1) if "model(torch.ones(2, 3)).sum().backward()" in text)
+    sources = {a["source"] for _, a in g.nodes(data=True) if a["kind"] == "op"}
+    assert len(sources) == 1 and sources.pop().endswith(f"test_provenance.py:{line}")
+
+
+def test_without_provenance_nothing_is_tagged():
+    model = _make_model()
+    with graphtrace.trace(provenance=False) as t:
+        model(torch.ones(2, 3)).sum().backward()
+    g = t.passes[0].graph
+    assert g.graph["modules"] == {}
+    assert all(a["module"] == "" and a["source"] == "" for _, a in g.nodes(data=True))
