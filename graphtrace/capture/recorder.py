@@ -14,16 +14,9 @@ from ..model import Pass
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
 from .provenance import KEY
+from .reuse import leaf_value, pend, same, same_elements
 from .values import dtype_name, record
-from .walk import Skeleton, is_leaf_fn, op_name, walk
-
-
-# NOTE [leaf value cache]: summarising a big model's parameters reads every weight (124M
-# floats for GPT-2 small): a leaf's value record is kept, as plain data beside a weakref, until
-# the tensor changes: its version counter moves (every optimizer step and in-place op), or, for
-# updates through ``.data`` that bypass the counter, a sample of its elements differs.
-_LEAF_VALUES: dict[int, tuple[weakref.ref, tuple, dict | None]] = {}
-_LEAF_VALUES_MAX = 4096
+from .walk import Skeleton, gradient_edge, is_leaf_fn, op_name, walk
 
 
 class PassRecorder:
@@ -86,7 +79,7 @@ class PassRecorder:
         if not self.meta.get("values", True):
             value = None
         elif leaf:
-            value = self._leaf_value(t)
+            value = leaf_value(t, self.rec, self.limit)
         else:
             value = self.rec(t)
         return {
@@ -96,22 +89,6 @@ class PassRecorder:
             "value": value, "step": None, "grad_in": [None], "retained_grad": None,
             "source": "", "module": "", "module_class": "", "outputs": 1,
         }
-
-    def _leaf_value(self, t: torch.Tensor) -> dict | None:
-        """A leaf's value record, computed once per version of the tensor (see _LEAF_VALUES)."""
-        key = id(t)  # internal only; the weakref and the version counter guard it
-        stamp = (t._version, self.limit, _fingerprint(t))
-        hit = _LEAF_VALUES.get(key)
-        if hit is not None and hit[0]() is t and hit[1] == stamp:
-            return hit[2]
-        rec = self.rec(t)
-        if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:
-            for k in [k for k, v in _LEAF_VALUES.items() if v[0]() is None]:
-                del _LEAF_VALUES[k]
-            if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:  # that many live leaves: start afresh
-                _LEAF_VALUES.clear()
-        _LEAF_VALUES[key] = (weakref.ref(t), stamp, rec)
-        return rec
 
     def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict:
         metas = getattr(fn, "_input_metadata", ())
@@ -156,12 +133,12 @@ class PassRecorder:
                 node = self.nodes[nid]
                 node["step"] = self.step
                 hit = self.pending.pop(nid, None)
-                if hit is not None and len(grad_outputs) == 1 and _same(hit, grad_outputs[0]):
+                if hit is not None and len(grad_outputs) == 1 and same(hit, grad_outputs[0]):
                     node["grad_in"] = [hit[1]]
                 else:
                     node["grad_in"] = [self.rec(g) for g in grad_outputs]
                 if node["kind"] == "leaf" and grad_outputs and grad_outputs[0] is not None:
-                    self.pending[nid] = _pend(grad_outputs[0], node["grad_in"][0])
+                    self.pending[nid] = pend(grad_outputs[0], node["grad_in"][0])
             except Exception as exc:  # a recording fault must never break the user's backward
                 self.problems.append(f"pre-hook of node {nid}: {exc!r}")
         return hook
@@ -188,7 +165,7 @@ class PassRecorder:
                 return None
             key = id(g)  # the tensors are alive for the whole call: identity is safe here
             if key not in seen:
-                if go_rec is not None and g.numel() > self.limit and _same_elements(g, go):
+                if go_rec is not None and g.numel() > self.limit and same_elements(g, go):
                     seen[key] = dict(go_rec, shape=list(g.shape))  # a view (t, view, permute)
                 else:
                     seen[key] = self.rec(g)
@@ -201,7 +178,7 @@ class PassRecorder:
                 g = grad_inputs[slots[0]]
                 edge["grad"] = rec(g)
                 if g is not None and self.in_slots[v] == 1:
-                    self.pending[v] = _pend(g, edge["grad"])
+                    self.pending[v] = pend(g, edge["grad"])
             else:
                 parts = [grad_inputs[s] for s in slots]
                 edge["parts"] = [rec(p) for p in parts]
@@ -221,7 +198,7 @@ class PassRecorder:
                 hit = self.pending.pop(nid, None)
                 node = self.nodes[nid]
                 if hit is not None and node["grad_before"] is None and (
-                        _same(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1):
+                        same(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1):
                     # .grad was None, so it now is the increment itself, or a copy of it when
                     # no other post-accumulate hook could have changed it before ours
                     node["grad_after"] = hit[1]
@@ -259,8 +236,6 @@ class PassRecorder:
         self.handles = []
 
     def _tensor_node(self, t: torch.Tensor) -> int | None:
-        from .walk import gradient_edge
-
         edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
         return self.sk.ids.get(edge[0]) if edge is not None else None
 
@@ -294,35 +269,6 @@ class PassRecorder:
             modules=_modules(graph, meta.get("modules") or {}),
         )
         return Pass(graph)
-
-
-def _pend(g: torch.Tensor, rec: dict | None) -> tuple[weakref.ref, dict | None, int]:
-    return weakref.ref(g), rec, g._version
-
-
-def _same(hit: tuple[weakref.ref, dict | None, int], g: Any) -> bool:
-    """The pending record still describes ``g``: the same object, not modified since."""
-    return g is not None and hit[0]() is g and g._version == hit[2]
-
-
-def _fingerprint(t: torch.Tensor) -> tuple:
-    """Where the data lives and 16 evenly spaced elements: cheap, and moved by any real update."""
-    if t.layout != torch.strided or t.device.type == "meta" or t.numel() == 0:
-        return (t.layout, t.device.type)
-    with torch.no_grad():
-        flat = t.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 16)][:16]
-        return (t.data_ptr(), tuple(sample.tolist()))
-
-
-def _same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """``a`` holds exactly ``b``'s elements (a reshaped or permuted view): same summary."""
-    if a.dtype != b.dtype or a.numel() != b.numel() or a.data_ptr() != b.data_ptr() or a.layout != b.layout:
-        return False
-    if a.is_contiguous() and b.is_contiguous():
-        return True
-    dims = lambda t: sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)  # noqa: E731
-    return dims(a) == dims(b)
 
 
 def _in_slots(sk: Skeleton) -> dict[int, int]:

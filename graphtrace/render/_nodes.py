@@ -39,7 +39,8 @@ def _in_sum(graph: nx.DiGraph, n: object, attrs: dict) -> list[str]:
 
 
 def root_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
-    lines = [_title(f"{name_of(attrs) or 'output'} (output)")] + _info_line(attrs)
+    name = name_of(attrs)
+    lines = [_title(f"{name} (output)" if name else "output")] + _info_line(attrs)
     if values:
         lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         lines += L.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
