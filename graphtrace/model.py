@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import networkx as nx
 
-from ._errors import GraphtraceError, TraceFormatError
+from ._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
 from ._schema import validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
@@ -173,7 +173,10 @@ class Trace:
 
         if not self.passes:
             return {"text/plain": repr(self) + " (no backward pass ran inside the block)"}
-        html = render.trace_html(self)
+        try:
+            html = render.trace_html(self)
+        except GraphvizNotFoundError as exc:  # a notebook without dot: say so in one line
+            return {"text/plain": f"{self!r}: cannot draw the passes: {exc}"}
         return {"text/html": html, "text/plain": repr(self)}
 
 

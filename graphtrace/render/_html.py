@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import networkx as nx
@@ -12,6 +13,8 @@ from . import _assets
 from ._backend import pipe
 from ._dot import to_dot_source
 from ._steps import steps
+
+_SVG_ID = re.compile(r'\bid="')
 
 
 def inline_svg(dot_source: str) -> str:
@@ -60,8 +63,9 @@ def step_page(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False)
 def trace_fragment(passes: list[tuple[nx.DiGraph, str]]) -> str:
     """Passes (graph, DOT source) titled, their SVG inline, in one block (for a notebook cell)."""
     parts = ['<div class="graphtrace-trace">']
-    for graph, dot_source in passes:
+    for k, (graph, dot_source) in enumerate(passes, 1):
         summary = html.escape(page_title(graph))
-        parts.append(f"<details open><summary>{summary}</summary>{inline_svg(dot_source)}</details>")
+        svg = _SVG_ID.sub(f'id="pass{k}-', inline_svg(dot_source))  # ids unique across the passes
+        parts.append(f"<details open><summary>{summary}</summary>{svg}</details>")
     parts.append("</div>")
     return "\n".join(parts) + "\n"

@@ -58,3 +58,11 @@ def test_trace_html_shows_every_pass():
     block = trace_html(Trace([Pass(S.chain()), Pass(g2)]))
     assert block.count("<svg") == 2 and "pass 3 · Tensor.backward" in block
     assert block == trace_html(Trace([Pass(S.chain()), Pass(g2)]))
+
+
+@pytest.mark.dot
+def test_trace_fragment_ids_are_unique_across_passes():
+    g = S.chain()
+    block = trace_html(Trace([Pass(g), Pass(g)]))
+    ids = re.findall(r'\bid="([^"]+)"', block)
+    assert len(ids) == len(set(ids)) == 20 and "pass2-node&#45;1" in ids  # dot writes "-" as &#45;
