@@ -15,7 +15,7 @@ from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
 from .provenance import KEY
 from .reuse import leaf_value, pend, same, same_elements
-from .values import dtype_name, record
+from .values import JACOBIAN_LIMIT, dtype_name, record
 from .walk import Skeleton, gradient_edge, is_leaf_fn, op_name, walk
 
 
@@ -45,7 +45,7 @@ class PassRecorder:
         self.jacobians: dict = {}
         if meta.get("jacobians", True):
             try:
-                self.jacobians = node_jacobians(self.sk, limit)
+                self.jacobians = node_jacobians(self.sk, min(limit, JACOBIAN_LIMIT))
             except Exception as exc:  # an unforeseen node: no Jacobians, the backward still runs
                 self.problems.append(f"jacobians: {exc!r}")
 

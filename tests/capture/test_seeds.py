@@ -223,3 +223,16 @@ def test_every_backward_entry_point_is_recorded():
     assert [p.graph.graph["retain_graph"] for p in t.passes] == [True, True, True, False]
     assert t.passes[2].graph.graph["inputs"] == [t.passes[2].graph.graph["inputs"][0]]
     assert val(t.passes[2].node("x")["grad_after"]) == [9.0, 9.0]
+
+
+def test_jacobians_stop_at_64_elements_whatever_the_value_limit():
+    x = torch.arange(1.0, 66.0, requires_grad=True)  # 65 elements
+    small = torch.arange(1.0, 5.0, requires_grad=True)
+    with graphtrace.trace(value_limit=1000) as t:
+        (x.sin() * 2).sum().backward()
+        (small.sin() * 2).sum().backward()
+    big_pass, small_pass = t.passes
+    assert all(a["jacobian"] is None for *_, a in big_pass.graph.edges(data=True))
+    assert len(val(big_pass.node("x")["grad_after"])) == 65  # values still in full
+    sin_edge = next(a for u, _, a in small_pass.graph.edges(data=True) if small_pass.graph.nodes[u]["op"] == "SinBackward0")
+    assert len(sin_edge["jacobian"]) == 4
