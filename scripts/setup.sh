@@ -35,3 +35,7 @@ else
   "${pip[@]}" -e . 2>&1 | grep -v '^WARNING: Location' >&2 || true
 fi
 .venv/bin/python -c "import graphtrace" || { echo "setup: graphtrace did not install" >&2; exit 1; }
+if [ "$dev" = 1 ]; then
+  .venv/bin/python -c "import pytest, torchviz, hypothesis, nbclient, selenium" \
+    || { echo "setup: the test tools did not install" >&2; exit 1; }
+fi
