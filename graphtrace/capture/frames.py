@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from inspect import CO_OPTIMIZED
@@ -38,12 +39,17 @@ def where(frame: FrameType | None) -> str:
 
 def display_path(filename: str) -> str:
     """A path relative to the working folder when it is inside it, else as it is."""
+    return _display_path(filename, os.getcwd())
+
+
+@functools.lru_cache(maxsize=256)  # called for every forward op under trace()
+def _display_path(filename: str, cwd: str) -> str:
     if filename.startswith("<"):
         return filename
     if os.path.basename(os.path.dirname(filename)).startswith("ipykernel_"):
         return "<cell>"  # IPython's per-cell temp files: their names change every session
     try:
-        rel = os.path.relpath(filename)
+        rel = os.path.relpath(filename, cwd)
     except ValueError:
         return filename
     return filename if rel.startswith("..") else rel
