@@ -9,6 +9,7 @@ from torch.nn.modules import module as nn_module
 
 from .frames import user_frame, where
 from .values import record
+from .walk import is_leaf_fn
 
 KEY = "graphtrace"  # the key of our entry in grad_fn.metadata
 
@@ -95,7 +96,7 @@ def _tag_ancestors(fn: Any, info: dict, since: int) -> None:
     todo = [n for n, _ in fn.next_functions if n is not None]
     while todo:
         node = todo.pop()
-        if type(node).__name__ == "AccumulateGrad" or node._sequence_nr() < since:
+        if is_leaf_fn(node) or node._sequence_nr() < since:
             continue
         meta = node.metadata
         if KEY in meta:

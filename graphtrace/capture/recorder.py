@@ -38,7 +38,8 @@ class PassRecorder:
         self.step = 0
         self.nodes: dict[int, dict] = {}
         self.inputs = list(inputs)
-        self.rec = (lambda t: record(t, limit)) if meta.get("values", True) else (lambda t: None)
+        self.values = bool(meta.get("values", True))
+        self.rec = (lambda t: record(t, limit)) if self.values else (lambda t: None)
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self._build_nodes(seeds, names)
@@ -58,11 +59,11 @@ class PassRecorder:
         for rid, t in enumerate(self.sk.roots):
             self.nodes[rid] = self._tensor_attrs(t, "root", "output", names.name_of(t))
             self.nodes[rid].update(step=0, grad_in=[self.rec(seeds[rid])])
-            for (u, _), edge in self.sk.edges.items():
-                if u == rid:
-                    edge["grad"] = self.nodes[rid]["grad_in"][0]
             if t.retains_grad:
                 self.named.append((rid, t))
+        for (u, _), edge in self.sk.edges.items():  # a root's edge carries its seed
+            if u < len(self.sk.roots):
+                edge["grad"] = self.nodes[u]["grad_in"][0]
         for i, fn in enumerate(self.sk.fns):
             nid = len(self.sk.roots) + i
             if is_leaf_fn(fn):
@@ -76,7 +77,7 @@ class PassRecorder:
             self.nodes[nid] = attrs
 
     def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str, leaf: bool = False) -> dict:
-        if not self.meta.get("values", True):
+        if not self.values:
             value = None
         elif leaf:
             value = leaf_value(t, self.rec, self.limit)
@@ -95,9 +96,9 @@ class PassRecorder:
         first = metas[0] if metas else None
         prov = fn.metadata.get(KEY) or {}
         value = None
-        if named is not None and self.meta.get("values", True):
+        if named is not None:
             value = self.rec(named[1])
-        elif prov.get("values") and self.meta.get("values", True):
+        elif prov.get("values") and self.values:
             value = prov["values"].get(0)
         attrs = {
             "kind": "op", "op": op_name(fn), "name": named[0] if named else "", "param": "",
@@ -144,7 +145,7 @@ class PassRecorder:
         return hook
 
     def _post_hook(self, nid: int, fn: Any) -> Any:
-        targets = [(slot, self.sk.ids[nxt]) for slot, (nxt, _) in enumerate(fn.next_functions) if nxt is not None]
+        targets = list(dict.fromkeys(self.sk.ids[nxt] for nxt, _ in fn.next_functions if nxt is not None))
 
         def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
             try:
@@ -153,7 +154,7 @@ class PassRecorder:
                 self.problems.append(f"hook of node {nid}: {exc!r}")
         return hook
 
-    def _record_edges(self, u: int, targets: list, grad_inputs: tuple, grad_outputs: tuple) -> None:
+    def _record_edges(self, u: int, targets: list[int], grad_inputs: tuple, grad_outputs: tuple) -> None:
         scalar_out = len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor) \
             and grad_outputs[0].numel() == 1
         seen: dict[int, dict | None] = {}  # slot tensors shared within this call (x + x)
@@ -171,7 +172,7 @@ class PassRecorder:
                     seen[key] = self.rec(g)
             return seen[key]
 
-        for v in {v: None for _, v in targets}:
+        for v in targets:
             edge = self.sk.edges[(u, v)]
             slots = edge["slots"]
             if len(slots) == 1:
@@ -183,10 +184,11 @@ class PassRecorder:
                 parts = [grad_inputs[s] for s in slots]
                 edge["parts"] = [rec(p) for p in parts]
                 defined = [p for p in parts if p is not None]
-                g = torch.stack(defined).sum(0) if self.meta.get("values", True) and defined and all(
+                g = torch.stack(defined).sum(0) if self.values and defined and all(
                     p.shape == defined[0].shape for p in defined) else None
                 edge["grad"] = record(g, self.limit)
-            if (self.meta.get("values", True) and "local" not in edge and scalar_out and g is not None and g.numel() <= self.limit
+            if (self.values and scalar_out and (u, v) not in self.jacobians  # else exact, in _to_pass
+                    and g is not None and g.numel() <= self.limit
                     and not g.is_complex() and g.device.type != "meta"
                     and bool(grad_outputs[0] != 0)):
                 with torch.no_grad():

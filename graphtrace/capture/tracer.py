@@ -133,16 +133,11 @@ class Tracer(Trace):
             "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
             "values": self.values and not call["batched"], "jacobians": self.jacobians and not call["batched"],
         }
-        names = Names(frame)
-        del frame
         if self.modules is not None:
-            names.add_params(self.modules.params)
             meta["modules"] = self.modules.seen
-        try:
-            recorder = PassRecorder(call["roots"], call["seeds"], meta=meta, names=names,
-                                    limit=self.value_limit if meta["values"] else 0, inputs=call["inputs"])
-        finally:
-            names.clear()
+        recorder = _recorder(frame, call["roots"], call["seeds"], meta, self.value_limit if meta["values"] else 0,
+                             call["inputs"], self.modules.params if self.modules is not None else None)
+        del frame
         returned, error = None, None
         try:
             recorder.register()
@@ -174,13 +169,21 @@ def snapshot(tensors: Any, *, value_limit: int = VALUE_LIMIT, jacobians: bool = 
     frame = user_frame(1)
     meta = {"index": 1, "kind": "snapshot", "api": "snapshot", "call_site": where(frame),
             "retain_graph": True, "create_graph": False, "values": True, "jacobians": jacobians}
-    names = Names(frame)
+    recorder = _recorder(frame, roots, [None] * len(roots), meta, value_limit)
     del frame
+    return recorder.finish()
+
+
+def _recorder(frame: Any, roots: list, seeds: list, meta: dict, limit: int, inputs: list = (),
+              params: dict | None = None) -> PassRecorder:
+    """A recorder for ``roots``, with the names visible in ``frame`` (not kept afterwards)."""
+    names = Names(frame)
+    if params:
+        names.add_params(params)
     try:
-        recorder = PassRecorder(roots, [None] * len(roots), meta=meta, names=names, limit=value_limit)
+        return PassRecorder(roots, seeds, meta=meta, names=names, limit=limit, inputs=inputs)
     finally:
         names.clear()
-    return recorder.finish()
 
 
 def _snapshot_roots(tensors: Any) -> list[torch.Tensor]:

@@ -19,17 +19,11 @@ def plain(value: Any) -> Any:
     """A number (or nested list) as JSON-able data: non-finite floats and complex as strings."""
     if isinstance(value, list):
         return [plain(v) for v in value]
-    if isinstance(value, bool) or isinstance(value, int):
-        return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, complex):
         return str(value)
     return value
-
-
-def _finite_or_str(x: float) -> float | str:
-    return x if math.isfinite(x) else str(x)
 
 
 _BLOCK = 1 << 16  # float32 vector_norm drifts with size (1e-5 at 1e6 elements, 1% at 1e8)
@@ -39,9 +33,7 @@ def _norm(t: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     """L2 norm, as norms of blocks of at most _BLOCK elements combined; views only, no copy."""
     if acc == torch.float64 or t.numel() <= _BLOCK:
         return torch.linalg.vector_norm(t, dtype=acc)
-    order = sorted(range(t.dim()), key=lambda d: -t.stride(d))
-    if t.permute(order).is_contiguous():  # a transpose of a dense tensor: same elements
-        t = t.permute(order)
+    t = _dense(t)  # a transpose of a dense tensor: same elements
     if t.dim() == 1 or t.is_contiguous():
         flat = t if t.dim() == 1 else t.view(-1)
         m = flat.numel() // _BLOCK * _BLOCK
@@ -101,10 +93,10 @@ def _summary(t: torch.Tensor) -> dict:
         nan = int(torch.isnan(t).sum())
         inf = int(torch.isinf(t).sum())
     return {
-        "norm": _finite_or_str(norm),
-        "min": _finite_or_str(lo),
-        "max": _finite_or_str(hi),
-        "mean": _finite_or_str(total / t.numel()),
+        "norm": plain(norm),
+        "min": plain(lo),
+        "max": plain(hi),
+        "mean": plain(total / t.numel()),
         "nan": nan,
         "inf": inf,
     }

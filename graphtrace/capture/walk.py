@@ -27,12 +27,6 @@ class Skeleton:
     ids: dict[Any, int] = field(default_factory=dict)  # autograd node -> id (identity)
     edges: dict[tuple[int, int], dict] = field(default_factory=dict)
 
-    def fn_id(self, fn: Any) -> int | None:
-        return self.ids.get(fn)
-
-    def fn_of(self, node_id: int) -> Any:
-        return self.fns[node_id - len(self.roots)]
-
     def clear(self) -> None:
         """Drop every reference to torch objects (the pass keeps plain data only)."""
         self.roots = []
