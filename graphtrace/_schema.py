@@ -6,6 +6,7 @@ from typing import Any
 
 from ._errors import TraceFormatError
 
+FORMAT_VERSION = 1  # of pass and trace files
 _KINDS = {"root", "op", "leaf", "group"}
 _STR_NODE_ATTRS = ("op", "name", "param", "source", "module", "module_class", "dtype", "device")
 _RECORD_NODE_ATTRS = ("value", "retained_grad", "grad_before", "grad_after", "returned_grad")
@@ -39,7 +40,7 @@ def validate_pass(data: Any) -> None:
     """Raise TraceFormatError unless ``data`` is a pass in the documented format."""
     if not isinstance(data, dict):
         _fail("a pass must be a JSON object")
-    if data.get("version") != 1:
+    if data.get("version") != FORMAT_VERSION:
         _fail(f"unsupported pass format version {data.get('version')!r}")
     graph, nodes, edges = data.get("graph"), data.get("nodes"), data.get("edges")
     if not isinstance(graph, dict):

@@ -221,7 +221,7 @@ def grad_flow_chart(stats: Iterable[tuple[str, float, float, int]]) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
            f'role="img" aria-label="gradient flow">',
-           f'<text x="4" y="14" font-weight="bold">Gradient flow (log scale)</text>',
+           '<text x="4" y="14" font-weight="bold">Gradient flow (log scale)</text>',
            f'<rect x="{label_w}" y="20" width="10" height="8" fill="{_BLUE}"/>'
            f'<text x="{label_w + 14}" y="28">mean over passes of rms |grad|</text>'
            f'<rect x="{label_w + 200}" y="20" width="3" height="10" fill="#d62728"/>'

@@ -10,11 +10,11 @@ from typing import Any, Iterator
 import networkx as nx
 
 from ._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
-from ._schema import validate_pass
+from ._files import write_file
+from ._schema import FORMAT_VERSION, validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
 TRACE_FORMAT = "graphtrace-trace"
-FORMAT_VERSION = 1
 MAX_FILE_BYTES = 512 * 1024 * 1024
 SAVE_FORMATS = ("svg", "png", "pdf", "dot", "json", "html", "graphml")
 
@@ -125,7 +125,7 @@ class Pass:
             from . import render
 
             data = render.render(self.graph, fmt, **options)
-        _write(path, data)
+        write_file(path, data)
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
@@ -165,7 +165,7 @@ class Trace:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the whole trace as one JSON file."""
         path = Path(path)
-        _write(path, self.to_json())
+        write_file(path, self.to_json())
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
@@ -248,15 +248,3 @@ def _graphml(graph: nx.DiGraph) -> str:
     for u, v, attrs in graph.edges(data=True):
         g.add_edge(u, v, **flat(attrs))
     return "\n".join(nx.generate_graphml(g)) + "\n"
-
-
-def _write(path: Path, data: str | bytes) -> None:
-    """Write text or bytes, with a one-line error when the folder cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8")
-    except OSError as exc:
-        raise GraphtraceError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -34,16 +34,13 @@ class Inline:
     def __repr__(self) -> str:
         return repr(self.p)
 
-    def _repr_html_(self) -> str:
-        """The step-through page as an iframe (or the SVG inline when ``step`` is False)."""
-        if not self.step:
-            return self.p.to_svg(**self.options)
-        return iframe(self.p.to_html(**self.options), self.height, title=repr(self.p))
-
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        """The SVG, or the step-through page in a frame (the only display method: IPython
+        would call a ``_repr_html_`` too, drawing the pass twice)."""
         try:
             if self.step:
-                return {"text/html": self._repr_html_(), "text/plain": repr(self)}
+                page = iframe(self.p.to_html(**self.options), self.height, title=repr(self.p))
+                return {"text/html": page, "text/plain": repr(self)}
             return {"image/svg+xml": self.p.to_svg(**self.options), "text/plain": repr(self)}
         except GraphtraceError as exc:  # dot missing or failing: say so in one line, not a traceback
             return {"text/plain": f"{self!r}\ngraphtrace: cannot draw this pass: {exc}"}

@@ -118,11 +118,8 @@ def test_empty_trace_says_so():
 
 
 def test_trace_display_without_dot_is_one_line(monkeypatch):
-    from graphtrace.render import _backend
-
     t = _seed000_trace()
     monkeypatch.setenv("PATH", "")
-    _backend.pipe.cache_clear()
     bundle = t._repr_mimebundle_()
     assert list(bundle) == ["text/plain"] and "cannot draw the passes" in bundle["text/plain"]
     assert "apt-get install graphviz" in bundle["text/plain"]

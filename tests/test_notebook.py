@@ -16,7 +16,6 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 import graphtrace
-from graphtrace.render import _backend as render_backend
 from graphtrace.notebook import Inline, iframe
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "seed_walkthrough.ipynb"
@@ -87,7 +86,6 @@ def test_iframe_escapes_quotes_and_markup() -> None:
 def test_inline_without_dot_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     p = chain_pass()
     monkeypatch.setenv("PATH", "")
-    render_backend.pipe.cache_clear()  # drawings made earlier in this process are reused
     bundle = Inline(p)._repr_mimebundle_()
     assert list(bundle) == ["text/plain"]
     assert "cannot draw this pass" in bundle["text/plain"] and "dot" in bundle["text/plain"]

@@ -42,11 +42,14 @@ def to_svg(graph: nx.DiGraph, **options: Any) -> str:
 
 
 def to_html(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
-            expand: tuple = (), fold: bool | None = None, budget: int | None = None) -> str:
-    """A self-contained page stepping through the backward pass (buttons or arrow keys)."""
+            expand: tuple = (), fold: bool | None = None, budget: int | None = None, svg: str | None = None) -> str:
+    """A self-contained page stepping through the backward pass (buttons or arrow keys).
+
+    ``svg``: the pass's SVG drawn already with the same options, so that dot need not run again.
+    """
     from ._html import step_page
 
-    return step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters)
+    return step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg)
 
 
 def trace_html(trace: Any) -> str:

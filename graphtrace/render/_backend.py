@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import graphviz
@@ -13,7 +12,6 @@ FORMATS = ("svg", "png", "pdf", "dot", "plain")
 _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:(\d{14})")
 
 
-@functools.lru_cache(maxsize=4)  # the SVG of a pass is asked for again by its HTML page
 def pipe(dot_source: str, fmt: str) -> bytes:
     """The output of ``dot -T<fmt>`` on ``dot_source``; GraphvizNotFoundError when dot is missing."""
     if fmt not in FORMATS:

@@ -17,9 +17,10 @@ from ._steps import steps
 _SVG_ID = re.compile(r'\bid="')
 
 
-def inline_svg(dot_source: str) -> str:
-    """dot's SVG without its XML prolog, ready to sit inside an HTML page."""
-    svg = pipe(dot_source, "svg").decode("utf-8")
+def inline_svg(dot_source: str, svg: str | None = None) -> str:
+    """dot's SVG (given, or drawn from the source) without its XML prolog, for an HTML page."""
+    if svg is None:
+        svg = pipe(dot_source, "svg").decode("utf-8")
     return svg[svg.index("<svg"):]
 
 
@@ -35,9 +36,9 @@ def page_title(graph: nx.DiGraph) -> str:
     return " · ".join(b for b in bits if b)
 
 
-def step_page(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False) -> str:
+def step_page(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False, svg: str | None = None) -> str:
     """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS."""
-    svg = inline_svg(to_dot_source(graph, values=values, clusters=clusters))
+    svg = inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg)
     title = html.escape(page_title(graph))
     return "\n".join([
         "<!DOCTYPE html>",

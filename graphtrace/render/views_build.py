@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from . import _numbers as N
+from ._nodes import node_health
 
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
 MAX_TABLE_ROWS = 16  # per-parameter rows shown in a module group's table
@@ -80,10 +81,6 @@ def combined_norm(recs: list[dict | None]) -> float | None:
     """sqrt(sum of squared norms): the norm of the records taken as one vector."""
     norms = [x for x in (norm_of(r) for r in recs) if x is not None]
     return math.sqrt(sum(x * x for x in norms)) if norms else None
-
-
-def node_health(attrs: dict) -> str | None:
-    return N.worst([N.health(r) for r in attrs.get("grad_in") or []])
 
 
 def param_grad(attrs: dict) -> dict | None:
@@ -262,3 +259,11 @@ def _fold_blocks(groups: dict[str, Group], members: dict[str, list]) -> dict[str
                 blocks[group.where[n]][0].append(n)
             out[g] = blocks
     return out
+
+
+def topo_order(graph: nx.DiGraph) -> list:
+    """Nodes in topological order; node order for a hand-made graph with a cycle."""
+    try:
+        return list(nx.topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        return list(graph.nodes)

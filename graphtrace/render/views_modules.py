@@ -6,7 +6,7 @@ from collections import Counter
 
 import networkx as nx
 
-from .views_build import Group
+from .views_build import Group, topo_order
 
 
 def module_path(attrs: dict) -> str:
@@ -72,10 +72,7 @@ def _resolve(graph: nx.DiGraph) -> dict:
     todo = [n for n, a in graph.nodes(data=True) if _untagged(graph, n, a)]
     if not todo:
         return {}
-    try:
-        order = list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        order = list(graph.nodes)
+    order = topo_order(graph)
     todo_set = set(todo)
     out: dict = {}
     for n in order:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .views_build import Group
+from .views_build import Group, topo_order
 
 # NOTE [structural collapse]
 # Used when a pass is over budget and its ops do not know their modules (a snapshot taken
@@ -24,13 +24,6 @@ from .views_build import Group
 BRANCH = 3  # longest side branch folded into its consumer in round 1
 
 
-def _topo(graph: nx.DiGraph) -> list:
-    try:
-        return list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:  # a hand-made graph with a cycle: fall back to node order
-        return list(graph.nodes)
-
-
 class Collapse:
     """Union-find over the free nodes of ``graph``, with the view size kept up to date."""
 
@@ -39,7 +32,7 @@ class Collapse:
         self.free = free
         self.parent: dict = {n: n for n in graph.nodes if n in free}
         self.size = size  # number of view nodes
-        self.order = _topo(graph)
+        self.order = topo_order(graph)
         self.pos = {n: i for i, n in enumerate(graph.nodes)}
 
     def find(self, n: object) -> object:

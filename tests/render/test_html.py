@@ -66,3 +66,9 @@ def test_trace_fragment_ids_are_unique_across_passes():
     block = trace_html(Trace([Pass(g), Pass(g)]))
     ids = re.findall(r'\bid="([^"]+)"', block)
     assert len(ids) == len(set(ids)) == 20 and "pass2-node&#45;1" in ids  # dot writes "-" as &#45;
+
+
+def test_step_page_uses_a_given_svg_without_running_dot(monkeypatch):
+    monkeypatch.setenv("PATH", "")  # dot cannot run: the page must use the SVG it is given
+    page = to_html(S.chain(), svg='<?xml version="1.0"?>\n<svg id="given"></svg>')
+    assert '<svg id="given"></svg>' in page and "<?xml" not in page
