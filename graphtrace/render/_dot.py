@@ -32,6 +32,16 @@ def dom_id(n: object) -> str:
     return _SAFE.sub(lambda m: f"_{ord(m.group()):x}_", str(n))
 
 
+def node_dom_id(n: object) -> str:
+    """The SVG id of a node's group, as the step-through page looks it up."""
+    return f"node-{dom_id(n)}"
+
+
+def edge_dom_id(u: object, v: object) -> str:
+    """The SVG id of an edge's group."""
+    return f"edge-{dom_id(u)}-{dom_id(v)}"
+
+
 def quote(value: str) -> str:
     """A DOT attribute value: HTML-like labels as they are, other strings quoted."""
     if value.startswith("<") and value.endswith(">"):
@@ -82,7 +92,7 @@ def graph_label(graph: nx.DiGraph) -> str:
 def edge_attrs(u: object, v: object, attrs: dict, values: bool, big: bool = False) -> dict[str, str]:
     grad = attrs.get("grad")
     health = N.health(grad)
-    out = {"id": f"edge-{dom_id(u)}-{dom_id(v)}", "color": L.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
+    out = {"id": edge_dom_id(u, v), "color": L.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
     label = L.edge_label(grad, attrs.get("local"), attrs.get("parts"), values)
     if label:
         out["xlabel" if big else "label"] = label  # NOTE [dot speed]: xlabels add no ranks
@@ -112,7 +122,7 @@ def to_dot_source(graph: nx.DiGraph, *, values: bool = True, clusters: bool = Fa
     boxes: dict[str, list[str]] = {}  # module path -> node lines, in order of first appearance
     classes: dict[str, str] = {}
     for n, attrs in graph.nodes(data=True):
-        line = f"n{dom_id(n)} {attr_list({'id': f'node-{dom_id(n)}', **node_attrs(graph, n, attrs, values, big)})}"
+        line = f"n{dom_id(n)} {attr_list({'id': node_dom_id(n), **node_attrs(graph, n, attrs, values, big)})}"
         module = (attrs.get("module") or "") if clusters else ""
         if attrs.get("kind") == "group":  # a collapsed module sits in its parent's box
             module = module.rpartition(".")[0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import networkx as nx
 
 from . import _numbers as N
-from ._dot import dom_id
-from ._labels import matrix_lines
+from . import _labels as L
+from ._dot import edge_dom_id, node_dom_id
 from ._nodes import name_of
 
 
@@ -17,7 +17,7 @@ def _text(rec: dict | None) -> str:
     if N.shown(rec, N.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
         return N.inline(rec)
     if N.shown(rec):
-        return "\n".join(matrix_lines(rec))
+        return "\n".join(L.matrix_lines(rec))
     return f"{N.shape_text(rec.get('shape'))} {N.stats(rec)}"
 
 
@@ -71,20 +71,21 @@ def steps(graph: nx.DiGraph) -> list[dict]:
         arriving = []
         for u in graph.predecessors(n):
             e = graph.edges[u, n]
-            arriving.append({"edge": f"edge-{dom_id(u)}-{dom_id(n)}", "from": title(graph.nodes[u]),
+            arriving.append({"edge": edge_dom_id(u, n), "from": title(graph.nodes[u]),
                              "grad": N.inline(e.get("grad")), "health": N.health(e.get("grad")) or "none"})
         leaving = []
         for v in graph.successors(n):
             e = graph.edges[n, v]
-            leaving.append({"edge": f"edge-{dom_id(n)}-{dom_id(v)}", "to": title(graph.nodes[v]),
+            leaving.append({"edge": edge_dom_id(n, v), "to": title(graph.nodes[v]),
                             "grad": N.inline(e.get("grad")), "local": N.factor(e.get("local")),
                             "health": N.health(e.get("grad")) or "none"})
-        grads = [a["grad"] for a in arriving if a["grad"] != "None"]
+        parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
+        parts = [p for p in parts if p is not None]
         total = (attrs.get("grad_in") or [None])[0]
         out.append({
-            "node": f"node-{dom_id(n)}", "step": step, "kind": attrs.get("kind", "op"), "title": title(attrs),
+            "node": node_dom_id(n), "step": step, "kind": attrs.get("kind", "op"), "title": title(attrs),
             "facts": _facts(graph, attrs), "grads": _grad_rows(graph, attrs),
-            "in": arriving, "sum": " + ".join(grads) + " = " + N.inline(total) if len(grads) > 1 else "",
+            "in": arriving, "sum": L.sum_text(parts, total) if len(parts) > 1 else "",
             "out": leaving,
         })
     return out
