@@ -298,7 +298,7 @@ def test_24_load_type_confused_json(tmp_path: Path, case: str) -> None:
 
 
 def test_25_load_an_oversized_file(tmp_path: Path) -> None:
-    from graphtrace.model import MAX_FILE_BYTES
+    from graphtrace.model.trace import MAX_FILE_BYTES
 
     path = tmp_path / "huge.json"
     with open(path, "wb") as f:  # sparse: takes no disk space, is never read

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import graphtrace
-from graphtrace import _cli_writer, render
-from graphtrace.cli import cli
+from graphtrace import render
+from graphtrace.cli import writer as _cli_writer
+from graphtrace.cli.command import cli
 
 CHAIN = """
 import torch

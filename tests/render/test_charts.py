@@ -1,4 +1,4 @@
-"""graphtrace.charts and graphtrace.index: inline SVG charts and the index page, from plain data."""
+"""graphtrace.render.charts and graphtrace.cli.index: inline SVG charts and the index page, from plain data."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import networkx as nx
 import pytest
 
-from graphtrace import charts
-from graphtrace.index import Entry, Group, index_html
+from graphtrace.render import charts
+from graphtrace.cli.index import Entry, Group, index_html
 
 SVG = "{http://www.w3.org/2000/svg}"
 

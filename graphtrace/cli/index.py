@@ -8,7 +8,7 @@ from typing import Any
 
 import networkx as nx
 
-from .charts import grad_flow_chart
+from ..render.charts import grad_flow_chart
 
 ORDER = ("html", "svg", "png", "pdf", "dot", "json")  # link order in the table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import TraceFormatError
+from .._errors import TraceFormatError
 
 FORMAT_VERSION = 1  # of pass and trace files
 _KINDS = {"root", "op", "leaf", "group"}

@@ -9,9 +9,9 @@ from typing import Any, Iterator
 
 import networkx as nx
 
-from ._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
-from ._files import write_file
-from ._schema import FORMAT_VERSION, validate_pass
+from .._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
+from .._files import write_file
+from .schema import FORMAT_VERSION, validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
 TRACE_FORMAT = "graphtrace-trace"
@@ -90,17 +90,17 @@ class Pass:
 
     # -- rendering (delegated to graphtrace.render, which never imports torch) --------
     def to_dot(self, **options: Any) -> str:
-        from . import render
+        from .. import render
 
         return render.to_dot(self.graph, **options)
 
     def to_svg(self, **options: Any) -> str:
-        from . import render
+        from .. import render
 
         return render.to_svg(self.graph, **options)
 
     def to_html(self, **options: Any) -> str:
-        from . import render
+        from .. import render
 
         return render.to_html(self.graph, **options)
 
@@ -129,7 +129,7 @@ class Pass:
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        from .notebook import Inline  # SVG, or one line saying why it cannot be drawn
+        from ..notebook import Inline  # SVG, or one line saying why it cannot be drawn
 
         return Inline(self)._repr_mimebundle_(include, exclude)
 
@@ -169,7 +169,7 @@ class Trace:
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        from . import render
+        from .. import render
 
         if not self.passes:
             return {"text/plain": repr(self) + " (no backward pass ran inside the block)"}

@@ -17,11 +17,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import charts
-from ._errors import GraphtraceError, GraphvizNotFoundError
-from ._files import write_file
+from ..render import charts
+from .._errors import GraphtraceError, GraphvizNotFoundError
+from .._files import write_file
 from .index import Entry, Group, file_name, index_html
-from .model import Pass
+from ..model import Pass
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
 ALWAYS = 20
@@ -179,7 +179,7 @@ class Writer:
 
     # -- drawing (worker threads) -----------------------------------------------------------
     def _draw(self, graph: Any, entry: Entry) -> None:
-        from . import render
+        from .. import render
 
         opts = {"depth": self.depth} if self.depth is not None else {}
         try:

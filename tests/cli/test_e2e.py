@@ -132,7 +132,7 @@ class NoTorch:
             raise ImportError("torch is blocked in this test")
 sys.meta_path.insert(0, NoTorch())
 sys.argv = ["graphtrace", *sys.argv[1:]]
-from graphtrace.cli import cli
+from graphtrace.cli.command import cli
 try:
     cli.main(prog_name="graphtrace")
 finally:

@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from . import __version__
-from ._cli_writer import ALWAYS, Writer, parse_formats, prepare_folder, remove_if_empty
-from ._errors import GraphtraceError
+from .. import __version__
+from .writer import ALWAYS, Writer, parse_formats, prepare_folder, remove_if_empty
+from .._errors import GraphtraceError
 from .runner import SIGINT_EXIT, Script, run as run_script
 
 RUN_FORMATS = ("svg", "json", "html")
@@ -163,7 +163,7 @@ def render(traces: tuple[Path, ...], out: Path | None, formats: tuple[str, ...],
     Example:
       graphtrace render outputs/seed000_chain_rule/pass-001.json --format png --out /tmp/x
     """
-    from . import load
+    from .. import load
 
     fmts = parse_formats(formats, RENDER_FORMATS)
     loaded = [p for path in traces for p in load(path)]  # TraceFormatError: one line, exit 2

@@ -1,4 +1,4 @@
-"""graphtrace.runner: a script runs as ``python SCRIPT ARGS`` would; exit codes; the user's traceback."""
+"""graphtrace.cli.runner: a script runs as ``python SCRIPT ARGS`` would; exit codes; the user's traceback."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graphtrace import GraphtraceError
-from graphtrace.runner import SIGINT_EXIT, Script, run, user_traceback
+from graphtrace.cli.runner import SIGINT_EXIT, Script, run, user_traceback
 
 
 def script(tmp_path: Path, text: str, name: str = "prog.py") -> Path:
@@ -123,9 +123,9 @@ def test_user_traceback_of_an_exception_without_frames() -> None:
 
 
 def test_an_error_inside_graphtrace_keeps_its_frames_and_says_so(tmp_path: Path) -> None:
-    path = script(tmp_path, "from graphtrace import runner\nrunner._exit_code(object(), 42)\n")
+    path = script(tmp_path, "from graphtrace.cli import runner\nrunner._exit_code(object(), 42)\n")
     err = io.StringIO()
     assert run(Script(str(path)), stderr=err) == 1
     text = err.getvalue()
-    assert "graphtrace/runner.py" in text and text.endswith("graphtrace: internal error (a bug in graphtrace, "
+    assert "graphtrace/cli/runner.py" in text and text.endswith("graphtrace: internal error (a bug in graphtrace, "
                                                               "not in the script)\n")

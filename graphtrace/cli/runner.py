@@ -10,9 +10,9 @@ import types
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ._errors import GraphtraceError
+from .._errors import GraphtraceError
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
 _OVERRIDES = os.sep + os.path.join("torch", "overrides.py")  # the dispatch to our TorchFunctionMode
 SIGINT_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C

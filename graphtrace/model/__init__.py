@@ -1,0 +1,5 @@
+"""The trace model: passes as networkx graphs of plain data, their JSON files and schema (no torch)."""
+
+from .trace import PASS_FORMAT, SAVE_FORMATS, TRACE_FORMAT, Pass, Trace, load, loads
+
+__all__ = ["PASS_FORMAT", "SAVE_FORMATS", "TRACE_FORMAT", "Pass", "Trace", "load", "loads"]
