@@ -220,26 +220,39 @@ class PassRecorder:
                     self.nodes[nid]["retained_grad"] = self.rec(t.grad)
             input_ids = []
             for k, t in enumerate(self.inputs):
-                nid = self._tensor_node(t)
+                edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
+                nid = self.sk.ids.get(edge[0]) if edge is not None else None
                 if nid is None:
                     continue
                 input_ids.append(nid)
-                if returned is not None and k < len(returned):
-                    self.nodes[nid]["returned_grad"] = self.rec(returned[k])
+                if returned is not None and k < len(returned) and returned[k] is not None:
+                    self._returned(nid, edge[1], returned[k])
             return self._to_pass(input_ids, error)
         finally:
             self.sk.clear()
             self.pending.clear()
             self.named, self.leaves, self.inputs = [], [], []
 
+    def _returned(self, nid: int, output_nr: int, grad: torch.Tensor) -> None:
+        """An input's returned gradient is its result (see NOTE [returned gradients])."""
+        node = self.nodes[nid]
+        node["returned_grad"] = self.rec(grad)
+        if node["step"] is None:
+            self.step += 1
+            node["step"] = self.step
+            if output_nr < len(node["grad_in"]):
+                node["grad_in"][output_nr] = node["returned_grad"]
+
+    # NOTE [returned gradients]: ``torch.autograd.grad`` takes each input's gradient from the
+    # engine's buffer of the input's node, which then does not run (a leaf's AccumulateGrad
+    # never does). That gradient, the sum of the contributions that reached the node, is the
+    # call's result for the input: it becomes the node's ``grad_in`` and the node gets the
+    # next step, in the order of ``inputs=``, when the call returns.
+
     def remove_hooks(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
-
-    def _tensor_node(self, t: torch.Tensor) -> int | None:
-        edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
-        return self.sk.ids.get(edge[0]) if edge is not None else None
 
     def _to_pass(self, input_ids: list[int], error: BaseException | None) -> Pass:
         graph = nx.DiGraph()

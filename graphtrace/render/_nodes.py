@@ -53,6 +53,7 @@ def op_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: boo
     if values:
         lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         lines += _in_sum(graph, n, attrs)
+        lines += L.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
         lines += L.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
     return lines
 

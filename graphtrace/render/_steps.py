@@ -54,7 +54,8 @@ def _grad_rows(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
     if attrs.get("kind") == "root":
         return [["seed gradient", _text(grad_in)]]
     if attrs.get("kind") != "leaf":
-        return []
+        returned = attrs.get("returned_grad")
+        return [] if returned is None else [["returned grad", _text(returned)]]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
         return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
                 [".grad", f"untouched: {N.inline(attrs.get('grad_before'))}"]]

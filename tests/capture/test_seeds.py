@@ -119,7 +119,7 @@ def test_seed002_grad_then_accumulating_backward():
     assert grad_pass.kind == "grad" and grad_pass.graph.graph["api"] == "torch.autograd.grad"
     leaf = grad_pass.node("x1")
     assert val(leaf["returned_grad"]) == pytest.approx(-1.3254, abs=1e-4) == g.item()
-    assert leaf["grad_after"] is None and leaf["step"] is None  # .grad untouched
+    assert leaf["grad_after"] is None and leaf["step"] == 4  # .grad untouched; returned at step 4
     befores = [p.node("x1")["grad_before"] for p in backward_passes]
     afters = [val(p.node("x1")["grad_after"]) for p in backward_passes]
     increments = [val(p.node("x1")["grad_in"][0]) for p in backward_passes]

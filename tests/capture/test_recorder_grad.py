@@ -1,0 +1,54 @@
+"""torch.autograd.grad: each input's returned gradient is its result, drawn as a sum and a step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import graphtrace
+from graphtrace.render._steps import steps
+
+
+def test_returned_gradient_is_the_leaf_inputs_sum_and_step():
+    x = torch.tensor(2.0, requires_grad=True)
+    with graphtrace.trace() as t:
+        y = torch.cos(x) + torch.sin(x)
+        (g,) = torch.autograd.grad(y, x)
+    (p,) = t.passes
+    leaf = p.node("x")
+    assert g.item() == pytest.approx(-1.3254, abs=1e-4)
+    assert leaf["step"] == p.graph.graph["steps"] == 4  # after Add, Sin, Cos: when grad returns
+    assert leaf["grad_in"][0]["values"] == leaf["returned_grad"]["values"] == g.item()
+    dot = p.to_dot()
+    assert "grad in -0.9093 + -0.41615 = -1.3254" in dot and "= None" not in dot
+    (last,) = [s for s in steps(p.graph) if s["title"] == "x (leaf)"]
+    assert last["sum"] == "-0.9093 + -0.41615 = -1.3254"
+    assert ["returned grad", "-1.3254"] in last["grads"]
+
+
+def test_intermediate_input_gets_its_returned_gradient_as_a_step():
+    x = torch.tensor(2.0, requires_grad=True)
+    with graphtrace.trace() as t:
+        h = x * 3
+        z = torch.sin(h)
+        (gh,) = torch.autograd.grad(z, h)
+    (p,) = t.passes
+    node = p.node("h")
+    assert gh.item() == pytest.approx(0.96017, abs=1e-5)  # cos(6)
+    assert node["step"] == 2 and node["grad_in"][0]["values"] == gh.item()
+    assert "dashed" not in p.to_dot().split('id="node-2"')[1].split("\n")[0]
+    assert [s["title"] for s in steps(p.graph)][-1] == "h = MulBackward0"
+
+
+def test_every_hvp_pass_returns_its_inputs_gradients():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with graphtrace.trace() as t:
+        _, hvp = torch.autograd.functional.hvp(lambda a: (a**3).sum(), x, torch.ones(2))
+    assert hvp.tolist() == [6.0, 12.0]
+    assert t.passes
+    for p in t.passes:
+        for nid in p.graph.graph["inputs"]:
+            a = p.graph.nodes[nid]
+            if a["returned_grad"] is not None:
+                assert a["step"] is not None and a["returned_grad"] in a["grad_in"]
+    assert t.passes[-1].graph.nodes[t.passes[-1].graph.graph["inputs"][0]]["returned_grad"]["values"] == [6.0, 12.0]
