@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from ..render import charts
 from .._errors import GraphtraceError, GraphvizNotFoundError
-from .._files import write_file
+from .._files import is_temp_name, write_file
 from .index import Entry, Group, file_name, index_html
 from ..model import Pass
 
@@ -55,7 +55,7 @@ def prepare_folder(out: Path, *, clean: bool) -> Path | None:
         raise GraphtraceError(f"cannot write to {out}: {exc.strerror or exc}") from None
     if clean:  # files of an earlier run would be listed by nothing and mislead
         for p in out.iterdir():
-            if _OURS.match(p.name):
+            if _OURS.match(p.name) or is_temp_name(p.name):
                 p.unlink()
     return created
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, Iterator
 import networkx as nx
 
 from .._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
-from .._files import write_file
+from .._files import read_bytes, write_file
 from .schema import FORMAT_VERSION, validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
@@ -122,7 +123,7 @@ class Pass:
         elif fmt == "html":
             data = self.to_html(**options)
         else:
-            from . import render
+            from .. import render
 
             data = render.render(self.graph, fmt, **options)
         write_file(path, data)
@@ -181,21 +182,27 @@ class Trace:
 
 
 def load(source: str | os.PathLike) -> Trace:
-    """Load a trace or pass JSON file (a path), validating it; never unpickles anything."""
+    """Load a trace or pass JSON file (a path), validating it; never unpickles anything.
+
+    Only regular files are read, and at most MAX_FILE_BYTES of them (counted while reading).
+    """
     path = Path(source)
     try:
-        if path.is_dir():
-            raise TraceFormatError(f"{path} is a folder, not a trace JSON file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise TraceFormatError(f"{path} is {size} bytes, more than a trace file may be")
-        text = path.read_text(encoding="utf-8")
+        raw = read_bytes(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise TraceFormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TraceFormatError(f"{path} is a folder, not a trace JSON file") from None
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise TraceFormatError(f"{path} is {exc.strerror}, more than a trace file may be") from None
+        if exc.errno == errno.EINVAL:
+            raise TraceFormatError(f"{path} is not a regular file (a device, pipe or socket)") from None
+        raise TraceFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise TraceFormatError(f"{path} is not a JSON text file (it is not UTF-8)") from None
-    except OSError as exc:
-        raise TraceFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
     return loads(text, origin=str(path))
 
 

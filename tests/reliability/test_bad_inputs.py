@@ -382,3 +382,23 @@ def test_33_cli_keeps_passes_written_before_the_script_fails(cli_dir: Path) -> N
     res = _cli("run", "-o", "out", "fails.py", cwd=cli_dir)
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert json.loads((cli_dir / "out" / "pass-001.json").read_text())["format"] == "graphtrace-pass"
+
+
+# -- files that are not what they seem ---------------------------------------------------------------
+def test_34_load_a_device_or_a_pipe(tmp_path: Path) -> None:
+    with pytest.raises(TraceFormatError, match="/dev/zero is not a regular file"):
+        graphtrace.load("/dev/zero")  # used to read until memory ran out
+    res = subprocess.run([str(GRAPHTRACE), "render", "/dev/zero"], capture_output=True, text=True, timeout=120)
+    _one_line_error(res, "/dev/zero is not a regular file")
+    assert res.returncode == 2
+
+
+def test_35_a_symlink_planted_in_the_output_folder(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p.json.part").symlink_to(victim)
+    (out / "p.json").symlink_to(victim)
+    _good_pass().save(out / "p.json")
+    assert victim.read_text() == "precious" and not (out / "p.json").is_symlink()
