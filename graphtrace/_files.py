@@ -7,6 +7,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from ._errors import GraphtraceError
 
@@ -60,7 +61,7 @@ def write_file(path: Path, data: str | bytes) -> None:
         raise
 
 
-def _write_all(f, raw: bytes) -> None:  # noqa: ANN001 - a binary file object
+def _write_all(f: BinaryIO, raw: bytes) -> None:
     f.write(raw)
 
 

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import graphtrace
-from graphtrace import GraphtraceError, TraceFormatError
-from graphtrace import _files
+from graphtrace import GraphtraceError, TraceFormatError, _files
 
 
 def _pass() -> graphtrace.Pass:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONAL = {"IPython"}  # the notebook front, imported only inside a notebook
+OPTIONAL = {"IPython", "sphinx", "docutils"}  # fronts imported only inside a notebook or a Sphinx build
 
 
 def _declared() -> set[str]:
