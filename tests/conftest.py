@@ -1,24 +1,26 @@
-"""Shared pytest options and markers: golden-file regeneration, skips for missing programs."""
+"""Shared pytest set-up: skips for missing programs, hypothesis's files kept out of the source tree."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 
 import pytest
+from hypothesis import configuration as hypothesis_configuration
+
+_HYPOTHESIS_HOME: list[str] = []
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--regen-golden",
-        action="store_true",
-        default=False,
-        help="rewrite golden files (renderer and committed outputs/) instead of comparing",
-    )
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis writes ``.hypothesis/`` into the working folder, even on --collect-only: send it
+    to a temporary folder removed at the end (the fuzz settings keep no example database anyway)."""
+    _HYPOTHESIS_HOME.append(tempfile.mkdtemp(prefix="graphtrace-hypothesis-"))
+    hypothesis_configuration.set_hypothesis_home_dir(_HYPOTHESIS_HOME[-1])
 
 
-@pytest.fixture
-def regen_golden(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("--regen-golden"))
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _HYPOTHESIS_HOME:
+        shutil.rmtree(_HYPOTHESIS_HOME.pop(), ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -45,7 +45,7 @@ def test_page_escapes_hostile_text():
     assert page.count("</script>") == 2  # the two real script elements
     data = page_data(page)
     assert data["steps"][2]["title"] == "<img src=x onerror=alert(1)> (leaf)"
-    assert "<title>graphtrace: pass 1 · torch.autograd.grad · /tmp/&lt;dir&gt;&amp;&quot;q&quot;/" in page
+    assert "<title>graphtrace: pass 1 · Tensor.backward · /tmp/&lt;dir&gt;&amp;&quot;q&quot;/" in page
 
 
 def test_script_json_cannot_close_the_script():
