@@ -43,7 +43,10 @@ def test_fixtures_are_consistent_programs(build):
     (or grad in @ J), a node's grad in is the sum of its in-edges, .grad after = before + increment."""
     g = build()
     assert g.graph["steps"] == max(a["step"] for _, a in g.nodes(data=True) if a["step"] is not None)
+    for _, a in g.nodes(data=True):  # a gradient has the shape of what it is the gradient of
+        assert all(r["shape"] == a["shape"] for r in [*a["grad_in"], a.get("grad_after"), a.get("returned_grad")] if r)
     for u, v, e in g.edges(data=True):
+        assert e["grad"] is None or e["grad"]["shape"] == g.nodes[v]["shape"], (u, v)
         src = g.nodes[u]["grad_in"][0]
         if e["grad"] is None or src is None:
             continue
@@ -97,6 +100,7 @@ def test_nan_red_zero_grey_legend():
     dot = to_dot(S.unhealthy())
     nan_edge, zero_edge = edge_line(dot, 2, 4), edge_line(dot, 3, 5)
     assert f'color="{COLORS["nan"]}"' in nan_edge and 'penwidth="2"' in nan_edge and "[nan, 0.25]" in nan_edge
+    assert "×[inf, 0.25]" in nan_edge  # sqrt'(0) is inf; the NaN is the seed's 0 times it
     assert f'color="{COLORS["zero"]}"' in zero_edge and f'fontcolor="{COLORS["zero"]}"' in zero_edge
     assert f'color="{COLORS["nan"]}"' in node_line(dot, 4) and f'color="{COLORS["zero"]}"' in node_line(dot, 5)
     assert f'color="{COLORS["ok"]}"' in edge_line(dot, 1, 2)
