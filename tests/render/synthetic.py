@@ -178,17 +178,18 @@ def unhealthy() -> nx.DiGraph:
 
 def grad_call() -> nx.DiGraph:
     """Seed 002's first pass: ``torch.autograd.grad(cos(x) + sin(x), x)`` at x = 2 returns
-    -sin(2) + cos(2) = -1.3254 and leaves x.grad alone (x's AccumulateGrad does not run)."""
+    -sin(2) + cos(2) = -1.3254 (x's gradient in, the last step) and leaves x.grad alone."""
     x = 2.0
     c, s = f32(math.cos(x)), f32(math.sin(x))
     dc, ds = f32(-math.sin(x)), f32(math.cos(x))
     g = _graph(kind="grad", api="torch.autograd.grad", call_site="examples/seed002_grad_vs_backward.py:13",
-               inputs=[4], retain_graph=True, steps=3)
+               inputs=[4], retain_graph=True, steps=4)
     _node(g, 0, "root", "output", name="y", value=rec(f32(c + s)), step=0, grad_in=[rec(1.0)])
     _node(g, 1, "op", "AddBackward0", name="y", value=rec(f32(c + s)), step=1, grad_in=[rec(1.0)])
     _node(g, 2, "op", "CosBackward0", value=rec(c), step=3, grad_in=[rec(1.0)])
     _node(g, 3, "op", "SinBackward0", value=rec(s), step=2, grad_in=[rec(1.0)])
-    _node(g, 4, "leaf", "AccumulateGrad", name="x", value=rec(x), grad_in=[None], returned_grad=rec(f32(dc + ds)))
+    _node(g, 4, "leaf", "AccumulateGrad", name="x", value=rec(x), step=4, grad_in=[rec(f32(dc + ds))],
+          returned_grad=rec(f32(dc + ds)))
     _edge(g, 0, 1, rec(1.0))
     _edge(g, 1, 2, rec(1.0), rec(1.0))
     _edge(g, 1, 3, rec(1.0), rec(1.0))
