@@ -61,7 +61,9 @@ def test_fixtures_are_consistent_programs(build):
         if a["kind"] == "root" or not ins or target is None:
             continue
         assert _same([sum(col) for col in zip(*map(_flat, ins))], _flat(target)), v
-        if a["kind"] == "leaf" and a["step"] is not None:
+        if a["kind"] == "leaf" and g.graph["kind"] == "grad":
+            assert a["grad_after"] is None and _same(_flat(a["grad_in"][0]), _flat(a["returned_grad"]))
+        elif a["kind"] == "leaf" and a["step"] is not None:
             before = _flat(a["grad_before"]) if a["grad_before"] else [0.0] * len(_flat(target))
             assert _same([b + i for b, i in zip(before, _flat(target))], _flat(a["grad_after"])), v
 
