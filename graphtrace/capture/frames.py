@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import io
+import linecache
 import os
 import sys
+import tokenize
 from inspect import CO_OPTIMIZED
 from types import FrameType
 from typing import Any
@@ -35,6 +38,27 @@ def where(frame: FrameType | None) -> str:
     if frame is None:
         return ""
     return f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def code_of(frame: FrameType | None) -> str:
+    """The source line a frame is at, stripped of indentation and a trailing comment (``z = u * v``)."""
+    if frame is None:
+        return ""
+    return _code_line(frame.f_code.co_filename, frame.f_lineno)
+
+
+@functools.lru_cache(maxsize=1024)  # called for every forward op under trace()
+def _code_line(filename: str, lineno: int) -> str:
+    line = linecache.getline(filename, lineno).strip()  # reads the file (or IPython's cell cache) only
+    if "#" not in line:
+        return line
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+            if tok.type == tokenize.COMMENT:
+                return line[: tok.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError, IndentationError):  # part of a statement: kept whole
+        pass
+    return line
 
 
 def display_path(filename: str) -> str:

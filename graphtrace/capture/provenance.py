@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.nn.modules import module as nn_module
 
-from .frames import user_frame, where
+from .frames import code_of, user_frame, where
 from .values import record
 from .walk import is_leaf_fn
 
@@ -85,7 +85,9 @@ def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
         if entry is None:
             if info is None:
                 path, cls = modules.stack[-1] if modules and modules.stack else ("", "")
-                info = {"source": where(user_frame(2)), "module": path, "module_class": cls}
+                frame = user_frame(2)
+                info = {"source": where(frame), "code": code_of(frame), "module": path, "module_class": cls}
+                del frame
             entry = fn.metadata[KEY] = dict(info, values={})
             _tag_ancestors(fn, info, since)
         if t.numel() <= limit and t.output_nr not in entry["values"]:

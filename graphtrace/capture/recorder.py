@@ -11,12 +11,13 @@ import networkx as nx
 import torch
 
 from ..model import Pass
+from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
 from .provenance import KEY
 from .reuse import leaf_value, pend, same, same_elements
 from .values import JACOBIAN_LIMIT, dtype_name, record
-from .walk import Skeleton, gradient_edge, is_leaf_fn, op_name, walk
+from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
 
 
 class PassRecorder:
@@ -41,6 +42,7 @@ class PassRecorder:
         self.values = bool(meta.get("values", True))
         self.rec = (lambda t: record(t, limit)) if self.values else (lambda t: None)
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
+        self.slot_inputs: dict[int, list[str]] = {}  # op node id -> the input each slot feeds
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self._build_nodes(seeds, names)
         self.jacobians: dict = {}
@@ -108,13 +110,31 @@ class PassRecorder:
             "requires_grad": True, "is_leaf": False,
             "retains_grad": named[1].retains_grad if named else None,
             "value": value, "step": None, "grad_in": [None] * max(1, len(metas)),
-            "retained_grad": None, "source": prov.get("source", ""),
+            "retained_grad": None, "source": prov.get("source", ""), "code": prov.get("code", ""),
             "module": prov.get("module", ""), "module_class": prov.get("module_class", ""),
             "outputs": max(1, len(metas)),
         }
+        attrs.update(self._rule(fn))
         if named is not None and named[1].retains_grad:
             self.named.append((self.sk.ids[fn], named[1]))
         return attrs
+
+    def _rule(self, fn: Any) -> dict:
+        """The node's backward rule from derivatives.yaml, the values it saved, a custom backward's line."""
+        out: dict[str, Any] = {"formula": {}, "saved": {}, "backward_source": ""}
+        try:
+            if is_python_fn(fn):
+                out["backward_source"] = custom_backward(fn)
+                return out
+            entry = lookup(op_name(fn))
+            if entry is not None:
+                out["formula"] = dict(entry["formula"])
+                self.slot_inputs[self.sk.ids[fn]] = slot_inputs(entry, len(fn.next_functions))
+            if self.values:
+                out["saved"] = saved_values(fn, self.limit)
+        except Exception as exc:  # see _pre_hook: no rule drawn, the pass goes on
+            self.problems.append(f"rule of {op_name(fn)}: {exc!r}")
+        return out
 
     # -- hooks -----------------------------------------------------------------------------
     def register(self) -> None:
@@ -272,6 +292,8 @@ class PassRecorder:
                 if local is not None:
                     edge["local"] = local
             edge["input_nr"] = edge["input_nrs"][0]
+            names = self.slot_inputs.get(u)
+            edge["inputs"] = [names[s] for s in edge["slots"]] if names else []
             graph.add_edge(u, v, **edge)
         meta = self.meta
         graph.graph.update(

@@ -8,7 +8,8 @@ from .._errors import TraceFormatError
 
 FORMAT_VERSION = 1  # of pass and trace files
 _KINDS = {"root", "op", "leaf", "group"}
-_STR_NODE_ATTRS = ("op", "name", "param", "source", "module", "module_class", "dtype", "device")
+_STR_NODE_ATTRS = ("op", "name", "param", "source", "module", "module_class", "dtype", "device", "code",
+                   "backward_source")
 _RECORD_NODE_ATTRS = ("value", "retained_grad", "grad_before", "grad_after", "returned_grad")
 _MAX_NODES = 2_000_000
 
@@ -71,6 +72,11 @@ def validate_pass(data: Any) -> None:
                 _fail(f"{where}.{key} must be a string")
         for key in _RECORD_NODE_ATTRS:
             _check_record(node.get(key), f"{where}.{key}")
+        saved = node.get("saved") or {}
+        if not isinstance(saved, dict):
+            _fail(f"{where}.saved must be an object")
+        for name, rec in saved.items():
+            _check_record(rec, f"{where}.saved.{name}")
         grad_in = node.get("grad_in", [])
         if not isinstance(grad_in, list):
             _fail(f"{where}.grad_in must be a list")
