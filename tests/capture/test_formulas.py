@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -119,7 +120,7 @@ def test_custom_function_shows_where_its_backward_is():
     with graphtrace.trace() as t:
         Double.apply(x).backward()
     node = ops(t.passes[0], "DoubleBackward")[0]
-    line = next(i for i, text in enumerate(open(__file__), 1) if "def backward(ctx, g):" in text)
+    line = next(i for i, text in enumerate(Path(__file__).read_text().splitlines(), 1) if "def backward(ctx, g):" in text)
     assert node["backward_source"] == f"tests/capture/test_formulas.py:{line}"
     assert node["formula"] == {} and node["saved"] == {}
 
