@@ -79,7 +79,8 @@ def read_bytes(path: Path, limit: int) -> bytes:
         raise OSError(errno.EINVAL, "not a regular file", str(path))
     if st.st_size > limit:
         raise OSError(errno.EFBIG, f"{st.st_size} bytes", str(path))
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     with open(path, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped between stat and open
             raise OSError(errno.EINVAL, "not a regular file", str(path))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import html
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._errors import GraphtraceError
 from .model import Pass, Trace
@@ -34,7 +35,7 @@ class Inline:
     def __repr__(self) -> str:
         return repr(self.p)
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """The SVG, or the step-through page in a frame (the only display method: IPython
         would call a ``_repr_html_`` too, drawing the pass twice)."""
         try:
@@ -108,6 +109,8 @@ def _magics_class() -> type:
     from IPython.core.magic import Magics, cell_magic, magics_class
     from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+    magic: Any = cell_magic  # IPython types it through an unbound TypeVar (a Never argument)
+
     @magics_class
     class GraphtraceMagics(Magics):
         @magic_arguments()
@@ -122,7 +125,7 @@ def _magics_class() -> type:
         @argument("--html", action="store_true", help="show step-through pages instead of static SVG")
         @argument("--height", type=int, default=STEP_HEIGHT, metavar="PX",
                   help=f"height of each step-through frame with --html (default: {STEP_HEIGHT})")
-        @cell_magic("graphtrace")
+        @magic("graphtrace")
         def graphtrace_magic(self, line: str, cell: str) -> Any:
             """Run the cell under graphtrace.trace() and show every backward pass it ran."""
             __tracebackhide__ = True  # IPython leaves this frame out of the cell's traceback
@@ -173,7 +176,7 @@ def _run_magic(shell: Any, args: Any, cell: str) -> Any:
     return value
 
 
-def _show_passes(tracer: Any, kept: list[Pass], args: Any, options: dict, finished: bool) -> None:
+def _show_passes(tracer: Any, kept: list[Pass], args: Any, options: dict[str, Any], finished: bool) -> None:
     from IPython.display import display
 
     for p in kept:

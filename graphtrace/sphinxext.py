@@ -86,7 +86,7 @@ class GraphtraceDirective(SphinxDirective):
             if "depth" in self.options:
                 options["depth"] = self.options["depth"]
             svgs = [trace.passes[k - 1].to_svg(**options) for k in numbers]
-        except Exception as exc:  # noqa: BLE001 -- the documented code failed: one line in the build log
+        except Exception as exc:
             return [self.state.document.reporter.warning(f"graphtrace: {exc}", line=line)]
         out: list[nodes.Node] = []
         if self.options.get("include-source", True):
@@ -108,8 +108,8 @@ def _run(code: str, source: str, folder: Path) -> Any:
     try:
         os.chdir(folder)
         with contextlib.redirect_stdout(io.StringIO()), graphtrace.trace() as trace:
-            exec(compiled, namespace)  # noqa: S102 -- running the documented code is the point
-    except Exception as exc:  # noqa: BLE001 -- whatever the code raises is reported
+            exec(compiled, namespace)
+    except Exception as exc:
         where = next((f"line {f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
                       if f.filename == source), "")
         raise RuntimeError(f"the code raised {type(exc).__name__}: {exc}" + (f" ({where})" if where else "")) from None

@@ -115,7 +115,7 @@ def test_seed001_leaves_partials_and_relu(runs: dict) -> None:
 
 @pytest.mark.dot
 def test_seed002_grad_against_backward(runs: dict) -> None:
-    proc, folder = runs["seed002_grad_vs_backward"]
+    _proc, folder = runs["seed002_grad_vs_backward"]
     p1 = data(folder, 1)
     assert p1["graph"]["kind"] == "grad"
     assert leaf(p1, "x")["returned_grad"]["values"] == pytest.approx(-1.3254, abs=1e-4)
@@ -145,7 +145,7 @@ def test_seed004_jacobian(runs: dict) -> None:
         p = data(folder, n)
         assert p["graph"]["caller"].endswith("jacobian")
         row = next(n for n in p["nodes"] if n["kind"] == "leaf")["returned_grad"]["values"]
-        diag.append(sum(row, [])[n - 1])
+        diag.append([v for r in row for v in r][n - 1])
     assert diag == [23.0, 51.0, 91.0, 143.0, 207.0, 283.0]
     assert grad(data(folder, 8), "x") == 326.0
     page = (folder / "pass-009.html").read_text()
@@ -156,7 +156,7 @@ def test_seed004_jacobian(runs: dict) -> None:
 def test_mlp_training_is_bounded(runs: dict) -> None:
     proc, folder = runs["mlp_training"]
     written = sorted(int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"pass-(\d+)\.json", p.name)))
-    assert written == list(range(1, 22)) + [300]
+    assert written == [*list(range(1, 22)), 300]
     index = (folder / "index.html").read_text()
     assert "300 backward passes recorded, 22 written" in index and "Gradient flow" in index
     for name in ("0.weight", "0.bias", "2.weight", "2.bias"):

@@ -40,7 +40,7 @@ def test_a_temporary_name_taken_by_anything_is_never_opened(tmp_path: Path, monk
     planted = tmp_path / ".p.json.guess.part"
     planted.symlink_to(victim)
     monkeypatch.setattr(_files, "temp_name", lambda path: planted)  # the attacker guessed the name
-    with pytest.raises(GraphtraceError, match="cannot write .*p.json: File exists"):
+    with pytest.raises(GraphtraceError, match=r"cannot write .*p\.json: File exists"):
         _files.write_file(tmp_path / "p.json", "data")
     assert victim.read_text() == "precious" and not (tmp_path / "p.json").exists()
 

@@ -3,4 +3,4 @@
 from .tracer import Tracer, snapshot
 from .values import JACOBIAN_LIMIT, VALUE_LIMIT
 
-__all__ = ["JACOBIAN_LIMIT", "Tracer", "VALUE_LIMIT", "snapshot"]
+__all__ = ["JACOBIAN_LIMIT", "VALUE_LIMIT", "Tracer", "snapshot"]

@@ -56,7 +56,7 @@ def _arguments(params: str) -> list[tuple[str, str]]:
 
 
 @functools.cache  # parsed once per process (NOTE [backward class names])
-def table() -> dict[str, dict]:
+def table() -> dict[str, dict[str, Any]]:
     """Node class name -> {"schema", "formula": {input: text}, "lists": [Tensor[] inputs]}."""
     path = derivatives_path()
     if path is None:
@@ -65,7 +65,7 @@ def table() -> dict[str, dict]:
     with open(path, encoding="utf-8") as f:
         entries = yaml.load(f, Loader=loader)
     counter: Counter[str] = Counter()
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for entry in entries:
         match = _SCHEMA.match(entry.get("name", ""))
         if match is None:
@@ -94,13 +94,13 @@ def table() -> dict[str, dict]:
     return out
 
 
-def lookup(op: str) -> dict | None:
+def lookup(op: str) -> dict[str, Any] | None:
     """The derivatives.yaml entry of a node class (``SinBackward0``), or None."""
     entries = table()
     return entries.get(op) or entries.get(op.removesuffix("_copy"))
 
 
-def slot_inputs(entry: dict, slots: int) -> list[str]:
+def slot_inputs(entry: dict[str, Any], slots: int) -> list[str]:
     """The input each slot of ``next_functions`` is the gradient for ([] when not certain)."""
     inputs = list(entry["formula"])
     if len(inputs) == slots and not entry["lists"]:
@@ -150,14 +150,15 @@ def _hooked(fn: Any, tensors: frozenset[str]) -> bool:
     return False
 
 
-def _plain_record(value: Any) -> dict | None:
+def _plain_record(value: Any) -> dict[str, Any] | None:
     """A saved scalar, string or list of ints as a value record."""
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
         items = [_plain_record(v) for v in value]
         if all(r is not None and r["shape"] == [] and r["dtype"] == "int" for r in items):
-            return {"shape": [len(items)], "dtype": "int", "numel": len(items), "values": [r["values"] for r in items]}
+            ints = [r["values"] for r in items if r is not None]
+            return {"shape": [len(items)], "dtype": "int", "numel": len(items), "values": ints}
         return {"shape": [len(items)], "dtype": "list", "numel": len(items), "values": None}
     if isinstance(value, bool):
         kind = "bool"
@@ -175,14 +176,14 @@ def _plain_record(value: Any) -> dict | None:
     return {"shape": [], "dtype": kind, "numel": 1, "values": plain(value)}
 
 
-def _tensor_record(t: torch.Tensor, limit: int) -> dict | None:
+def _tensor_record(t: torch.Tensor, limit: int) -> dict[str, Any] | None:
     """A saved tensor: in full within the value limit, else its shape only (no summary cost)."""
     if t.numel() <= limit:
         return record(t, limit)
     return {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": t.numel(), "values": None}
 
 
-def saved_values(fn: Any, limit: int) -> dict[str, dict | None]:
+def saved_values(fn: Any, limit: int) -> dict[str, dict[str, Any] | None]:
     """What a node saved for its backward, name -> value record (NOTE [reading saved values]).
 
     NOTE [reading saved values]: ``grad_fn._saved_x`` of a tensor unpacks it, and unpacking
@@ -195,11 +196,12 @@ def saved_values(fn: Any, limit: int) -> dict[str, dict | None]:
     """
     if is_leaf_fn(fn) or is_python_fn(fn):
         return {}
-    names, tensors = _saved_names(type(fn))
+    fn_class: type = type(fn)
+    names, tensors = _saved_names(fn_class)
     if not names:
         return {}
     hooked = bool(tensors) and _hooked(fn, tensors)
-    out: dict[str, dict | None] = {}
+    out: dict[str, dict[str, Any] | None] = {}
     for name in names:
         if name in tensors and hooked:
             out[name] = None

@@ -14,11 +14,10 @@ from typing import Any
 
 import torch
 
-import graphtrace
-
-_INTERNAL = tuple(
-    os.path.dirname(m.__file__) + os.sep for m in (torch, graphtrace) if m.__file__
-) + ("<frozen ", os.path.join(os.path.dirname(os.__file__), "runpy.py"))
+_PACKAGE = os.path.dirname(os.path.dirname(__file__))  # graphtrace's folder, from this file's own path
+_TORCH = [os.path.dirname(torch.__file__)] if torch.__file__ else []
+_INTERNAL = (*(folder + os.sep for folder in (*_TORCH, _PACKAGE)), "<frozen ",
+             os.path.join(os.path.dirname(os.__file__), "runpy.py"))
 
 
 def is_internal(filename: str) -> bool:
@@ -27,7 +26,7 @@ def is_internal(filename: str) -> bool:
 
 def user_frame(start: int = 1) -> FrameType | None:
     """The innermost frame that belongs to the user's code."""
-    frame = sys._getframe(start + 1)
+    frame: FrameType | None = sys._getframe(start + 1)
     while frame is not None and is_internal(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
@@ -81,7 +80,7 @@ def _display_path(filename: str, cwd: str) -> str:
 
 def api_caller(frame: FrameType | None) -> str:
     """The torch function between user code and the backward call, e.g. functional.jacobian."""
-    f = sys._getframe(1)
+    f: FrameType | None = sys._getframe(1)
     found = ""
     while f is not None and f is not frame:
         mod = f.f_globals.get("__name__", "")

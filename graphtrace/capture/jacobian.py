@@ -12,18 +12,18 @@ from .walk import Skeleton, is_leaf_fn, is_python_fn
 MAX_CALLS = 4096  # node calls a pass may spend on Jacobians
 
 
-def node_jacobians(sk: Skeleton, limit: int) -> dict[tuple[int, int], list]:
+def node_jacobians(sk: Skeleton, limit: int) -> dict[tuple[int, int], list[Any]]:
     """``J[i][j] = d out_u[i] / d v[j]`` for every edge whose two ends have <= limit elements.
 
     Must run before the backward pass, while the saved tensors are alive. Custom Functions
     are skipped (calling them would run user code), so are multi-output and complex nodes.
     """
-    out: dict[tuple[int, int], list] = {}
+    out: dict[tuple[int, int], torch.Tensor] = {}
     calls = 0
     for i, fn in enumerate(sk.fns):
         if is_leaf_fn(fn) or is_python_fn(fn):
             continue
-        metas = getattr(fn, "_input_metadata", ())
+        metas: tuple[Any, ...] = getattr(fn, "_input_metadata", ())
         if len(metas) != 1:
             continue
         meta = metas[0]
@@ -51,7 +51,7 @@ def node_jacobians(sk: Skeleton, limit: int) -> dict[tuple[int, int], list]:
     return {k: plain(v.tolist()) for k, v in out.items()}
 
 
-def _rows(fn: Any, n_out: int, meta: Any) -> list | None:
+def _rows(fn: Any, n_out: int, meta: Any) -> list[Any] | None:
     """The node's grad_inputs for each basis vector of its output, or None if it cannot run."""
     rows = []
     with torch.no_grad():
@@ -66,7 +66,7 @@ def _rows(fn: Any, n_out: int, meta: Any) -> list | None:
     return rows
 
 
-def _as_passed_on(cols: list, nxt: Any, input_nr: int) -> list | None:
+def _as_passed_on(cols: list[Any], nxt: Any, input_nr: int) -> list[Any] | None:
     """The columns as the engine hands them to ``nxt``: summed over broadcast dimensions and
     cast to its dtype (the engine's validate_outputs does this after the node ran), or None."""
     if any(c is None or c.layout != torch.strided for c in cols):  # sparse (Embedding): none
@@ -82,7 +82,7 @@ def _as_passed_on(cols: list, nxt: Any, input_nr: int) -> list | None:
         return None
 
 
-def local_from_jacobian(jac: list, v_shape: list[int] | None) -> dict | None:
+def local_from_jacobian(jac: list[Any], v_shape: list[int] | None) -> dict[str, Any] | None:
     """The elementwise local derivative, when the Jacobian is a row (scalar out) or diagonal."""
     n_out, n_in = len(jac), len(jac[0]) if jac else 0
     if n_out == 0 or v_shape is None:
@@ -98,7 +98,7 @@ def local_from_jacobian(jac: list, v_shape: list[int] | None) -> dict | None:
     return _flat_record(flat, v_shape)
 
 
-def _nest(flat: list, shape: list[int]) -> Any:
+def _nest(flat: list[Any], shape: list[int]) -> Any:
     """The flat list as nested lists of ``shape``, as ``tolist()`` gives (zero-size dims too)."""
     if not shape:
         return flat[0]
@@ -108,7 +108,7 @@ def _nest(flat: list, shape: list[int]) -> Any:
     return [_nest(flat[i * n:(i + 1) * n], shape[1:]) for i in range(shape[0])]
 
 
-def _flat_record(flat: list, shape: list[int]) -> dict:
+def _flat_record(flat: list[Any], shape: list[int]) -> dict[str, Any]:
     """A value record built from a flat list of plain numbers (no torch needed)."""
     nums = [x for x in flat if not isinstance(x, str)]
     values = _nest(flat, list(shape))

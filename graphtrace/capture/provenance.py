@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.nn.modules import module as nn_module
@@ -38,8 +38,10 @@ class ModuleStack:
             path = ""
         else:
             parent = self.stack[-1][0]
-            path = self._paths[self._roots[-1]].get(module)
-            if path is None:  # a module called from a module it does not belong to
+            known = self._paths[self._roots[-1]].get(module)
+            if known is not None:
+                path = known
+            else:  # a module called from a module it does not belong to
                 path = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
         self.stack.append((path, type(module).__name__))
         self.seen.setdefault(path, type(module).__name__)
@@ -63,7 +65,7 @@ class ModuleStack:
 def next_sequence_nr() -> int:
     """The sequence number the next autograd node made on this thread will get (or higher)."""
     probe = torch.empty(0, requires_grad=True).view(0)
-    return probe.grad_fn._sequence_nr() + 1
+    return cast(torch.autograd.graph.Node, probe.grad_fn)._sequence_nr() + 1  # a view of a leaf has one
 
 
 def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
@@ -81,20 +83,21 @@ def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
         fn = t.grad_fn
         if fn is None:
             continue
-        entry = fn.metadata.get(KEY)
+        metadata = cast(dict[str, Any], fn.metadata)  # torch's stubs call it a method: it is a dict
+        entry = metadata.get(KEY)
         if entry is None:
             if info is None:
                 path, cls = modules.stack[-1] if modules and modules.stack else ("", "")
                 frame = user_frame(2)
                 info = {"source": where(frame), "code": code_of(frame), "module": path, "module_class": cls}
                 del frame
-            entry = fn.metadata[KEY] = dict(info, values={})
+            entry = metadata[KEY] = dict(info, values={})
             _tag_ancestors(fn, info, since)
         if t.numel() <= limit and t.output_nr not in entry["values"]:
             entry["values"][t.output_nr] = record(t, limit)
 
 
-def _tag_ancestors(fn: Any, info: dict, since: int) -> None:
+def _tag_ancestors(fn: Any, info: dict[str, Any], since: int) -> None:
     todo = [n for n, _ in fn.next_functions if n is not None]
     while todo:
         node = todo.pop()

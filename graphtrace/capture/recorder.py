@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import networkx as nx
 import torch
 
+from .._types import Graph
 from ..model import Pass
 from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
@@ -23,8 +25,8 @@ from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, wa
 class PassRecorder:
     """Records one backward call (or a snapshot) over the graph behind ``roots``."""
 
-    def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict, names: Names,
-                 limit: int, inputs: list[torch.Tensor] = ()) -> None:
+    def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict[str, Any], names: Names,
+                 limit: int, inputs: Sequence[torch.Tensor] = ()) -> None:
         self.meta = meta
         self.limit = limit
         self.sk: Skeleton = walk(roots)
@@ -33,19 +35,20 @@ class PassRecorder:
         # tensor the parent's hook recorded (no accumulation can have touched it), so its
         # record is reused when the object is the same and its version unchanged (a user's
         # tensor hook may modify it in place); everything else is recorded afresh.
-        self.pending: dict[int, tuple[weakref.ref, dict | None, int]] = {}
+        self.pending: dict[int, tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int]] = {}
         self.handles: list[Any] = []
         self.problems: list[str] = []
         self.step = 0
-        self.nodes: dict[int, dict] = {}
+        self.nodes: dict[int, dict[str, Any]] = {}
         self.inputs = list(inputs)
         self.values = bool(meta.get("values", True))
-        self.rec = (lambda t: record(t, limit)) if self.values else (lambda t: None)
+        self.rec: Callable[[torch.Tensor | None], dict[str, Any] | None] = (
+            (lambda t: record(t, limit)) if self.values else (lambda t: None))
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.slot_inputs: dict[int, list[str]] = {}  # op node id -> the input each slot feeds
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self._build_nodes(seeds, names)
-        self.jacobians: dict = {}
+        self.jacobians: dict[tuple[int, int], list[Any]] = {}
         if meta.get("jacobians", True):
             try:
                 self.jacobians = node_jacobians(self.sk, min(limit, JACOBIAN_LIMIT))
@@ -78,7 +81,7 @@ class PassRecorder:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
             self.nodes[nid] = attrs
 
-    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str, leaf: bool = False) -> dict:
+    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str, leaf: bool = False) -> dict[str, Any]:
         if not self.values:
             value = None
         elif leaf:
@@ -93,7 +96,7 @@ class PassRecorder:
             "source": "", "module": "", "module_class": "", "outputs": 1,
         }
 
-    def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict:
+    def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict[str, Any]:
         metas = getattr(fn, "_input_metadata", ())
         first = metas[0] if metas else None
         prov = fn.metadata.get(KEY) or {}
@@ -119,7 +122,7 @@ class PassRecorder:
             self.named.append((self.sk.ids[fn], named[1]))
         return attrs
 
-    def _rule(self, fn: Any) -> dict:
+    def _rule(self, fn: Any) -> dict[str, Any]:
         """The node's backward rule from derivatives.yaml, the values it saved, a custom backward's line."""
         out: dict[str, Any] = {"formula": {}, "saved": {}, "backward_source": ""}
         try:
@@ -148,7 +151,7 @@ class PassRecorder:
             self.handles.append(var.register_post_accumulate_grad_hook(self._acc_hook(nid)))
 
     def _pre_hook(self, nid: int) -> Any:
-        def hook(grad_outputs: tuple) -> None:
+        def hook(grad_outputs: tuple[Any, ...]) -> None:
             try:
                 self.step += 1
                 node = self.nodes[nid]
@@ -167,26 +170,27 @@ class PassRecorder:
     def _post_hook(self, nid: int, fn: Any) -> Any:
         targets = list(dict.fromkeys(self.sk.ids[nxt] for nxt, _ in fn.next_functions if nxt is not None))
 
-        def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
+        def hook(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
             try:
                 self._record_edges(nid, targets, grad_inputs, grad_outputs)
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"hook of node {nid}: {exc!r}")
         return hook
 
-    def _record_edges(self, u: int, targets: list[int], grad_inputs: tuple, grad_outputs: tuple) -> None:
+    def _record_edges(self, u: int, targets: list[int], grad_inputs: tuple[Any, ...],
+                      grad_outputs: tuple[Any, ...]) -> None:
         scalar_out = len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor) \
             and grad_outputs[0].numel() == 1
-        seen: dict[int, dict | None] = {}  # slot tensors shared within this call (x + x)
+        seen: dict[int, dict[str, Any] | None] = {}  # slot tensors shared within this call (x + x)
         go = grad_outputs[0] if len(grad_outputs) == 1 else None
         go_rec = self.nodes[u]["grad_in"][0] if go is not None else None
 
-        def rec(g: Any) -> dict | None:
+        def rec(g: Any) -> dict[str, Any] | None:
             if g is None:
                 return None
             key = id(g)  # the tensors are alive for the whole call: identity is safe here
             if key not in seen:
-                if go_rec is not None and g.numel() > self.limit and same_elements(g, go):
+                if go is not None and go_rec is not None and g.numel() > self.limit and same_elements(g, go):
                     seen[key] = dict(go_rec, shape=list(g.shape))  # a view (t, view, permute)
                 else:
                     seen[key] = self.rec(g)
@@ -241,12 +245,12 @@ class PassRecorder:
             input_ids = []
             for k, t in enumerate(self.inputs):
                 edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
-                nid = self.sk.ids.get(edge[0]) if edge is not None else None
-                if nid is None:
+                input_id = self.sk.ids.get(edge[0]) if edge is not None else None
+                if edge is None or input_id is None:
                     continue
-                input_ids.append(nid)
+                input_ids.append(input_id)
                 if returned is not None and k < len(returned) and returned[k] is not None:
-                    self._returned(nid, edge[1], returned[k])
+                    self._returned(input_id, edge[1], returned[k])
             return self._to_pass(input_ids, error)
         finally:
             self.sk.clear()
@@ -275,7 +279,7 @@ class PassRecorder:
         self.handles = []
 
     def _to_pass(self, input_ids: list[int], error: BaseException | None) -> Pass:
-        graph = nx.DiGraph()
+        graph: Graph = nx.DiGraph()
         for nid in sorted(self.nodes):
             graph.add_node(nid, **self.nodes[nid])
         for (u, v), edge in self.sk.edges.items():
@@ -316,7 +320,7 @@ def _in_slots(sk: Skeleton) -> dict[int, int]:
     return count
 
 
-def _modules(graph: nx.DiGraph, seen: dict[str, str]) -> dict[str, str]:
+def _modules(graph: Graph, seen: dict[str, str]) -> dict[str, str]:
     """Class names of the modules the pass's ops ran in, and of their enclosing modules."""
     paths: set[str] = set()
     for _, a in graph.nodes(data=True):
@@ -336,7 +340,7 @@ def _one_line(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _signature(graph: nx.DiGraph) -> str:
+def _signature(graph: Graph) -> str:
     """A hash of the structure (ops, shapes, edges), equal for passes of the same shape."""
     shape = [[n, a["op"], a["shape"]] for n, a in graph.nodes(data=True)]
     edges = [[u, v, a["slots"]] for u, v, a in graph.edges(data=True)]

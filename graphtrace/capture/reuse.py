@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -11,11 +12,12 @@ import torch
 # floats for GPT-2 small): a leaf's value record is kept, as plain data beside a weakref, until
 # the tensor changes: its version counter moves (every optimizer step and in-place op), or, for
 # updates through ``.data`` that bypass the counter, a sample of its elements differs.
-_LEAF_VALUES: dict[int, tuple[weakref.ref, tuple, dict | None]] = {}
+_LEAF_VALUES: dict[int, tuple[weakref.ref[torch.Tensor], tuple[Any, ...], dict[str, Any] | None]] = {}
 _LEAF_VALUES_MAX = 4096
 
 
-def leaf_value(t: torch.Tensor, summarise: Callable[[torch.Tensor], dict | None], limit: int) -> dict | None:
+def leaf_value(t: torch.Tensor, summarise: Callable[[torch.Tensor], dict[str, Any] | None],
+               limit: int) -> dict[str, Any] | None:
     """A leaf's value record, computed once per version of the tensor (see _LEAF_VALUES)."""
     key = id(t)  # internal only; the weakref and the version counter guard it
     stamp = (t._version, limit, fingerprint(t))
@@ -32,17 +34,17 @@ def leaf_value(t: torch.Tensor, summarise: Callable[[torch.Tensor], dict | None]
     return rec
 
 
-def pend(g: torch.Tensor, rec: dict | None) -> tuple[weakref.ref, dict | None, int]:
+def pend(g: torch.Tensor, rec: dict[str, Any] | None) -> tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int]:
     """A record waiting for the node ``g`` flows into (see NOTE [reused records] in recorder.py)."""
     return weakref.ref(g), rec, g._version
 
 
-def same(hit: tuple[weakref.ref, dict | None, int], g: Any) -> bool:
+def same(hit: tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int], g: Any) -> bool:
     """The pending record still describes ``g``: the same object, not modified since."""
-    return g is not None and hit[0]() is g and g._version == hit[2]
+    return hit[0]() is g and g is not None and g._version == hit[2]
 
 
-def fingerprint(t: torch.Tensor) -> tuple:
+def fingerprint(t: torch.Tensor) -> tuple[Any, ...]:
     """Where the data lives and 16 evenly spaced elements: cheap, and moved by any real update."""
     if t.layout != torch.strided or t.device.type == "meta" or t.numel() == 0:
         return (t.layout, t.device.type)
@@ -58,5 +60,8 @@ def same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     if a.is_contiguous() and b.is_contiguous():
         return True
-    dims = lambda t: sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)  # noqa: E731
+
+    def dims(t: torch.Tensor) -> list[tuple[int, int]]:
+        return sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)
+
     return dims(a) == dims(b)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -24,7 +25,7 @@ _APIS: dict[Any, str] = {
 _SIGNATURES = {func: inspect.signature(func) for func in _APIS}
 
 
-def _as_list(x: Any) -> list:
+def _as_list(x: Any) -> list[Any]:
     if x is None:
         return []
     if isinstance(x, torch.Tensor):
@@ -32,7 +33,7 @@ def _as_list(x: Any) -> list:
     return list(x)
 
 
-def _call(func: Any, args: tuple, kwargs: dict) -> dict:
+def _call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The call's roots, seed gradients, inputs and flags, whichever API it came through."""
     bound = _SIGNATURES[func].bind(*args, **kwargs)
     a = bound.arguments
@@ -59,11 +60,11 @@ def _call(func: Any, args: tuple, kwargs: dict) -> dict:
 class _Mode(TorchFunctionMode):
     """Sees every torch call in the block: backward calls are recorded, new grad_fns tagged."""
 
-    def __init__(self, tracer: "Tracer") -> None:
+    def __init__(self, tracer: Tracer) -> None:
         super().__init__()
         self.tracer = tracer
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if func in _APIS:
             return self.tracer._backward(func, args, kwargs)
@@ -101,20 +102,20 @@ class Tracer(Trace):
         self.modules: ModuleStack | None = None
         self._mode: _Mode | None = None
 
-    def __enter__(self) -> "Tracer":
+    def __enter__(self) -> Tracer:
         if self._mode is not None:
             raise GraphtraceError("this trace() is already active; use a new graphtrace.trace() block")
         if self.provenance:
             self.modules = ModuleStack()
         self.since = next_sequence_nr()
         self._mode = _Mode(self)
-        self._mode.__enter__()
+        TorchFunctionMode.__enter__(self._mode)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         try:
             if self._mode is not None:
-                self._mode.__exit__(*exc)
+                TorchFunctionMode.__exit__(self._mode, *exc)
         finally:
             self._mode = None
             if self.modules is not None:
@@ -124,7 +125,7 @@ class Tracer(Trace):
     def __repr__(self) -> str:
         return f"<graphtrace.trace: {self.count} pass{'es' if self.count != 1 else ''}>"
 
-    def _backward(self, func: Any, args: tuple, kwargs: dict) -> Any:
+    def _backward(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         frame = user_frame(2)
         call = _call(func, args, kwargs)
         meta = {
@@ -174,8 +175,9 @@ def snapshot(tensors: Any, *, value_limit: int = VALUE_LIMIT, jacobians: bool = 
     return recorder.finish()
 
 
-def _recorder(frame: Any, roots: list, seeds: list, meta: dict, limit: int, inputs: list = (),
-              params: dict | None = None) -> PassRecorder:
+def _recorder(frame: Any, roots: list[Any], seeds: list[Any], meta: dict[str, Any], limit: int,
+              inputs: Sequence[Any] = (),
+              params: dict[int, str] | None = None) -> PassRecorder:
     """A recorder for ``roots``, with the names visible in ``frame`` (not kept afterwards)."""
     names = Names(frame)
     if params:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -32,7 +32,7 @@ _BLOCK = 1 << 16  # float32 vector_norm drifts with size (1e-5 at 1e6 elements, 
 def _norm(t: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     """L2 norm, as norms of blocks of at most _BLOCK elements combined; views only, no copy."""
     if acc == torch.float64 or t.numel() <= _BLOCK:
-        return torch.linalg.vector_norm(t, dtype=acc)
+        return cast(torch.Tensor, torch.linalg.vector_norm(t, dtype=acc))
     t = _dense(t)  # a transpose of a dense tensor: same elements
     if t.dim() == 1 or t.is_contiguous():
         flat = t if t.dim() == 1 else t.view(-1)
@@ -51,7 +51,8 @@ def _dense(t: torch.Tensor) -> torch.Tensor:
     coming out of ``TBackward0``): reductions run many times faster on it, with the same result."""
     if t.dim() < 2 or t.is_contiguous():
         return t
-    order = sorted(range(t.dim()), key=lambda d: -t.stride(d))
+    strides = t.stride()
+    order = sorted(range(t.dim()), key=lambda d: -strides[d])
     permuted = t.permute(order)
     return permuted if permuted.is_contiguous() else t
 
@@ -73,7 +74,7 @@ def _stats(t: torch.Tensor, acc: torch.dtype) -> list[float]:
     return torch.stack([t.sum(dtype=acc), _norm(t, acc), lo.to(acc), hi.to(acc)]).tolist()
 
 
-def _summary(t: torch.Tensor) -> dict:
+def _summary(t: torch.Tensor) -> dict[str, Any]:
     """norm, min, max, mean, NaN and Inf counts: three reductions, in float32, over the data.
 
     NOTE [summary cost]: on big tensors the summary is memory-bound; float64 accumulation
@@ -105,7 +106,7 @@ def _summary(t: torch.Tensor) -> dict:
 _EMPTY = {"norm": None, "min": None, "max": None, "mean": None, "nan": 0, "inf": 0}
 
 
-def record(t: Any, limit: int = VALUE_LIMIT) -> dict | None:
+def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
     """The value record of a tensor (see docs/trace-format.md), or None for no tensor."""
     if not isinstance(t, torch.Tensor):
         return None

@@ -25,7 +25,7 @@ class Skeleton:
     roots: list[torch.Tensor]
     fns: list[Any] = field(default_factory=list)  # fns[i - len(roots)] is node id i
     ids: dict[Any, int] = field(default_factory=dict)  # autograd node -> id (identity)
-    edges: dict[tuple[int, int], dict] = field(default_factory=dict)
+    edges: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     def clear(self) -> None:
         """Drop every reference to torch objects (the pass keeps plain data only)."""
@@ -54,7 +54,7 @@ def _add_edge(sk: Skeleton, u: int, v: int, slot: int, input_nr: int) -> None:
 def walk(roots: list[torch.Tensor]) -> Skeleton:
     """The skeleton of the graph behind ``roots`` (see NOTE [node order])."""
     sk = Skeleton(roots=list(roots))
-    queue: deque = deque()
+    queue: deque[Any] = deque()
 
     def visit(fn: Any) -> int:
         nid = sk.ids.get(fn)

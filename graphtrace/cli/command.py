@@ -6,15 +6,17 @@ import os
 import shlex
 import sys
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from .. import __version__
-from .writer import ALWAYS, Writer, parse_formats, prepare_folder, remove_if_empty
 from .._errors import GraphtraceError
-from .runner import SIGINT_EXIT, Script, run as run_script
+from .runner import SIGINT_EXIT, Script
+from .runner import run as run_script
+from .writer import ALWAYS, Writer, parse_formats, prepare_folder, remove_if_empty
 
 RUN_FORMATS = ("svg", "json", "html")
 RENDER_FORMATS = ("svg", "html")
@@ -48,7 +50,10 @@ class _Group(click.Group):
         return code
 
 
-def _formats_option(default: tuple[str, ...]) -> Any:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _formats_option(default: tuple[str, ...]) -> Callable[[_F], _F]:
     return click.option(
         "--format", "-f", "formats", multiple=True, metavar="FMT",
         help=f"Files to write per pass: svg, png, pdf, dot, json, html; repeat or comma-separate "
@@ -191,7 +196,7 @@ def render(traces: tuple[Path, ...], out: Path | None, formats: tuple[str, ...],
 
 def _shown_path(path: Any) -> str:
     """A path relative to the working folder when it is inside it (no absolute paths in files)."""
-    p = os.fspath(path)
+    p: str = os.fspath(path)
     if not os.path.isabs(p):
         return p
     rel = os.path.relpath(p)

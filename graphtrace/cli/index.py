@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-import networkx as nx
-
+from .._types import Graph
 from ..render.charts import grad_flow_chart
 
 ORDER = ("html", "svg", "png", "pdf", "dot", "json")  # link order in the table
@@ -31,7 +30,7 @@ class Entry:
     files: dict[str, str] = field(default_factory=dict)  # format -> file name, once written
 
     @classmethod
-    def of(cls, number: int, graph: nx.DiGraph) -> "Entry":
+    def of(cls, number: int, graph: Graph) -> Entry:
         g = graph.graph
         return cls(number=number, index=int(g.get("index") or number), kind=str(g.get("kind", "")),
                    api=str(g.get("api", "")), call_site=str(g.get("call_site", "")),
@@ -60,7 +59,7 @@ def shape_text(shape: Any) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
-def root_shape(graph: nx.DiGraph) -> str:
+def root_shape(graph: Graph) -> str:
     roots = graph.graph.get("roots") or []
     shapes = [shape_text(graph.nodes[r].get("shape")) for r in roots if r in graph]
     return ", ".join(shapes) or "?"

@@ -7,8 +7,9 @@ import os
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from .._errors import GraphtraceError
 

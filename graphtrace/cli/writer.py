@@ -17,11 +17,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..render import charts
 from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import is_temp_name, write_file
-from .index import Entry, Group, file_name, index_html
 from ..model import Pass
+from ..render import charts
+from .index import Entry, Group, file_name, index_html
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
 ALWAYS = 20
@@ -121,7 +121,7 @@ class Writer:
         self.runs: list[list[Any]] = []  # consecutive passes alike: [first, last, entry]
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1),
                                         thread_name_prefix="graphtrace-render")
-        self._jobs: list[Future] = []
+        self._jobs: list[Future[None]] = []
 
     # -- receiving passes -------------------------------------------------------------------
     def add(self, p: Pass, number: int | None = None) -> None:
@@ -181,7 +181,7 @@ class Writer:
     def _draw(self, graph: Any, entry: Entry) -> None:
         from .. import render
 
-        opts = {"depth": self.depth} if self.depth is not None else {}
+        opts: dict[str, Any] = {"depth": self.depth} if self.depth is not None else {}
         try:
             source = render.to_dot(graph, **opts)
             if "dot" in self.formats:

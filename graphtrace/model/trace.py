@@ -5,13 +5,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 
 from .._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
 from .._files import read_bytes, write_file
+from .._types import Graph
 from .schema import FORMAT_VERSION, validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
@@ -28,30 +30,28 @@ def _dumps(data: Any) -> str:
 class Pass:
     """One recorded backward pass (or snapshot): a networkx DiGraph of plain attributes."""
 
-    def __init__(self, graph: nx.DiGraph) -> None:
+    def __init__(self, graph: Graph) -> None:
         self.graph = graph
 
     # -- plain accessors ---------------------------------------------------------------
     @property
     def index(self) -> int:
-        return self.graph.graph.get("index", 0)
+        return int(self.graph.graph.get("index", 0))
 
     @property
     def kind(self) -> str:
-        return self.graph.graph.get("kind", "")
+        return str(self.graph.graph.get("kind", ""))
 
     @property
     def error(self) -> str:
-        return self.graph.graph.get("error", "")
+        return str(self.graph.graph.get("error", ""))
 
-    def node(self, name: str) -> dict:
+    def node(self, name: str) -> dict[str, Any]:
         """Attributes of the node whose variable or parameter name is ``name``."""
         for _, attrs in self.graph.nodes(data=True):
             if name and name in (attrs.get("name"), attrs.get("param")):
                 return attrs
-        known = sorted(
-            {a.get("name") or a.get("param") for _, a in self.graph.nodes(data=True)} - {"", None}
-        )
+        known = sorted({label for _, a in self.graph.nodes(data=True) if (label := a.get("name") or a.get("param"))})
         raise KeyError(f"no node named {name!r} in this pass (named nodes: {', '.join(known) or 'none'})")
 
     def __repr__(self) -> str:
@@ -60,7 +60,7 @@ class Pass:
         return f"<Pass {self.index} {g.get('api', self.kind)}{where}: {self.graph.number_of_nodes()} nodes>"
 
     # -- serialisation -----------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The pass as plain data in the documented node-link format."""
         nodes = [{"id": n, **attrs} for n, attrs in self.graph.nodes(data=True)]
         edges = [{"source": u, "target": v, **attrs} for u, v, attrs in self.graph.edges(data=True)]
@@ -73,10 +73,10 @@ class Pass:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Pass":
+    def from_dict(cls, data: Any) -> Pass:
         """Build a pass from validated plain data; raises TraceFormatError when it is not one."""
         validate_pass(data)
-        graph = nx.DiGraph()
+        graph: Graph = nx.DiGraph()
         graph.graph.update(data["graph"])
         for node in data["nodes"]:
             attrs = dict(node)
@@ -105,7 +105,7 @@ class Pass:
 
         return render.to_html(self.graph, **options)
 
-    def save(self, path: str | os.PathLike, **options: Any) -> Path:
+    def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
         """Write the pass in the format named by the file's suffix; returns the path."""
         path = Path(path)
         fmt = path.suffix.lstrip(".").lower()
@@ -129,7 +129,7 @@ class Pass:
         write_file(path, data)
         return path
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from ..notebook import Inline  # SVG, or one line saying why it cannot be drawn
 
         return Inline(self)._repr_mimebundle_(include, exclude)
@@ -153,7 +153,7 @@ class Trace:
     def __repr__(self) -> str:
         return f"<Trace: {len(self.passes)} pass{'es' if len(self.passes) != 1 else ''}>"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": TRACE_FORMAT,
             "version": FORMAT_VERSION,
@@ -163,13 +163,13 @@ class Trace:
     def to_json(self) -> str:
         return _dumps(self.to_dict())
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the whole trace as one JSON file."""
         path = Path(path)
         write_file(path, self.to_json())
         return path
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .. import render
 
         if not self.passes:
@@ -181,7 +181,7 @@ class Trace:
         return {"text/html": html, "text/plain": repr(self)}
 
 
-def load(source: str | os.PathLike) -> Trace:
+def load(source: str | os.PathLike[str]) -> Trace:
     """Load a trace or pass JSON file (a path), validating it; never unpickles anything.
 
     Only regular files are read, and at most MAX_FILE_BYTES of them (counted while reading).
@@ -239,16 +239,16 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _graphml(graph: nx.DiGraph) -> str:
+def _graphml(graph: Graph) -> str:
     """GraphML text: scalars as they are, lists and dicts as JSON strings."""
 
-    def flat(attrs: dict) -> dict:
+    def flat(attrs: dict[str, Any]) -> dict[str, Any]:
         return {
             k: (json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) or v is None else v)
             for k, v in attrs.items()
         }
 
-    g = nx.DiGraph()
+    g: Graph = nx.DiGraph()
     g.graph.update(flat(graph.graph))
     for n, attrs in graph.nodes(data=True):
         g.add_node(n, **flat(attrs))

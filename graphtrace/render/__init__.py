@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
-
+from .._types import Graph
 from . import views
 from ._backend import pipe
 from ._dot import to_dot_source
@@ -13,8 +12,8 @@ from ._dot import to_dot_source
 __all__ = ["pipe", "render", "to_dot", "to_html", "to_svg", "trace_html"]
 
 
-def _view(graph: nx.DiGraph, depth: int | None, expand: tuple, fold: bool | None,
-          budget: int | None) -> nx.DiGraph:
+def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool | None,
+          budget: int | None) -> Graph:
     """The graph to draw, reduced by views.apply (budget None: its default budget)."""
     options: dict[str, Any] = {"depth": depth, "expand": expand, "fold": fold}
     if budget is not None:
@@ -22,8 +21,8 @@ def _view(graph: nx.DiGraph, depth: int | None, expand: tuple, fold: bool | None
     return views.apply(graph, **options)
 
 
-def to_dot(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
-           expand: tuple = (), fold: bool | None = None, budget: int | None = None) -> str:
+def to_dot(graph: Graph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
+           expand: tuple[Any, ...] = (), fold: bool | None = None, budget: int | None = None) -> str:
     """DOT source of a pass graph: numbers shown unless ``values=False``; module boxes if ``clusters``.
 
     ``depth``, ``expand``, ``fold`` and ``budget`` choose the view of a big pass (see views.apply).
@@ -31,18 +30,19 @@ def to_dot(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False, de
     return to_dot_source(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters)
 
 
-def render(graph: nx.DiGraph, fmt: str, **options: Any) -> bytes:
+def render(graph: Graph, fmt: str, **options: Any) -> bytes:
     """The pass drawn by dot as ``fmt`` (svg, png or pdf) bytes; options as for to_dot."""
     return pipe(to_dot(graph, **options), fmt)
 
 
-def to_svg(graph: nx.DiGraph, **options: Any) -> str:
+def to_svg(graph: Graph, **options: Any) -> str:
     """The pass as SVG text; options as for to_dot."""
     return render(graph, "svg", **options).decode("utf-8")
 
 
-def to_html(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
-            expand: tuple = (), fold: bool | None = None, budget: int | None = None, svg: str | None = None) -> str:
+def to_html(graph: Graph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
+            expand: tuple[Any, ...] = (), fold: bool | None = None, budget: int | None = None,
+            svg: str | None = None) -> str:
     """A self-contained page stepping through the backward pass (buttons or arrow keys).
 
     ``svg``: the pass's SVG drawn already with the same options, so that dot need not run again.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-import networkx as nx
-
+from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
 from ._nodes import node_attrs
@@ -53,7 +53,7 @@ def attr_list(attrs: dict[str, str]) -> str:
     return "[" + " ".join(f"{k}={quote(v)}" for k, v in attrs.items()) + "]"
 
 
-def title(graph: nx.DiGraph) -> str:
+def title(graph: Graph) -> list[str]:
     """The title row: pass index, api, call site, kind, and the error if the backward raised."""
     g = graph.graph
     bits = [f"pass {g.get('index', '?')}", g.get("api") or "", g.get("caller") or "",
@@ -83,13 +83,13 @@ def legend() -> str:
     return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">{rows}</TABLE>'
 
 
-def graph_label(graph: nx.DiGraph) -> str:
+def graph_label(graph: Graph) -> str:
     rows = "".join(f'<TR><TD ALIGN="LEFT">{r}</TD></TR>' for r in title(graph))
     rows += f'<TR><TD ALIGN="LEFT">{legend()}</TD></TR>'
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
 
 
-def edge_attrs(u: object, v: object, attrs: dict, values: bool, big: bool = False) -> dict[str, str]:
+def edge_attrs(u: object, v: object, attrs: dict[str, Any], values: bool, big: bool = False) -> dict[str, str]:
     grad = attrs.get("grad")
     health = N.health(grad)
     out = {"id": edge_dom_id(u, v), "color": L.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
@@ -104,7 +104,7 @@ def edge_attrs(u: object, v: object, attrs: dict, values: bool, big: bool = Fals
     return out
 
 
-def to_dot_source(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False) -> str:
+def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) -> str:
     """DOT for an already-reduced graph; O(nodes + edges)."""
     index = graph.graph.get("index", 0)
     head = {"rankdir": "TB", "label": graph_label(graph), "labelloc": "t", "labeljust": "l",

@@ -7,8 +7,7 @@ import json
 import re
 from typing import Any
 
-import networkx as nx
-
+from .._types import Graph
 from . import _assets
 from ._backend import pipe
 from ._dot import to_dot_source
@@ -30,13 +29,13 @@ def script_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def page_title(graph: nx.DiGraph) -> str:
+def page_title(graph: Graph) -> str:
     g = graph.graph
     bits = [f"pass {g.get('index', '?')}", g.get("api") or "", g.get("call_site") or "", g.get("kind") or ""]
     return " · ".join(b for b in bits if b)
 
 
-def step_page(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False, svg: str | None = None) -> str:
+def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg: str | None = None) -> str:
     """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS."""
     svg = inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg)
     title = html.escape(page_title(graph))
@@ -61,7 +60,7 @@ def step_page(graph: nx.DiGraph, *, values: bool = True, clusters: bool = False,
     ])
 
 
-def trace_fragment(passes: list[tuple[nx.DiGraph, str]]) -> str:
+def trace_fragment(passes: list[tuple[Graph, str]]) -> str:
     """Passes (graph, DOT source) titled, their SVG inline, in one block (for a notebook cell)."""
     parts = ['<div class="graphtrace-trace">']
     for k, (graph, dot_source) in enumerate(passes, 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from . import _numbers as N
 
@@ -52,7 +53,7 @@ def label(lines: list[str]) -> str:
     return "<" + BR.join(lines) + BR + ">"
 
 
-def matrix_lines(rec: dict) -> list[str]:
+def matrix_lines(rec: dict[str, Any]) -> list[str]:
     """A small tensor as numpy-style text lines with right-aligned columns: [[1, 2], / [3, -4.5]]."""
     cells = N.rows(rec)
     nested = len(rec.get("shape") or []) >= 2
@@ -65,7 +66,7 @@ def matrix_lines(rec: dict) -> list[str]:
     return [(first if i == 0 else mid) + line + (end if i == last else sep) for i, line in enumerate(body)]
 
 
-def value_lines(key: str, rec: dict | None, shape: object = None, brief: bool = False) -> list[str]:
+def value_lines(key: str, rec: dict[str, Any] | None, shape: object = None, brief: bool = False) -> list[str]:
     """A record after its key: tiny ones inline, small ones as a matrix, big ones summarised
     (their shape left out when it is ``shape``, the node's own; only the norm if ``brief``)."""
     if rec is None:
@@ -74,17 +75,17 @@ def value_lines(key: str, rec: dict | None, shape: object = None, brief: bool = 
         return [esc(f"{key} {N.inline(rec)}")]
     if N.shown(rec):
         mono = [f'<FONT FACE="{MONO}">{esc(line).replace(" ", "&#160;")}</FONT>' for line in matrix_lines(rec)]
-        return [esc(key)] + mono
+        return [esc(key), *mono]
     where = "" if rec.get("shape") == shape else N.shape_text(rec.get("shape")) + " "
     return [esc(f"{key} {where}{N.stats(rec, brief)}")]
 
 
-def sum_text(parts: list[dict | None], total: dict | None) -> str:
+def sum_text(parts: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
     """Contributions and their sum: '2 + 2 = 4'."""
     return " + ".join(N.inline(p) for p in parts) + " = " + N.inline(total)
 
 
-def accumulation(before: dict | None, inc: dict | None, after: dict | None) -> list[str]:
+def accumulation(before: dict[str, Any] | None, inc: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
     """A leaf's .grad change: '.grad -2.6509 + -1.3254 = -3.9763', on three lines when long."""
     pieces = [N.inline(before), N.inline(inc), N.inline(after)]
     if sum(len(p) for p in pieces) <= 48:
@@ -92,7 +93,7 @@ def accumulation(before: dict | None, inc: dict | None, after: dict | None) -> l
     return [esc(f".grad {word} {p}") for word, p in zip(("before", "+ increment", "= after"), pieces)]
 
 
-def edge_label(grad: dict | None, local: dict | None, parts: list | None, values: bool) -> str:
+def edge_label(grad: dict[str, Any] | None, local: dict[str, Any] | None, parts: list[Any] | None, values: bool) -> str:
     """What flowed along an edge: the gradient (its slot parts summed) and the local factor."""
     if not values or grad is None:
         return ""

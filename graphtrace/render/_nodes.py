@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import Any
 
+from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
 
 
-def name_of(attrs: dict) -> str:
+def name_of(attrs: dict[str, Any]) -> str:
     return attrs.get("name") or attrs.get("param") or ""
 
 
@@ -16,7 +17,7 @@ def _title(text: str) -> str:
     return L.font(L.esc(text), bold=True)
 
 
-def _info_line(attrs: dict) -> list[str]:
+def _info_line(attrs: dict[str, Any]) -> list[str]:
     """The muted second line: step number, dtype and shape, a leaf's flags (NOTE [one span per line])."""
     shape = attrs.get("shape")
     step = attrs.get("step")
@@ -28,7 +29,7 @@ def _info_line(attrs: dict) -> list[str]:
     return [L.font(L.esc(text), L.MUTED, 10)]
 
 
-def _in_sum(graph: nx.DiGraph, n: object, attrs: dict) -> list[str]:
+def _in_sum(graph: Graph, n: object, attrs: dict[str, Any]) -> list[str]:
     """Where several gradients meet a node: each contribution and their sum."""
     parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
     parts = [p for p in parts if p is not None]
@@ -38,18 +39,18 @@ def _in_sum(graph: nx.DiGraph, n: object, attrs: dict) -> list[str]:
     return [L.esc("grad in " + L.sum_text(parts, grad_in[0]), 120)]
 
 
-def root_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
+def root_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
     name = name_of(attrs)
-    lines = [_title(f"{name} (output)" if name else "output")] + _info_line(attrs)
+    lines = [_title(f"{name} (output)" if name else "output"), *_info_line(attrs)]
     if values:
         lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         lines += L.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
     return lines
 
 
-def op_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
+def op_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
     op, name = attrs.get("op") or "?", name_of(attrs)
-    lines = [_title(f"{name} = {op}" if name else op)] + _info_line(attrs)
+    lines = [_title(f"{name} = {op}" if name else op), *_info_line(attrs)]
     if values:
         lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         lines += _in_sum(graph, n, attrs)
@@ -58,8 +59,8 @@ def op_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: boo
     return lines
 
 
-def leaf_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> list[str]:
-    lines = [_title(name_of(attrs) or "leaf")] + _info_line(attrs)
+def leaf_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
+    lines = [_title(name_of(attrs) or "leaf"), *_info_line(attrs)]
     if not values:
         return lines
     lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
@@ -73,7 +74,7 @@ def leaf_lines(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: b
     return lines
 
 
-def group_label(attrs: dict, values: bool) -> str:
+def group_label(attrs: dict[str, Any], values: bool) -> str:
     """A group of nodes (views.apply): title, info, its lines, then its [key, value] table aligned."""
     repeat = attrs.get("repeat") or 1
     info = (f"×{repeat} · " if repeat > 1 else "") + f"{attrs.get('members', 0)} nodes"
@@ -86,14 +87,14 @@ def group_label(attrs: dict, values: bool) -> str:
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(cells)}</TABLE>>'
 
 
-def node_health(attrs: dict) -> str | None:
+def node_health(attrs: dict[str, Any]) -> str | None:
     """The worst health of the gradients that reached a node."""
     if attrs.get("kind") == "group":
         return attrs.get("health")
     return N.worst([N.health(r) for r in attrs.get("grad_in") or []])
 
 
-def node_attrs(graph: nx.DiGraph, n: object, attrs: dict, values: bool, brief: bool = False) -> dict[str, str]:
+def node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> dict[str, str]:
     """Label, shape and style of a node: filled by kind, red/grey border by health, dashed if not run."""
     kind = attrs.get("kind", "op")
     if kind == "group":

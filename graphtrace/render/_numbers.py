@@ -30,14 +30,14 @@ def _nested(values: Any) -> str:
     return num(values)
 
 
-def shown(rec: dict | None, limit: int = SHOW_LIMIT) -> bool:
+def shown(rec: dict[str, Any] | None, limit: int = SHOW_LIMIT) -> bool:
     """Whether a record's values are drawn in full (small, known, at most 2-D)."""
     if not rec or rec.get("values") is None:
         return False
     return rec.get("numel", limit + 1) <= limit and len(rec.get("shape") or []) <= 2
 
 
-def rows(rec: dict) -> list[list[str]]:
+def rows(rec: dict[str, Any]) -> list[list[str]]:
     """A shown record as a matrix of formatted cells (a scalar is 1x1, a vector one row)."""
     values = rec["values"]
     if not isinstance(values, list):
@@ -47,7 +47,7 @@ def rows(rec: dict) -> list[list[str]]:
     return [[num(v) for v in values]]
 
 
-def stats(rec: dict, brief: bool = False) -> str:
+def stats(rec: dict[str, Any], brief: bool = False) -> str:
     """One-line summary of a record: norm, min, max, mean (norm only if ``brief``), nan/inf counts."""
     keys = ("norm",) if brief else ("norm", "min", "max", "mean")
     parts = [f"{key} {num(rec.get(key))}" for key in keys if key in rec]
@@ -57,7 +57,7 @@ def stats(rec: dict, brief: bool = False) -> str:
     return " · ".join(parts)
 
 
-def inline(rec: dict | None) -> str:
+def inline(rec: dict[str, Any] | None) -> str:
     """A record on one short line: its values when tiny, else its shape and norm."""
     if rec is None:
         return "None"
@@ -68,13 +68,13 @@ def inline(rec: dict | None) -> str:
     return text + (" (" + ", ".join(bad) + ")" if bad else "")
 
 
-def _flat(values: Any) -> list:
+def _flat(values: Any) -> list[Any]:
     if isinstance(values, list):
         return [x for v in values for x in _flat(v)]
     return [values]
 
 
-def health(rec: dict | None) -> str | None:
+def health(rec: dict[str, Any] | None) -> str | None:
     """'nan', 'inf', 'zero' (all-zero gradient) or 'ok'; None for no record."""
     if rec is None:
         return None
@@ -97,7 +97,7 @@ def worst(healths: list[str | None]) -> str | None:
     return None
 
 
-def factor(rec: dict | None) -> str:
+def factor(rec: dict[str, Any] | None) -> str:
     """A local derivative as a factor: '×147' when uniform, '×[a, b]' when tiny, '' otherwise."""
     if rec is None or rec.get("values") is None:
         return ""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import Any
 
-from . import _numbers as N
+from .._types import Graph
 from . import _labels as L
+from . import _numbers as N
 from ._dot import edge_dom_id, node_dom_id
 from ._nodes import name_of
 
 
-def _text(rec: dict | None) -> str:
+def _text(rec: dict[str, Any] | None) -> str:
     """A record as panel text: small ones as a numpy-style matrix, big ones summarised."""
     if rec is None:
         return "None"
@@ -21,7 +22,7 @@ def _text(rec: dict | None) -> str:
     return f"{N.shape_text(rec.get('shape'))} {N.stats(rec)}"
 
 
-def title(attrs: dict) -> str:
+def title(attrs: dict[str, Any]) -> str:
     name = name_of(attrs)
     if attrs.get("kind") == "group":
         return attrs.get("title") or "group"
@@ -30,7 +31,7 @@ def title(attrs: dict) -> str:
     return f"{name} = {attrs.get('op')}" if name else str(attrs.get("op"))
 
 
-def _facts(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
+def _facts(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
     """[key, text] rows describing a node."""
     rows = []
     if attrs.get("shape") is not None:
@@ -48,7 +49,7 @@ def _facts(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
     return rows
 
 
-def _grad_rows(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
+def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
     """How the node's gradient changed: the seed, a leaf's .grad, or a returned grad."""
     grad_in = (attrs.get("grad_in") or [None])[0]
     if attrs.get("kind") == "root":
@@ -63,7 +64,7 @@ def _grad_rows(graph: nx.DiGraph, attrs: dict) -> list[list[str]]:
     return [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
 
 
-def steps(graph: nx.DiGraph) -> list[dict]:
+def steps(graph: Graph) -> list[dict[str, Any]]:
     """The nodes that ran, in step order, each with what the side panel shows."""
     ran = sorted((a["step"], i, n) for i, (n, a) in enumerate(graph.nodes(data=True)) if a.get("step") is not None)
     out = []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 
-import networkx as nx
+from .._types import Graph
 
 MIN_POINTS = 10  # a 1-D value needs this many elements to be drawn as a curve
 _W, _H = 440, 220
@@ -106,7 +107,7 @@ def _vector(record: Any) -> list[float] | None:
     return nums  # type: ignore[return-value]
 
 
-def _gradient(attrs: dict) -> Any:
+def _gradient(attrs: dict[str, Any]) -> Any:
     """The gradient recorded for a node: what arrived (grad_in[0]), else what grad() returned."""
     grads = attrs.get("grad_in") or []
     if grads and grads[0] is not None:
@@ -114,11 +115,11 @@ def _gradient(attrs: dict) -> Any:
     return attrs.get("returned_grad")
 
 
-def _label(n: Any, attrs: dict) -> str:
+def _label(n: Any, attrs: dict[str, Any]) -> str:
     return attrs.get("name") or attrs.get("param") or f"{attrs.get('kind', 'node')} {n}"
 
 
-def value_grad_chart(graph: nx.DiGraph) -> str | None:
+def value_grad_chart(graph: Graph) -> str | None:
     """Charts of gradient against value for leaves and roots holding a 1-D value of >= 10 points.
 
     A leaf ``x`` is drawn with its gradient (df/dx) and, when a root ``f`` has a 1-D value of
@@ -176,7 +177,7 @@ class GradStats:
         self.rows: dict[str, list[float]] = {}  # name -> [sum of rms, max |grad|, passes]
         self.params: set[str] = set()  # keys that are nn.Module parameters
 
-    def add(self, graph: nx.DiGraph) -> None:
+    def add(self, graph: Graph) -> None:
         for _, attrs in graph.nodes(data=True):
             key = attrs.get("param") or attrs.get("name")
             if attrs.get("kind") != "leaf" or not key:

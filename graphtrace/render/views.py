@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-
-import networkx as nx
+from typing import Any
 
 from .._errors import GraphtraceError
+from .._types import Graph
 from .views_build import Group, contract
 from .views_modules import ModuleIndex, assign_modules, find_runs, knows_modules, open_paths
 from .views_structure import collapse
@@ -53,8 +53,8 @@ NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced 
 # original edges they stand for. Nodes and edges keep the order of their first member.
 
 
-def apply(graph: nx.DiGraph, *, depth: int | None = None, expand: tuple | str = (), fold: bool | None = None,
-          budget: int | None = NODE_BUDGET) -> nx.DiGraph:
+def apply(graph: Graph, *, depth: int | None = None, expand: tuple[Any, ...] | str = (), fold: bool | None = None,
+          budget: int | None = NODE_BUDGET) -> Graph:
     """The graph to draw: ``graph`` itself while it is small, else a reduced view (NOTE [views])."""
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
         raise GraphtraceError(f"depth must be a positive int (module path depth), not {depth!r}")
@@ -68,7 +68,7 @@ def apply(graph: nx.DiGraph, *, depth: int | None = None, expand: tuple | str = 
     protected = set(g.get("roots") or []) | set(g.get("inputs") or [])
     protected |= {n for n, a in graph.nodes(data=True) if a.get("kind") == "root"}
     notes: list[str] = []
-    assign: dict = {}
+    assign: dict[str, Any] = {}
     groups: dict[str, Group] = {}
     used_depth = depth
     if knows_modules(graph):
@@ -102,12 +102,12 @@ def apply(graph: nx.DiGraph, *, depth: int | None = None, expand: tuple | str = 
     return view
 
 
-def _size(n0: int, assign: dict) -> int:
+def _size(n0: int, assign: dict[str, Any]) -> int:
     """Nodes in the view: untouched nodes plus one per group."""
     return n0 - len(assign) + len(set(assign.values()))
 
 
-def _module_notes(groups: dict[str, Group], depth: int | None, expand: tuple, index: ModuleIndex,
+def _module_notes(groups: dict[str, Group], depth: int | None, expand: tuple[Any, ...], index: ModuleIndex,
                   fold: bool | None) -> list[str]:
     folds = {gr.gid: gr for gr in groups.values() if gr.kind == "fold"}
     notes = []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import networkx as nx
 
+from .._types import Graph
 from . import _numbers as N
 from ._nodes import node_health
 
@@ -26,10 +28,10 @@ class Group:
     module_class: str = ""
     blocks: list[str] = field(default_factory=list)  # fold: the repeated module paths, in order
     rel: str = ""  # fold: prefix stripped from member paths for table labels ("transformer.")
-    where: dict = field(default_factory=dict)  # fold: member node -> its block path
+    where: dict[Any, str] = field(default_factory=dict)  # fold: member node -> its block path
 
 
-def norm_of(rec: dict | None) -> float | None:
+def norm_of(rec: dict[str, Any] | None) -> float | None:
     """A record's L2 norm as a float (NaN and Inf as written by the JSON format too)."""
     if rec is None:
         return None
@@ -42,7 +44,7 @@ def norm_of(rec: dict | None) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def _rank(rec: dict | None) -> float:
+def _rank(rec: dict[str, Any] | None) -> float:
     """Sort key of NOTE [representative gradient]: NaN first, then larger norms."""
     x = norm_of(rec)
     if x is None:
@@ -56,7 +58,7 @@ def _rank(rec: dict | None) -> float:
 # healthy neighbour; ``merged`` / "(largest of k)" says how many there were. The gradient
 # entering a group at one boundary node is that node's total ``grad_in`` for the output the
 # edge feeds (the sum of all contributions), the gradient leaving it is the edge's own ``grad``.
-def representative(recs: list[dict | None]) -> dict | None:
+def representative(recs: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     best = None
     for rec in recs:
         if rec is not None and (best is None or _rank(rec) > _rank(best)):
@@ -64,7 +66,7 @@ def representative(recs: list[dict | None]) -> dict | None:
     return best
 
 
-def merge_edges(edges: list[dict]) -> dict:
+def merge_edges(edges: list[dict[str, Any]]) -> dict[str, Any]:
     """Attributes of a view edge standing for ``edges`` (NOTE [representative gradient])."""
     rep = edges[0]
     for attrs in edges[1:]:
@@ -77,32 +79,32 @@ def merge_edges(edges: list[dict]) -> dict:
     return out
 
 
-def combined_norm(recs: list[dict | None]) -> float | None:
+def combined_norm(recs: list[dict[str, Any] | None]) -> float | None:
     """sqrt(sum of squared norms): the norm of the records taken as one vector."""
     norms = [x for x in (norm_of(r) for r in recs) if x is not None]
     return math.sqrt(sum(x * x for x in norms)) if norms else None
 
 
-def param_grad(attrs: dict) -> dict | None:
+def param_grad(attrs: dict[str, Any]) -> dict[str, Any] | None:
     """The gradient a parameter leaf got in this pass (its increment, or the returned grad)."""
-    return attrs.get("returned_grad") or (attrs.get("grad_in") or [None])[0]
+    return cast("dict[str, Any] | None", attrs.get("returned_grad") or (attrs.get("grad_in") or [None])[0])
 
 
 class Boundary:
     """Gradients crossing the border of one member set, gathered in one pass over edges."""
 
     def __init__(self) -> None:
-        self.entering: dict[tuple, dict | None] = {}  # (target, input_nr) -> total arriving
-        self.leaving: list[dict | None] = []
+        self.entering: dict[tuple[Any, ...], dict[str, Any] | None] = {}  # (target, input_nr) -> total arriving
+        self.leaving: list[dict[str, Any] | None] = []
 
-    def enter(self, graph: nx.DiGraph, v: object, attrs: dict) -> None:
+    def enter(self, graph: Graph, v: object, attrs: dict[str, Any]) -> None:
         nr = attrs.get("input_nr", 0) or 0
         if (v, nr) not in self.entering:
             grad_in = graph.nodes[v].get("grad_in") or []
             total = grad_in[nr] if nr < len(grad_in) else None
             self.entering[(v, nr)] = total if total is not None else attrs.get("grad")
 
-    def leave(self, attrs: dict) -> None:
+    def leave(self, attrs: dict[str, Any]) -> None:
         self.leaving.append(attrs.get("grad"))
 
     def lines(self) -> list[str]:
@@ -115,7 +117,7 @@ class Boundary:
         return out
 
 
-def _count_line(graph: nx.DiGraph, members: list) -> str:
+def _count_line(graph: Graph, members: list[Any]) -> str:
     leaves = sum(1 for n in members if graph.nodes[n].get("kind") == "leaf")
     ops = len(members) - leaves
     bits = [f"{ops} op" + ("s" if ops != 1 else "")]
@@ -124,7 +126,7 @@ def _count_line(graph: nx.DiGraph, members: list) -> str:
     return ", ".join(bits)  # the total is the renderer's badge (``members``)
 
 
-def _param_rows(graph: nx.DiGraph, members: list, prefix: str) -> list[list[str]]:
+def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]]:
     rows = []
     for n in members:
         attrs = graph.nodes[n]
@@ -136,16 +138,17 @@ def _param_rows(graph: nx.DiGraph, members: list, prefix: str) -> list[list[str]
     return rows
 
 
-def _steps(graph: nx.DiGraph, members: list) -> int | None:
+def _steps(graph: Graph, members: list[Any]) -> int | None:
     steps = [s for s in (graph.nodes[n].get("step") for n in members) if isinstance(s, int)]
     return min(steps) if steps else None
 
 
-def _leaf_grads(graph: nx.DiGraph, members: list) -> list[dict | None]:
+def _leaf_grads(graph: Graph, members: list[Any]) -> list[dict[str, Any] | None]:
     return [param_grad(graph.nodes[n]) for n in members if graph.nodes[n].get("kind") == "leaf"]
 
 
-def _fold_rows(graph: nx.DiGraph, group: Group, blocks: dict[str, tuple[list, Boundary]]) -> tuple[list, list]:
+def _fold_rows(graph: Graph, group: Group,
+               blocks: dict[str, tuple[list[Any], Boundary]]) -> tuple[list[Any], list[Any]]:
     """A fold's table (per block: gradient entering it, its parameters' gradient norm) and summary lines."""
     table, p_norms = [], []
     for path in group.blocks:
@@ -164,7 +167,7 @@ def _fold_rows(graph: nx.DiGraph, group: Group, blocks: dict[str, tuple[list, Bo
     return table, lines
 
 
-def _param_lines(graph: nx.DiGraph, group: Group, members: list) -> tuple[list | None, list]:
+def _param_lines(graph: Graph, group: Group, members: list[Any]) -> tuple[list[Any] | None, list[Any]]:
     """A group's parameters: one line each when few, else a total line and a table."""
     rows = _param_rows(graph, members, group.module)
     if len(rows) <= MAX_PARAM_LINES:
@@ -176,10 +179,11 @@ def _param_lines(graph: nx.DiGraph, group: Group, members: list) -> tuple[list |
     return table, [f"params ‖g‖ {N.num(total)} ({len(rows)} tensors)"]
 
 
-def group_attrs(graph: nx.DiGraph, group: Group, members: list, border: Boundary,
-                blocks: dict[str, tuple[list, Boundary]] | None = None) -> dict:
+def group_attrs(graph: Graph, group: Group, members: list[Any], border: Boundary,
+                blocks: dict[str, tuple[list[Any], Boundary]] | None = None) -> dict[str, Any]:
     """The node attributes of one group (NOTE [view nodes] in views.py)."""
-    lines = [_count_line(graph, members)] + border.lines()
+    lines = [_count_line(graph, members), *border.lines()]
+    table: list[Any] | None
     if group.kind == "fold":
         lines[0] = f"{len(group.blocks)} × {len(members) // len(group.blocks)} nodes, one row per block"
         table, more = _fold_rows(graph, group, blocks or {})
@@ -201,15 +205,15 @@ def group_attrs(graph: nx.DiGraph, group: Group, members: list, border: Boundary
     return attrs
 
 
-def contract(graph: nx.DiGraph, assign: dict, groups: dict[str, Group]) -> nx.DiGraph:
+def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, Group]) -> Graph:
     """The view: ``graph`` with each group's members replaced by one node, edges merged.
 
     Nodes keep the order of their first member in ``graph``; edges the order of their first
     original edge. Edges inside a group disappear. O(nodes + edges).
     """
-    view = nx.DiGraph()
+    view: Graph = nx.DiGraph()
     view.graph.update(graph.graph)
-    members: dict[str, list] = {}
+    members: dict[str, list[Any]] = {}
     for n, attrs in graph.nodes(data=True):
         g = assign.get(n)
         if g is None:
@@ -223,7 +227,7 @@ def contract(graph: nx.DiGraph, assign: dict, groups: dict[str, Group]) -> nx.Di
     fold_blocks = _fold_blocks(groups, members)
     in_block = {n: (path, entry) for blocks in fold_blocks.values()
                 for path, entry in blocks.items() for n in entry[0]}
-    merged: dict[tuple, list[dict]] = {}
+    merged: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for u, v, attrs in graph.edges(data=True):
         a, b = assign.get(u), assign.get(v)
         if in_block:
@@ -248,20 +252,21 @@ def contract(graph: nx.DiGraph, assign: dict, groups: dict[str, Group]) -> nx.Di
 
 
 # -- per-block borders inside fold groups ------------------------------------------------------
-def _fold_blocks(groups: dict[str, Group], members: dict[str, list]) -> dict[str, dict[str, tuple[list, Boundary]]]:
+def _fold_blocks(groups: dict[str, Group],
+                 members: dict[str, list[Any]]) -> dict[str, dict[str, tuple[list[Any], Boundary]]]:
     """For each fold group: block path -> (its members, its own boundary)."""
-    out: dict[str, dict[str, tuple[list, Boundary]]] = {}
+    out: dict[str, dict[str, tuple[list[Any], Boundary]]] = {}
     for g, ms in members.items():
         group = groups[g]
         if group.kind == "fold":
-            blocks: dict[str, tuple[list, Boundary]] = {path: ([], Boundary()) for path in group.blocks}
+            blocks: dict[str, tuple[list[Any], Boundary]] = {path: ([], Boundary()) for path in group.blocks}
             for n in ms:
                 blocks[group.where[n]][0].append(n)
             out[g] = blocks
     return out
 
 
-def topo_order(graph: nx.DiGraph) -> list:
+def topo_order(graph: Graph) -> list[Any]:
     """Nodes in topological order; node order for a hand-made graph with a cycle."""
     try:
         return list(nx.topological_sort(graph))

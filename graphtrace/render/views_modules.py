@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
-import networkx as nx
-
+from .._types import Graph
 from .views_build import Group, topo_order
 
 
-def module_path(attrs: dict) -> str:
+def module_path(attrs: dict[str, Any]) -> str:
     """The module a node belongs to: a parameter's owner, else the module its op ran in."""
     param = attrs.get("param") or ""
     if param:
@@ -17,7 +17,7 @@ def module_path(attrs: dict) -> str:
     return attrs.get("module") or ""
 
 
-def knows_modules(graph: nx.DiGraph) -> bool:
+def knows_modules(graph: Graph) -> bool:
     """Whether op nodes carry module provenance (a capture under ``trace()``)."""
     return any(a.get("kind") == "op" and (a.get("module") or a.get("module_class"))
                for _, a in graph.nodes(data=True))
@@ -32,7 +32,7 @@ def prefixes(path: str) -> list[str]:
 class ModuleIndex:
     """The module tree seen in one pass: every node's path prefixes, classes, inner modules."""
 
-    def __init__(self, graph: nx.DiGraph, protected: set) -> None:
+    def __init__(self, graph: Graph, protected: set[Any]) -> None:
         self.graph = graph
         self.paths: dict[object, list[str]] = {}  # node -> prefixes of its module path
         self.classes: dict[str, str] = dict(graph.graph.get("modules") or {})
@@ -58,7 +58,7 @@ class ModuleIndex:
         return f"{path} ({cls})" if cls else path
 
 
-def _untagged(graph: nx.DiGraph, n: object, attrs: dict) -> bool:
+def _untagged(graph: Graph, n: object, attrs: dict[str, Any]) -> bool:
     """An op the forward never saw (``TBackward0`` inside ``F.linear``), or a nameless leaf with
     one consumer (a parameter whose module was not in the caller's frame, most likely)."""
     if attrs.get("kind") == "leaf":
@@ -67,14 +67,14 @@ def _untagged(graph: nx.DiGraph, n: object, attrs: dict) -> bool:
                                               or attrs.get("module_class"))
 
 
-def _resolve(graph: nx.DiGraph) -> dict:
+def _resolve(graph: Graph) -> dict[str, Any]:
     """Untagged nodes take the module of their first consumer that has one (topological order)."""
     todo = [n for n, a in graph.nodes(data=True) if _untagged(graph, n, a)]
     if not todo:
         return {}
     order = topo_order(graph)
     todo_set = set(todo)
-    out: dict = {}
+    out: dict[str, Any] = {}
     for n in order:
         if n in todo_set:
             for p in graph.predecessors(n):
@@ -85,7 +85,7 @@ def _resolve(graph: nx.DiGraph) -> dict:
     return out
 
 
-def open_paths(expand: tuple) -> set[str]:
+def open_paths(expand: tuple[Any, ...]) -> set[str]:
     """The expanded paths and all their ancestors: modules that stay open."""
     out: set[str] = set()
     for path in expand:
@@ -95,14 +95,14 @@ def open_paths(expand: tuple) -> set[str]:
 
 
 def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
-                   runs: dict[str, Group]) -> tuple[dict, dict[str, Group]]:
+                   runs: dict[str, Group]) -> tuple[dict[Any, str], dict[str, Group]]:
     """node -> group id: the first prefix that is a folded block, or at ``depth`` and not opened.
 
     A module shallower than ``depth`` with no modules inside it (``lm_head``) is grouped
     whole; ops run directly in a container module (a residual add in a block) stay nodes.
     Groups of a single node are dropped: that node is drawn as it is.
     """
-    assign: dict = {}
+    assign: dict[Any, str] = {}
     groups: dict[str, Group] = {}
     for n, pre in index.paths.items():
         key = None
@@ -132,7 +132,7 @@ def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
     return assign, {g.gid: g for g in groups.values() if g.gid in used}
 
 
-def _signature(index: ModuleIndex, block: str, members: list) -> tuple:
+def _signature(index: ModuleIndex, block: str, members: list[Any]) -> tuple[Any, ...]:
     """Structure of one block: its class, member (relative path, op) and internal edge multisets."""
     graph = index.graph
     cut = len(block) + 1
@@ -150,7 +150,7 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, Group]:
     Sequential) with consecutive indices, the same class and the same structure, none
     of them opened by ``expand``.
     """
-    members: dict[str, list] = {}
+    members: dict[str, list[Any]] = {}
     for n, pre in index.paths.items():
         for p in pre:
             if p.rpartition(".")[2].isdigit() and p not in opened:

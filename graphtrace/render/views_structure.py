@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import Any
 
+from .._types import Graph
 from .views_build import Group, topo_order
 
 # NOTE [structural collapse]
@@ -27,15 +28,15 @@ BRANCH = 3  # longest side branch folded into its consumer in round 1
 class Collapse:
     """Union-find over the free nodes of ``graph``, with the view size kept up to date."""
 
-    def __init__(self, graph: nx.DiGraph, free: set, size: int) -> None:
+    def __init__(self, graph: Graph, free: set[Any], size: int) -> None:
         self.graph = graph
         self.free = free
-        self.parent: dict = {n: n for n in graph.nodes if n in free}
+        self.parent: dict[Any, Any] = {n: n for n in graph.nodes if n in free}
         self.size = size  # number of view nodes
         self.order = topo_order(graph)
         self.pos = {n: i for i, n in enumerate(graph.nodes)}
 
-    def find(self, n: object) -> object:
+    def find(self, n: Any) -> Any:
         root = n
         while self.parent[root] != root:
             root = self.parent[root]
@@ -43,7 +44,7 @@ class Collapse:
             self.parent[n], n = root, self.parent[n]
         return root
 
-    def union(self, a: object, b: object) -> None:
+    def union(self, a: Any, b: Any) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             if self.pos[rb] < self.pos[ra]:
@@ -53,22 +54,24 @@ class Collapse:
 
     def branches(self) -> None:
         """Round 1: fold short single-consumer branches that end at a leaf into their consumer."""
-        g, hang = self.graph, {}  # node -> nodes in its branch below it
+        g = self.graph
+        hang: dict[Any, int] = {}  # node -> nodes in its branch below it
         for n in reversed(self.order):
             if n in self.free and g.in_degree(n) == 1 and g.out_degree(n) <= 1:
                 below = [hang.get(s) for s in g.successors(n)]
-                if None not in below and sum(below) < BRANCH:
-                    hang[n] = sum(below) + 1
+                sizes = [b for b in below if b is not None]
+                if len(sizes) == len(below) and sum(sizes) < BRANCH:
+                    hang[n] = sum(sizes) + 1
         for n in self.order:
             if n in hang:
                 (p,) = g.predecessors(n)
                 if p in self.free:
                     self.union(p, n)
 
-    def _units(self) -> tuple[list, dict, dict]:
+    def _units(self) -> tuple[list[Any], dict[Any, Any], dict[Any, Any]]:
         """The current quotient: units in topological order, their successor and predecessor sets."""
-        succ: dict = {}
-        pred: dict = {}
+        succ: dict[Any, Any] = {}
+        pred: dict[Any, Any] = {}
         for u, v in self.graph.edges:
             a = self.find(u) if u in self.parent else ("x", u)
             b = self.find(v) if v in self.parent else ("x", v)
@@ -111,8 +114,8 @@ class Collapse:
 
     def spans(self, budget: int, fixed: int) -> int:
         """Round 3: cut the free units into topological intervals; returns the span length."""
-        units: list = []  # free units by first appearance in topological order; None: a fixed node
-        seen: set = set()
+        units: list[Any] = []  # free units by first appearance in topological order; None: a fixed node
+        seen: set[Any] = set()
         for n in self.order:
             if n not in self.parent:
                 units.append(None)
@@ -140,9 +143,9 @@ class Collapse:
                 return span
             span *= 2
 
-    def groups(self) -> tuple[dict, dict[str, Group]]:
+    def groups(self) -> tuple[dict[Any, Any], dict[str, Group]]:
         """node -> group id for every merged set, with its Group; singletons are left alone."""
-        members: dict = {}
+        members: dict[Any, Any] = {}
         for n in self.graph.nodes:
             if n in self.parent:
                 members.setdefault(self.find(n), []).append(n)
@@ -159,7 +162,8 @@ class Collapse:
         return assign, groups
 
 
-def collapse(graph: nx.DiGraph, free: set, size: int, budget: int) -> tuple[dict, dict[str, Group], list[str]]:
+def collapse(graph: Graph, free: set[Any], size: int,
+             budget: int) -> tuple[dict[Any, Any], dict[str, Group], list[str]]:
     """Assignment of free nodes to structural groups (NOTE [structural collapse]) and what was done."""
     c = Collapse(graph, free, size)
     done = []

@@ -120,7 +120,8 @@ def test_custom_function_shows_where_its_backward_is():
     with graphtrace.trace() as t:
         Double.apply(x).backward()
     node = ops(t.passes[0], "DoubleBackward")[0]
-    line = next(i for i, text in enumerate(Path(__file__).read_text().splitlines(), 1) if "def backward(ctx, g):" in text)
+    lines = Path(__file__).read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "def backward(ctx, g):" in text)
     assert node["backward_source"] == f"tests/capture/test_formulas.py:{line}"
     assert node["formula"] == {} and node["saved"] == {}
 

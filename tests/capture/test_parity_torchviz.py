@@ -31,7 +31,8 @@ def _torchviz_structure(out: torch.Tensor, params: dict) -> tuple[Counter, int]:
 
 def _ours(p) -> tuple[Counter, int]:
     g = p.graph
-    ops = Counter("AccumulateGrad" if a["kind"] == "leaf" else a["op"] for _, a in g.nodes(data=True) if a["kind"] != "root")
+    ops = Counter("AccumulateGrad" if a["kind"] == "leaf" else a["op"]
+                  for _, a in g.nodes(data=True) if a["kind"] != "root")
     return ops, sum(1 for u, v in g.edges if g.nodes[u]["kind"] != "root")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 import graphtrace
@@ -36,7 +38,8 @@ def test_pass_lists_the_classes_of_the_modules_its_ops_ran_in():
     assert sorted((a["module"], a["module_class"]) for a in addmm) == [("0.0", "Linear"), ("1", "Linear")]
     # F.linear's inner TBackward0 is tagged like the AddmmBackward0 the call returned
     assert {a["module"] for _, a in g.nodes(data=True) if a["op"] == "TBackward0"} == {"0.0", "1"}
-    line = next(i for i, text in enumerate(open(__file__), 1) if "model(torch.ones(2, 3)).sum().backward()" in text)
+    lines = Path(__file__).read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "model(torch.ones(2, 3)).sum().backward()" in text)
     sources = {a["source"] for _, a in g.nodes(data=True) if a["kind"] == "op"}
     assert len(sources) == 1 and sources.pop().endswith(f"test_provenance.py:{line}")
 

@@ -234,5 +234,6 @@ def test_jacobians_stop_at_64_elements_whatever_the_value_limit():
     big_pass, small_pass = t.passes
     assert all(a["jacobian"] is None for *_, a in big_pass.graph.edges(data=True))
     assert len(val(big_pass.node("x")["grad_after"])) == 65  # values still in full
-    sin_edge = next(a for u, _, a in small_pass.graph.edges(data=True) if small_pass.graph.nodes[u]["op"] == "SinBackward0")
+    g = small_pass.graph
+    sin_edge = next(a for u, _, a in g.edges(data=True) if g.nodes[u]["op"] == "SinBackward0")
     assert len(sin_edge["jacobian"]) == 4

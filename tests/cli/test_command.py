@@ -71,7 +71,7 @@ def test_version_and_help_show_an_example() -> None:
     assert result.exit_code == 0 and result.stdout == f"graphtrace {graphtrace.__version__}\n"
     for args in (["--help"], ["run", "--help"], ["render", "--help"]):
         result = invoke(*args)
-        assert result.exit_code == 0 and "graphtrace run" in result.stdout or "graphtrace render" in result.stdout
+        assert (result.exit_code == 0 and "graphtrace run" in result.stdout) or "graphtrace render" in result.stdout
     assert "examples/seed000_chain_rule.py" in invoke("run", "--help").stdout
 
 
@@ -168,7 +168,7 @@ def test_long_loops_write_the_first_20_then_first_and_last_of_each_structure(tmp
     assert result.exit_code == 0, result.output
     written = sorted(int(p.stem[5:]) for p in out.glob("pass-*.json"))
     # 41 passes: 1-10 loop, 11 the odd one, 12-41 loop; after 20: group 21..41 -> 21 and 41
-    assert written == list(range(1, 22)) + [41]
+    assert written == [*list(range(1, 22)), 41]
     index = (out / "index.html").read_text()
     assert "41 backward passes recorded, 22 written" in index
     assert "<td>21&ndash;41</td>" in index and '<td class="num">21</td>' in index
@@ -378,4 +378,4 @@ def test_the_summary_stays_short_for_alternating_passes(tmp_path: Path) -> None:
     lines = result.stderr.splitlines()
     assert len(lines) <= 18 and "... and 18 more runs of passes (see index.html)" in result.stderr
     written = sorted(int(p.stem[5:]) for p in (tmp_path / "o").glob("pass-*.json"))
-    assert written == list(range(1, 23)) + [29, 30]  # after 20: two groups, 21..29 and 22..30
+    assert written == [*range(1, 23), 29, 30]  # after 20: two groups, 21..29 and 22..30

@@ -65,7 +65,7 @@ def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "two passes done\n"
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.startswith("Traceback (most recent call last):") and "KeyboardInterrupt" in err
     assert "graphtrace/" not in err.split("KeyboardInterrupt")[0]

@@ -109,7 +109,7 @@ def test_load_of_a_binary_file_or_a_folder_is_a_clear_error(tmp_path):
 
 def test_save_refuses_an_unknown_suffix(tmp_path):
     p = Pass(nx.DiGraph())
-    with pytest.raises(graphtrace.GraphtraceError, match="use one of .svg"):
+    with pytest.raises(graphtrace.GraphtraceError, match=r"use one of \.svg"):
         p.save(tmp_path / "pass.bmp")
 
 

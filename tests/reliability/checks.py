@@ -39,7 +39,7 @@ def check_leaves(g: Any, state: dict, before: list, input_params: list[int]) -> 
     checked = 0
     ran = set()
     kind = g.graph["kind"]
-    for nid, a in g.nodes(data=True):
+    for _nid, a in g.nodes(data=True):
         if a["kind"] != "leaf" or a["param"] == "":
             continue
         idx = int(a["param"])
@@ -111,7 +111,7 @@ def check_contributions(g: Any) -> int:
             else:  # summaries: the triangle inequality, equality for a single contribution
                 norms = [float(r["norm"]) for r in recs]
                 got = float(target["norm"])
-                if all(math.isfinite(x) for x in norms + [got]):
+                if all(math.isfinite(x) for x in [*norms, got]):
                     assert got <= factor * sum(norms) * (1 + 1e-5) + 1e-6
                     if len(recs) == 1:
                         assert math.isclose(got, factor * norms[0], rel_tol=1e-5, abs_tol=1e-6)

@@ -55,7 +55,7 @@ def test_02_snapshot_of_a_tensor_without_a_graph(traced) -> None:
 
 
 def test_03_snapshot_of_a_mixed_list(traced) -> None:
-    t, x = traced
+    _t, x = traced
     with pytest.raises(GraphtraceError, match=r"takes tensors, but got a str \(item 1\)"):
         graphtrace.snapshot([x * 2, "loss"])
 
@@ -106,7 +106,7 @@ def test_08_huge_tensor_is_summarised_not_copied() -> None:
     big = torch.ones(10**8, requires_grad=True)
     y = big * 2
     snaps: list = []
-    snapshot_mb = _peak_extra_mb(lambda: snaps.append(graphtrace.snapshot(y)))
+    snapshot_mb = _peak_extra_mb(lambda: snaps.append(graphtrace.snapshot(y)))  # noqa: F821 (runs before the del)
     leaf = next(a for _, a in snaps[0].graph.nodes(data=True) if a["kind"] == "leaf")
     assert leaf["value"]["values"] is None and leaf["value"]["numel"] == 10**8
     assert leaf["value"]["norm"] == pytest.approx(1e4, rel=1e-6)
@@ -320,9 +320,8 @@ def test_27_on_pass_callback_raising(traced) -> None:
     def on_pass(p: graphtrace.Pass) -> None:
         raise err
 
-    with graphtrace.trace(on_pass=on_pass) as t:
-        with pytest.raises(LookupError) as caught:
-            (x * 2).sum().backward()
+    with graphtrace.trace(on_pass=on_pass) as t, pytest.raises(LookupError) as caught:
+        (x * 2).sum().backward()
     assert caught.value is err and len(t.passes) == 1 and x.grad.tolist() == [2.0]
 
 

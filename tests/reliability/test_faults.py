@@ -45,7 +45,7 @@ def _plain_error(make_loss, setup=None) -> BaseException:
         setup(x)
     try:
         make_loss(x).backward()
-    except BaseException as exc:  # noqa: BLE001 - we compare what torch raises
+    except BaseException as exc:
         return exc
     raise AssertionError("the plain run did not raise")
 
@@ -86,11 +86,10 @@ def test_user_exception_reaches_the_user_unchanged(where: str) -> None:
 
 def test_keyboard_interrupt_in_a_hook_propagates_and_passes_are_kept() -> None:
     x = _leaf()
-    with pytest.raises(KeyboardInterrupt):
-        with graphtrace.trace() as t:
-            (x * 3).sum().backward()
-            x.register_hook(_raising_hook(KeyboardInterrupt()))
-            (x * x).sum().backward()
+    with pytest.raises(KeyboardInterrupt), graphtrace.trace() as t:
+        (x * 3).sum().backward()
+        x.register_hook(_raising_hook(KeyboardInterrupt()))
+        (x * x).sum().backward()
     assert [p.error for p in t.passes] == ["", "KeyboardInterrupt"]
     assert x.grad.tolist() == [3.0, 3.0, 3.0]  # the interrupted pass accumulated nothing
     leaf = next(a for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "leaf")
@@ -106,7 +105,7 @@ def test_backward_in_another_thread_is_not_traced_and_harmless() -> None:
     def worker(loss: torch.Tensor) -> None:
         try:
             loss.backward()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     with graphtrace.trace() as t:
@@ -197,14 +196,12 @@ def test_anomaly_mode_on() -> None:
 
 def test_anomaly_mode_error_reaches_the_user_and_the_pass_is_kept() -> None:
     x = torch.tensor([0.0, 1.0], requires_grad=True)
-    with torch.autograd.set_detect_anomaly(True), pytest.warns(UserWarning):
-        with pytest.raises(RuntimeError) as plain:
-            (x.sqrt() * 0).sum().backward()
+    with torch.autograd.set_detect_anomaly(True), pytest.warns(UserWarning), pytest.raises(RuntimeError) as plain:
+        (x.sqrt() * 0).sum().backward()
     y = torch.tensor([0.0, 1.0], requires_grad=True)
-    with torch.autograd.set_detect_anomaly(True), pytest.warns(UserWarning):
-        with graphtrace.trace() as t:
-            with pytest.raises(RuntimeError) as traced:
-                (y.sqrt() * 0).sum().backward()
+    with (torch.autograd.set_detect_anomaly(True), pytest.warns(UserWarning), graphtrace.trace() as t,
+          pytest.raises(RuntimeError) as traced):
+        (y.sqrt() * 0).sum().backward()
     assert str(traced.value) == str(plain.value) and "returned nan values" in str(plain.value)
     assert t.passes[0].error.startswith("RuntimeError: Function 'SqrtBackward0' returned nan")
 

@@ -64,7 +64,7 @@ def test_checks_are_not_vacuous() -> None:
     with pytest.raises(AssertionError, match="recorded"):
         check_leaves(g, traced["states"][0], [None, None], [])
     g = run(prog, lambda: graphtrace.trace())["trace"].passes[0].graph
-    u, v, e = next((u, v, e) for u, v, e in g.edges(data=True) if e["jacobian"] and len(e["jacobian"]) > 1)
+    _u, _v, e = next((u, v, e) for u, v, e in g.edges(data=True) if e["jacobian"] and len(e["jacobian"]) > 1)
     e["jacobian"][0][0] += 0.5
     with pytest.raises(AssertionError, match="grad_in @ J"):
         check_jacobians(g)

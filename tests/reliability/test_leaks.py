@@ -71,7 +71,7 @@ def test_no_hook_left_after_the_block_returns(hook_calls: dict) -> None:
     state = _global_state()
     x = torch.randn(2, 3, requires_grad=True)
     with graphtrace.trace() as t:
-        model, loss = _model_and_loss(x)
+        _model, loss = _model_and_loss(x)
         loss.backward(retain_graph=True)
     assert hook_calls["calls"] > 10 and len(t.passes) == 1  # the hooks did run inside
     _assert_nothing_left(x, loss, hook_calls, state)
@@ -80,11 +80,10 @@ def test_no_hook_left_after_the_block_returns(hook_calls: dict) -> None:
 def test_no_hook_left_after_the_body_raises(hook_calls: dict) -> None:
     state = _global_state()
     x = torch.randn(2, 3, requires_grad=True)
-    with pytest.raises(ZeroDivisionError):
-        with graphtrace.trace() as t:
-            model, loss = _model_and_loss(x)
-            loss.backward(retain_graph=True)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), graphtrace.trace() as t:
+        _model, loss = _model_and_loss(x)
+        loss.backward(retain_graph=True)
+        raise ZeroDivisionError("the body fails after the backward")
     assert len(t.passes) == 1
     _assert_nothing_left(x, loss, hook_calls, state)
 
@@ -92,11 +91,10 @@ def test_no_hook_left_after_the_body_raises(hook_calls: dict) -> None:
 def test_no_hook_left_after_the_backward_raises(hook_calls: dict) -> None:
     state = _global_state()
     x = torch.randn(2, 3, requires_grad=True)
-    model, loss = _model_and_loss(x)
+    _model, loss = _model_and_loss(x)
     handle = x.register_hook(lambda g: (_ for _ in ()).throw(ValueError("boom")))
-    with pytest.raises(ValueError, match="boom"):
-        with graphtrace.trace() as t:
-            loss.backward(retain_graph=True)
+    with pytest.raises(ValueError, match="boom"), graphtrace.trace() as t:
+        loss.backward(retain_graph=True)
     handle.remove()
     assert t.passes[0].error == "ValueError: boom"
     _assert_nothing_left(x, loss, hook_calls, state)
@@ -105,15 +103,14 @@ def test_no_hook_left_after_the_backward_raises(hook_calls: dict) -> None:
 def test_no_hook_left_after_keyboard_interrupt(hook_calls: dict) -> None:
     state = _global_state()
     x = torch.randn(2, 3, requires_grad=True)
-    model, loss = _model_and_loss(x)
+    _model, loss = _model_and_loss(x)
 
     def interrupt(g: torch.Tensor) -> None:
         raise KeyboardInterrupt
 
     handle = x.register_hook(interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        with graphtrace.trace():
-            loss.backward(retain_graph=True)
+    with pytest.raises(KeyboardInterrupt), graphtrace.trace():
+        loss.backward(retain_graph=True)
     handle.remove()
     _assert_nothing_left(x, loss, hook_calls, state)
 
@@ -204,7 +201,7 @@ def _plain(value: object, path: str = "pass") -> None:
 def test_trace_holds_plain_data_only() -> None:
     x = torch.randn(2, 3, requires_grad=True)
     with graphtrace.trace() as t:
-        model, loss = _model_and_loss(x)
+        _model, loss = _model_and_loss(x)
         loss.backward()
     g = t.passes[0].graph
     _plain(dict(g.graph))

@@ -80,7 +80,7 @@ def _hostile_pass(hostile: bool = True) -> graphtrace.Pass:
         model[key](x).sum().backward()
     p = t.passes[0]
     assert any(key in a["param"] for _, a in p.graph.nodes(data=True))
-    for n, a in p.graph.nodes(data=True):
+    for _n, a in p.graph.nodes(data=True):
         a["name"] = h(f'{HOSTILE}"quoted" & \'single\'')
         a["source"] = h('/tmp/<dir>&"x"/a\'b.py:3')
         a["module"] = h("enc.<script>alert(1)</script>")

@@ -35,7 +35,7 @@ def _flat(v):
 
 
 def _shape(v):
-    return [len(v)] + _shape(v[0]) if isinstance(v, list) else []
+    return [len(v), *_shape(v[0])] if isinstance(v, list) else []
 
 
 def _plain(v):

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import networkx as nx
 import pytest
 
-from graphtrace.render import charts
 from graphtrace.cli.index import Entry, Group, index_html
+from graphtrace.render import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

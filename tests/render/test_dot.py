@@ -34,7 +34,8 @@ def _flat(rec):
 
 
 def _same(a, b):
-    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-6 * abs(y) for x, y in zip(a, b))
+    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-6 * abs(y)
+                                    for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("build", [*S.GOLDEN.values(), S.grad_call], ids=[*S.GOLDEN, "grad_call"])

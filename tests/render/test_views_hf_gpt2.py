@@ -41,7 +41,7 @@ def test_every_op_knows_its_module_and_line_and_every_parameter_its_name(traced)
 
 
 def test_fold_draws_the_three_blocks_once_with_their_gradient_norms(traced):
-    model, g = traced
+    _model, g = traced
     view = views.apply(g, fold=True)
     (folded,) = [a for _, a in view.nodes(data=True) if a.get("repeat", 1) > 1]
     assert folded["repeat"] == 3 and folded["module"].startswith("transformer.h")

@@ -10,9 +10,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import graphtrace  # noqa: E402
-from graphtrace.render import views  # noqa: E402
-
 from models import (  # noqa: E402  (tests/ is on sys.path: tests/conftest.py's folder)
     Encoder,
     GPT2Config,
@@ -22,6 +19,9 @@ from models import (  # noqa: E402  (tests/ is on sys.path: tests/conftest.py's 
     gpt2_batch,
     lm_loss,
 )
+
+import graphtrace  # noqa: E402
+from graphtrace.render import views  # noqa: E402
 
 
 def capture(model: torch.nn.Module, *inputs: torch.Tensor, loss=lambda y: y.sum()) -> nx.DiGraph:
