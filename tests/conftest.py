@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
+from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import configuration as hypothesis_configuration
+
+import graphtrace
+
+PACKAGE = Path(graphtrace.__file__).resolve().parent
 
 _HYPOTHESIS_HOME: list[str] = []
 
@@ -21,6 +28,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _HYPOTHESIS_HOME:
         shutil.rmtree(_HYPOTHESIS_HOME.pop(), ignore_errors=True)
+
+
+def frames_of_graphtrace(traceback: str, cwd: Path | str = ".") -> list[str]:
+    """The traceback's frames whose file is in the graphtrace package, wherever the checkout lives
+    (a checkout named ``graphtrace`` holds torch under ``graphtrace/.venv/``: names alone cannot tell)."""
+    files = re.findall(r'^ *File "(.+?)", line \d+', traceback, re.MULTILINE)
+    return [f for f in files if (Path(cwd) / f).resolve().is_relative_to(PACKAGE)]
+
+
+@pytest.fixture
+def our_frames() -> Callable[..., list[str]]:
+    return frames_of_graphtrace
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

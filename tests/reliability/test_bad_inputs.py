@@ -340,8 +340,7 @@ def _one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:
 
 @pytest.fixture
 def cli_dir(tmp_path: Path) -> Path:
-    if not GRAPHTRACE.exists():
-        pytest.xfail("CLI pending: no graphtrace console script")
+    assert GRAPHTRACE.exists(), f"no graphtrace console script at {GRAPHTRACE} (pip install -e . installs it)"
     (tmp_path / "ok.py").write_text("import torch\nx = torch.ones(3, requires_grad=True)\n(x * 2).sum().backward()\n")
     return tmp_path
 
