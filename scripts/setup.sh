@@ -10,7 +10,11 @@ dev=0
 
 apt_packages=()
 command -v dot >/dev/null 2>&1 || apt_packages+=(graphviz)
+# dot lays labels out in DejaVu Sans, the widest common sans (NOTE [text fits its box] in render/_svg.py)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_packages+=(fonts-dejavu-core)
 if [ "$dev" = 1 ]; then
+  # the browser tests draw pictures in Liberation Sans too
+  [ -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || apt_packages+=(fonts-liberation)
   command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
 fi

@@ -7,6 +7,7 @@ import re
 import graphviz
 
 from .._errors import GraphtraceError, GraphvizNotFoundError
+from ._svg import finish
 
 FORMATS = ("svg", "png", "pdf", "dot", "plain")
 _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:(\d{14})")
@@ -23,6 +24,8 @@ def pipe(dot_source: str, fmt: str) -> bytes:
     except graphviz.CalledProcessError as exc:
         message = (exc.stderr or b"").decode("utf-8", "replace").strip()
         raise GraphtraceError(f"dot -T{fmt} failed (exit {exc.returncode}): {message}") from None
+    if fmt == "svg":  # NOTE [text fits its box], NOTE [dark mode] in _svg.py
+        return finish(out.decode("utf-8")).encode("utf-8")
     if fmt == "pdf":  # cairo writes the creation date: pin it (same length) for identical files
         return _PDF_DATE.sub(lambda m: b"/" + m.group(1) + b" (D:19700101000000", out)
     return out

@@ -22,7 +22,7 @@ from ._nodes import node_attrs
 BIG = 300  # nodes + edges
 LINES = 800
 FAST = {"nslimit": "0.5", "nslimit1": "0.5", "mclimit": "0.2", "remincross": "false"}
-FONT = "sans-serif"  # the viewer's default sans, as dot's text measuring (pango) picks it
+FONT = "DejaVu Sans,Liberation Sans,Arial,Helvetica,sans-serif"  # widest first: NOTE [text fits its box] in _svg.py
 
 _SAFE = re.compile(r"[^A-Za-z0-9]")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from typing import Any
 
 from .._types import Graph
@@ -12,8 +11,7 @@ from . import _assets
 from ._backend import pipe
 from ._dot import to_dot_source
 from ._steps import steps
-
-_SVG_ID = re.compile(r'\bid="')
+from ._svg import picture_id_of, reprefix, unprefix
 
 
 def inline_svg(dot_source: str, svg: str | None = None) -> str:
@@ -37,7 +35,7 @@ def page_title(graph: Graph) -> str:
 
 def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg: str | None = None) -> str:
     """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS."""
-    svg = inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg)
+    svg = unprefix(inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg))  # one picture
     title = html.escape(page_title(graph))
     return "\n".join([
         "<!DOCTYPE html>",
@@ -63,9 +61,14 @@ def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg:
 def trace_fragment(passes: list[tuple[Graph, str]]) -> str:
     """Passes (graph, DOT source) titled, their SVG inline, in one block (for a notebook cell)."""
     parts = ['<div class="graphtrace-trace">']
+    seen: set[str] = set()
     for k, (graph, dot_source) in enumerate(passes, 1):
         summary = html.escape(page_title(graph))
-        svg = _SVG_ID.sub(f'id="pass{k}-', inline_svg(dot_source))  # ids unique across the passes
+        svg = inline_svg(dot_source)  # ids unique per picture (NOTE [dark mode] in _svg.py) ...
+        pid = picture_id_of(svg)
+        if pid in seen:  # ... and the same picture twice gets new ones
+            svg = reprefix(svg, f"{pid}x{k}")
+        seen.add(picture_id_of(svg))
         parts.append(f"<details open><summary>{summary}</summary>{svg}</details>")
     parts.append("</div>")
     return "\n".join(parts) + "\n"

@@ -18,7 +18,7 @@ _SPECIAL = re.compile(r"[&<>\"'\\]")
 COLORS = {"nan": "#d62728", "inf": "#d62728", "zero": "#9a9a9a", "ok": "#1f3b73", None: "#9a9a9a"}
 FILLS = {"root": "#fff2cc", "op": "#eef3fb", "leaf": "#e2f0d9", "group": "#f3e8fb"}
 MUTED = "#6b6b6b"
-MONO = "monospace"
+MONO = "DejaVu Sans Mono,Liberation Mono,Menlo,Consolas,Courier New,monospace"  # NOTE [text fits its box]
 LOCAL = "#2e7d32"  # local derivatives (×147) are green
 MAX_TEXT = 80  # longer names and paths are shortened in the middle
 

@@ -16,7 +16,8 @@ def test_svg_shows_the_numbers_and_ids():
     svg = to_svg(S.chain())
     for text in ("21.384", "×147", "×0.14547", ".grad None + 21.384 = 21.384", "y = AddBackward0"):
         assert text in svg
-    assert 'id="node&#45;4"' in svg and 'id="edge&#45;3&#45;4"' in svg  # dot writes '-' as &#45;
+    pid = svg.split('<svg id="', 1)[1][:12]  # ids carry the picture's id (NOTE [dark mode] in _svg.py)
+    assert f'id="{pid}_node&#45;4"' in svg and f'id="{pid}_edge&#45;3&#45;4"' in svg  # dot writes '-' as &#45;
 
 
 def test_svg_escapes_hostile_text():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphtrace.render import to_html
+from graphtrace.render import to_html, to_svg
 
 from . import synthetic as S
 
@@ -69,3 +69,64 @@ def test_no_console_errors_no_network_and_no_injection(browser, tmp_path):
     assert b.execute_script("return document.querySelectorAll('img, #gt-graph script').length") == 0
     assert b.execute_script("return performance.getEntriesByType('resource').length") == 0
     assert [e for e in b.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+
+
+# -- pictures for docs: text fits whatever font the reader has, dark mode (NOTE [text fits its box]) ---------
+
+TEXT_OUTSIDE = r"""
+var out = [];
+document.querySelectorAll('svg g.node, svg g.cluster').forEach(function (g) {
+  var box = g.querySelector('polygon, path').getBBox();
+  g.querySelectorAll('text').forEach(function (t) {
+    var r = t.getBBox();
+    if (r.x < box.x - 0.5 || r.x + r.width > box.x + box.width + 0.5) out.push(g.id + ': ' + t.textContent);
+  });
+});
+var label = [...document.querySelectorAll('svg g.graph > text')].map(function (t) {
+  var r = t.getBBox(); return [Math.round(r.y), r.x, r.x + r.width, t.textContent];
+}).sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; });
+for (var i = 1; i < label.length; i++)  // legend cells on one row never run together
+  if (label[i][0] === label[i - 1][0] && label[i - 1][2] > label[i][1] - 2) out.push('legend: ' + label[i][3]);
+return out;
+"""
+
+
+def not_run_leaf():
+    """seed 002's first pass: torch.autograd.grad leaves x.grad untouched, so the leaf did not run."""
+    import torch
+
+    import graphtrace
+
+    with graphtrace.trace() as t:
+        x = torch.tensor(2.0, requires_grad=True)
+        y = torch.sin(x) + torch.cos(x)
+        torch.autograd.grad(y, x)
+    return t.passes[0].graph
+
+
+@pytest.mark.parametrize("font", ["DejaVu Sans", "Liberation Sans"])
+def test_text_stays_inside_its_box_in_the_readers_font(browser, tmp_path, font):
+    forced = f"<style>svg text {{ font-family: '{font}' !important; }}</style>"
+    for k, graph in enumerate([S.chain(), S.multipath(), S.accumulation(), S.unhealthy(), S.hostile(),
+                               not_run_leaf()]):
+        page = tmp_path / f"{k}.html"
+        page.write_text(f"<!DOCTYPE html><html><head>{forced}</head><body>{to_svg(graph)}</body></html>",
+                        encoding="utf-8")
+        browser.get(page.as_uri())
+        assert browser.execute_script(f"return document.fonts.check('10px \"{font}\"')")
+        assert browser.execute_script(TEXT_OUTSIDE) == [], graph.graph.get("index")
+
+
+def test_svg_turns_dark_with_the_readers_colour_scheme(browser, tmp_path):
+    page = tmp_path / "dark.html"
+    page.write_text(f"<!DOCTYPE html><html><body>{to_svg(S.chain())}</body></html>", encoding="utf-8")
+    filter_of = "return getComputedStyle(document.querySelector('svg')).filter"
+    try:
+        for scheme, want in (("dark", "invert(0.92) hue-rotate(180deg)"), ("light", "none")):
+            browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                    {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            browser.get(page.as_uri())
+            assert browser.execute_script(filter_of) == want
+            assert browser.execute_script("return getComputedStyle(document.body).filter") == "none"  # scoped
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

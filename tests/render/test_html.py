@@ -65,7 +65,9 @@ def test_trace_fragment_ids_are_unique_across_passes():
     g = S.chain()
     block = trace_html(Trace([Pass(g), Pass(g)]))
     ids = re.findall(r'\bid="([^"]+)"', block)
-    assert len(ids) == len(set(ids)) == 20 and "pass2-node&#45;1" in ids  # dot writes "-" as &#45;
+    assert len(ids) == len(set(ids)) == 22  # the same picture twice: the second one's ids renamed
+    assert ids[11] == ids[0] + "x2" and ids[14] == ids[0] + "x2_node&#45;1"  # dot writes "-" as &#45;
+    assert f"#{ids[11]} {{ filter" in block  # its dark-mode rule follows the new id
 
 
 def test_step_page_uses_a_given_svg_without_running_dot(monkeypatch):
