@@ -1,0 +1,24 @@
+"""The script's own shape error after one backward: Python's traceback, exit 1 (issue 11 item 10)."""
+
+import torch
+
+from corpus import save_grads
+
+XFAIL = "issue 11 item 10"
+
+
+def expect(run):
+    assert len(run.passes) == 1
+    assert "graphtrace" not in run.stderr
+
+
+def project(a, b):
+    return a @ b
+
+
+if __name__ == "__main__":
+    x = torch.ones(2, 3, requires_grad=True)
+    (x * 2).sum().backward()
+    save_grads(x=x.grad)
+    print("first pass done", flush=True)
+    project(torch.ones(2, 3), torch.ones(4, 5))
