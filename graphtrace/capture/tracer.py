@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,17 +12,11 @@ from torch.overrides import TorchFunctionMode
 
 from .._errors import GraphtraceError
 from ..model import Pass, Trace
+from .entry import Entry, dispatcher, entry_of, plain
 from .frames import Names, api_caller, user_frame, where
 from .provenance import ModuleStack, next_sequence_nr, tag
 from .recorder import PassRecorder
 from .values import VALUE_LIMIT
-
-_APIS: dict[Any, str] = {
-    torch.Tensor.backward: "Tensor.backward",
-    torch.autograd.backward: "torch.autograd.backward",
-    torch.autograd.grad: "torch.autograd.grad",
-}
-_SIGNATURES = {func: inspect.signature(func) for func in _APIS}
 
 
 def _as_list(x: Any) -> list[Any]:
@@ -33,13 +27,11 @@ def _as_list(x: Any) -> list[Any]:
     return list(x)
 
 
-def _call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The call's roots, seed gradients, inputs and flags, whichever API it came through."""
-    bound = _SIGNATURES[func].bind(*args, **kwargs)
-    a = bound.arguments
-    if func is torch.Tensor.backward:
+def _call(entry: Entry, a: dict[str, Any]) -> dict[str, Any]:
+    """The call's roots, seed gradients, inputs and flags from its bound arguments ``a``."""
+    if entry.name == "Tensor.backward":
         roots, seeds, inputs = [a["self"]], [a.get("gradient")], _as_list(a.get("inputs"))
-    elif func is torch.autograd.backward:
+    elif entry.name == "torch.autograd.backward":
         roots = _as_list(a["tensors"])
         seeds = _as_list(a.get("grad_tensors") if a.get("grad_tensors") is not None else a.get("grad_variables"))
         inputs = _as_list(a.get("inputs"))
@@ -66,9 +58,14 @@ class _Mode(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func in _APIS:
-            return self.tracer._backward(func, args, kwargs)
-        out = func(*args, **kwargs)
+        caller = dispatcher(sys._getframe())  # NOTE [wrapped entry points]
+        entry = entry_of(func, caller)
+        if entry is not None:
+            del caller
+            return self.tracer._backward(entry, args, kwargs)
+        call = plain(func, caller)
+        del caller
+        out = call(*args, **kwargs)
         if self.tracer.modules is not None:
             try:
                 tag(out, self.tracer.modules, self.tracer.value_limit if self.tracer.values else -1,
@@ -125,36 +122,62 @@ class Tracer(Trace):
     def __repr__(self) -> str:
         return f"<graphtrace.trace: {self.count} pass{'es' if self.count != 1 else ''}>"
 
-    def _backward(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        frame = user_frame(2)
-        call = _call(func, args, kwargs)
-        meta = {
-            "index": self.count + 1, "kind": "grad" if func is torch.autograd.grad else "backward",
-            "api": _APIS[func], "call_site": where(frame), "caller": api_caller(frame),
-            "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
-            "values": self.values and not call["batched"], "jacobians": self.jacobians and not call["batched"],
-        }
-        if self.modules is not None:
-            meta["modules"] = self.modules.seen
-        recorder = _recorder(frame, call["roots"], call["seeds"], meta, self.value_limit if meta["values"] else 0,
-                             call["inputs"], self.modules.params if self.modules is not None else None)
-        del frame
+    def _backward(self, entry: Entry, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Record one call of a backward entry point; torch's own function does the work.
+
+        NOTE [ours never breaks theirs]: a fault of ours at any stage (reading the call, building
+        the recorder, registering hooks, collecting, storing) gives one warning and the plain
+        call, or the plain call's result when it already ran. A call we cannot read (arguments
+        that do not bind) is left to torch, which reports it as it would without graphtrace.
+        """
+        call = entry.function
+        try:
+            bound = entry.signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return call(*args, **kwargs)
+        index = self.count + 1
+        recorder = None
+        try:
+            recorder = self._recorder(entry, bound, index)
+            recorder.register()
+        except Exception as exc:
+            if recorder is not None:
+                _quietly(recorder.remove_hooks)
+            _warn(index, exc)
+            return call(*args, **kwargs)
         returned, error = None, None
         try:
-            recorder.register()
-            returned = func(*args, **kwargs)
+            returned = call(*args, **kwargs)
             return returned
         except BaseException as exc:
             error = exc
             raise
         finally:
-            recorder.remove_hooks()
             try:
-                recorded = recorder.finish(returned if meta["kind"] == "grad" else None, error)
+                recorder.remove_hooks()
+                self._store(recorder.finish(returned if entry.name == "torch.autograd.grad" else None, error))
             except Exception as exc:  # the user's result or exception must win over ours
-                warnings.warn(f"graphtrace could not record pass {meta['index']}: {exc!r}", stacklevel=3)
-            else:
-                self._store(recorded)
+                _quietly(recorder.remove_hooks)
+                _warn(index, exc)
+
+    def _recorder(self, entry: Entry, bound: dict[str, Any], index: int) -> PassRecorder:
+        frame = user_frame(3)
+        try:
+            call = _call(entry, bound)
+            grad = entry.name == "torch.autograd.grad"
+            meta = {
+                "index": index, "kind": "grad" if grad else "backward",
+                "api": entry.name, "call_site": where(frame), "caller": api_caller(frame),
+                "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
+                "values": self.values and not call["batched"],
+                "jacobians": self.jacobians and not call["batched"],
+            }
+            if self.modules is not None:
+                meta["modules"] = self.modules.seen
+            return _recorder(frame, call["roots"], call["seeds"], meta, self.value_limit if meta["values"] else 0,
+                             call["inputs"], self.modules.params if self.modules is not None else None)
+        finally:
+            del frame
 
     def _store(self, p: Pass) -> None:
         self.count += 1
@@ -162,6 +185,17 @@ class Tracer(Trace):
             self.passes.append(p)
         if self.on_pass is not None:
             self.on_pass(p)
+
+
+def _warn(index: int, exc: BaseException) -> None:
+    warnings.warn(f"graphtrace could not record pass {index}: {exc!r}", stacklevel=4)
+
+
+def _quietly(step: Callable[[], Any]) -> None:
+    try:
+        step()
+    except Exception:  # already warned once for this pass
+        pass
 
 
 def snapshot(tensors: Any, *, value_limit: int = VALUE_LIMIT, jacobians: bool = True) -> Pass:

@@ -1,9 +1,8 @@
 """Mixed precision on CPU: autocast to bfloat16 in the forward, float32 parameters."""
 
 import torch
-from torch import nn
-
 from corpus import node, save_grads
+from torch import nn
 
 
 def expect(run):

@@ -1,9 +1,8 @@
 """Finite float64 values near the top of the range: every pass kept, exit 0 (issue 11 item 6)."""
 
 import torch
-from torch import nn
-
 from corpus import node, save_grads
+from torch import nn
 
 XFAIL = "issue 11 item 6"
 ARGS = ["-q", "--format", "json,svg,html"]

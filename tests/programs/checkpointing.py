@@ -1,10 +1,9 @@
 """Activation checkpointing, reentrant and not."""
 
 import torch
+from corpus import save_grads
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-
-from corpus import save_grads
 
 
 def expect(run):

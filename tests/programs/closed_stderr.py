@@ -3,7 +3,6 @@
 import sys
 
 import torch
-
 from corpus import save_grads
 
 XFAIL = "issue 11 item 5"

@@ -1,7 +1,6 @@
 """Complex tensors: a real loss from a complex computation."""
 
 import torch
-
 from corpus import node, save_grads
 
 

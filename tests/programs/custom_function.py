@@ -1,9 +1,8 @@
 """A custom autograd.Function with a once_differentiable backward."""
 
 import torch
-from torch.autograd.function import once_differentiable
-
 from corpus import save_grads
+from torch.autograd.function import once_differentiable
 
 
 class Clamp01(torch.autograd.Function):

@@ -1,10 +1,9 @@
 """Training from a DataLoader with two forked workers."""
 
 import torch
+from corpus import save_grads
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-from corpus import save_grads
 
 
 def expect(run):

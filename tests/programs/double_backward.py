@@ -1,7 +1,6 @@
 """retain_graph twice, then a gradient penalty through create_graph (double backward)."""
 
 import torch
-
 from corpus import save_grads
 
 

@@ -4,7 +4,6 @@ import os
 import sys
 
 import torch
-
 from corpus import node, save_grads
 
 XFAIL = "issue 11 item 4"

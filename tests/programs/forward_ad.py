@@ -2,7 +2,6 @@
 
 import torch
 import torch.autograd.forward_ad as fwAD
-
 from corpus import save_grads
 
 

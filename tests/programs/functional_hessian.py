@@ -1,9 +1,8 @@
 """torch.autograd.functional: hessian, hvp and vhp."""
 
 import torch
-from torch.autograd.functional import hessian, hvp, vhp
-
 from corpus import save_grads
+from torch.autograd.functional import hessian, hvp, vhp
 
 
 def f(x):

@@ -1,7 +1,6 @@
 """torch.autograd.grad with allow_unused=True and with is_grads_batched=True."""
 
 import torch
-
 from corpus import save_grads
 
 

@@ -1,7 +1,6 @@
 """gather, scatter_add and index_add in one loss."""
 
 import torch
-
 from corpus import save_grads
 
 

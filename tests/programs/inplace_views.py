@@ -1,9 +1,7 @@
 """In-place ops on views of a non-leaf tensor."""
 
 import torch
-
 from corpus import save_grads
-
 
 if __name__ == "__main__":
     x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)

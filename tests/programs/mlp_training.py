@@ -1,9 +1,8 @@
 """A small MLP trained for three steps: SGD, gradient clipping, zero_grad(set_to_none=True)."""
 
 import torch
-from torch import nn
-
 from corpus import node, save_grads
+from torch import nn
 
 
 def expect(run):

@@ -1,9 +1,8 @@
 """An LSTM and a GRU over a short sequence."""
 
 import torch
-from torch import nn
-
 from corpus import save_grads
+from torch import nn
 
 
 def expect(run):

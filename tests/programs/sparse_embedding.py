@@ -1,9 +1,8 @@
 """A sparse Embedding gradient (nn.Embedding(sparse=True)) with SparseAdam-like use."""
 
 import torch
-from torch import nn
-
 from corpus import node, save_grads
+from torch import nn
 
 
 def expect(run):

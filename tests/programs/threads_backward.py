@@ -3,9 +3,7 @@
 import threading
 
 import torch
-
 from corpus import save_grads
-
 
 if __name__ == "__main__":
     leaves = [torch.tensor([float(k), k + 1.0], requires_grad=True) for k in range(4)]

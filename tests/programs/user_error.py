@@ -1,7 +1,6 @@
 """The script's own shape error after one backward: Python's traceback, exit 1 (issue 11 item 10)."""
 
 import torch
-
 from corpus import save_grads
 
 XFAIL = "issue 11 item 10"

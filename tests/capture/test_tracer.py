@@ -1,0 +1,93 @@
+"""A fault of ours at any stage of a pass: one warning and the plain call, the user's numbers unchanged."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import graphtrace
+from graphtrace.capture import frames as frames_mod
+from graphtrace.capture import recorder as recorder_mod
+from graphtrace.capture import tracer as tracer_mod
+
+
+class Injected(Exception):
+    """The fault we inject into graphtrace."""
+
+
+def _raise(*args, **kwargs):
+    raise Injected("injected fault")
+
+
+def _register_then_fail(self) -> None:
+    real_register(self)  # hooks are on the graph when the fault comes
+    raise Injected("injected fault")
+
+
+real_register = recorder_mod.PassRecorder.register
+
+# (module or class, attribute, replacement): every step of a pass outside the hooks themselves
+STAGES = [
+    (tracer_mod, "user_frame", _raise),
+    (tracer_mod, "_call", _raise),
+    (tracer_mod, "where", _raise),
+    (tracer_mod, "api_caller", _raise),
+    (tracer_mod, "Names", _raise),
+    (frames_mod.Names, "add_params", _raise),
+    (recorder_mod, "walk", _raise),
+    (recorder_mod.PassRecorder, "_build_nodes", _raise),
+    (recorder_mod.PassRecorder, "register", _raise),
+    (recorder_mod.PassRecorder, "register", _register_then_fail),
+    (recorder_mod.PassRecorder, "finish", _raise),
+    (recorder_mod.PassRecorder, "_to_pass", _raise),
+    (tracer_mod.Tracer, "_store", _raise),
+]
+
+
+def _program(api: str) -> torch.Tensor:
+    """dz/dx of sin(x**3 + 4) at x = 7 (21.384121), through ``api``."""
+    x = torch.tensor(7.0, requires_grad=True)
+    lin = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+        lin.bias.zero_()
+    z = torch.sin(lin(x.reshape(1, 1)) ** 3 + 4).sum()
+    if api == "grad":
+        return torch.autograd.grad(z, x)[0]
+    z.backward()
+    return x.grad
+
+
+@pytest.mark.parametrize("api", ["backward", "grad"])
+@pytest.mark.parametrize("owner, name, fault", STAGES,
+                         ids=[f"{getattr(o, '__name__', o)}.{n}{'-after-hooks' if f is _register_then_fail else ''}"
+                              for o, n, f in STAGES])
+def test_a_fault_at_any_stage_gives_one_warning_and_the_plain_call(owner, name, fault, api, monkeypatch) -> None:
+    plain = _program(api)
+    monkeypatch.setattr(owner, name, fault)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with graphtrace.trace() as t:
+            traced = _program(api)
+        traced_again = _program(api)  # no hook of ours is left on anything
+    ours = [w for w in caught if "graphtrace" in str(w.message)]
+    assert len(ours) == 1, [str(w.message) for w in caught]
+    assert "could not record pass 1" in str(ours[0].message) and "injected fault" in str(ours[0].message)
+    assert torch.equal(traced, plain) and traced.item() == pytest.approx(21.384121)
+    assert torch.equal(traced_again, plain)
+    assert t.passes == []
+
+
+def test_a_fault_inside_a_hook_keeps_the_numbers_and_marks_the_pass(monkeypatch) -> None:
+    plain = _program("backward")
+    monkeypatch.setattr(recorder_mod.PassRecorder, "_record_edges", _raise)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with graphtrace.trace() as t:
+            traced = _program("backward")
+    assert torch.equal(traced, plain)
+    assert not [w for w in caught if "graphtrace" in str(w.message)]
+    (p,) = t.passes
+    assert "injected fault" in p.graph.graph["capture_error"]
