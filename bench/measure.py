@@ -78,6 +78,10 @@ def measure(key: str, mode: str, repeats: int, max_seconds: float) -> dict:
         res["times"] = samples(traced, min(repeats, 2), max_seconds)
     elif mode == "step":  # plain and traced forward+backward, alternated
         res.update(paired({"plain": lambda: step(w.loss, w.params), "trace": traced}, repeats, max_seconds))
+        from graphtrace.capture.values import VALUE_LIMIT, record
+
+        leaves = list(w.params.values())  # NOTE [no leaf value cache]: part of every traced pass
+        res["leaves"] = samples(lambda: [record(p, VALUE_LIMIT) for p in leaves], repeats, max_seconds)
     elif mode == "draw":  # torchviz and graphtrace drawing the same graph, alternated
         from torchviz import make_dot
 

@@ -29,6 +29,8 @@ LEGEND = [
     "- fwd+bwd: grads set to None, forward, backward; traced = the same inside `with graphtrace.trace():`",
     "- torchviz svg: `make_dot(out, params=named_parameters).pipe('svg')`; snapshot+svg: `graphtrace.snapshot(out)` "
     "+ `to_svg(budget=10**9)` (the whole graph, like torchviz)",
+    "- leaf values: summarising every parameter's value, as each traced pass does (exact: no cache, "
+    "see NOTE [no leaf value cache]); part of `traced`",
     "- peak RSS: ru_maxrss of a fresh process doing a warmup and 2 steps, plain or traced",
     "- views: `views.apply` alone; `pass.to_svg()` (the auto view, apply included); `to_svg(fold=True, depth=4)`; "
     "`to_svg(budget=10**9)`, the whole pass",
@@ -70,9 +72,9 @@ def rss(res: dict | None) -> float | None:
 
 
 def table(results: dict) -> list[str]:
-    rows = ["| workload | nodes | fwd+bwd plain | traced | ratio | torchviz svg | snapshot+svg | ratio "
+    rows = ["| workload | nodes | fwd+bwd plain | traced | ratio | leaf values | torchviz svg | snapshot+svg | ratio "
             "| peak RSS plain | traced | overhead |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, r in results.items():
         step, draw = r.get("step", {}), r.get("draw", {})
         plain, trace = med(step, "plain"), med(step, "trace")
@@ -80,8 +82,8 @@ def table(results: dict) -> list[str]:
         nodes = step.get("nodes") or draw.get("nodes") or "—"
         p_rss, t_rss = rss(r.get("plain")), rss(r.get("trace"))
         over = f"{(t_rss - p_rss) / p_rss * 100:+.1f}%" if p_rss and t_rss else "—"
-        rows.append(f"| {key} | {nodes} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} | {fmt_s(tv)} "
-                    f"| {fmt_s(ours)} | {ratio(ours, tv)} | {mb(p_rss)} | {mb(t_rss)} | {over} |")
+        rows.append(f"| {key} | {nodes} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} "
+                    f"| {fmt_s(med(step, 'leaves'))} | {fmt_s(tv)} | {fmt_s(ours)} | {ratio(ours, tv)} | {mb(p_rss)} | {mb(t_rss)} | {over} |")
     return rows
 
 

@@ -17,7 +17,7 @@ from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
 from .provenance import KEY
-from .reuse import leaf_value, pend, same, same_elements
+from .reuse import pend, same, same_elements
 from .values import JACOBIAN_LIMIT, dtype_name, record
 from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
 
@@ -73,7 +73,7 @@ class PassRecorder:
             nid = len(self.sk.roots) + i
             if is_leaf_fn(fn):
                 var = fn.variable
-                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", names.name_of(var), leaf=True)
+                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", names.name_of(var))
                 attrs.update(param=names.param_of(var), grad_before=self.rec(var.grad),
                              grad_after=None, returned_grad=None)
                 self.leaves.append((nid, var))
@@ -81,13 +81,8 @@ class PassRecorder:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
             self.nodes[nid] = attrs
 
-    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str, leaf: bool = False) -> dict[str, Any]:
-        if not self.values:
-            value = None
-        elif leaf:
-            value = leaf_value(t, self.rec, self.limit)
-        else:
-            value = self.rec(t)
+    def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict[str, Any]:
+        value = self.rec(t)  # NOTE [no leaf value cache] in reuse.py
         return {
             "kind": kind, "op": op, "name": name, "param": "",
             "shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": t.device.type,

@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
-# NOTE [leaf value cache]: summarising a big model's parameters reads every weight (124M
-# floats for GPT-2 small): a leaf's value record is kept, as plain data beside a weakref, until
-# the tensor changes: its version counter moves (every optimizer step and in-place op), or, for
-# updates through ``.data`` that bypass the counter, a sample of its elements differs.
-_LEAF_VALUES: dict[int, tuple[weakref.ref[torch.Tensor], tuple[Any, ...], dict[str, Any] | None]] = {}
-_LEAF_VALUES_MAX = 4096
-
-
-def leaf_value(t: torch.Tensor, summarise: Callable[[torch.Tensor], dict[str, Any] | None],
-               limit: int) -> dict[str, Any] | None:
-    """A leaf's value record, computed once per version of the tensor (see _LEAF_VALUES)."""
-    key = id(t)  # internal only; the weakref and the version counter guard it
-    stamp = (t._version, limit, fingerprint(t))
-    hit = _LEAF_VALUES.get(key)
-    if hit is not None and hit[0]() is t and hit[1] == stamp:
-        return hit[2]
-    rec = summarise(t)
-    if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:
-        for k in [k for k, v in _LEAF_VALUES.items() if v[0]() is None]:
-            del _LEAF_VALUES[k]
-        if len(_LEAF_VALUES) >= _LEAF_VALUES_MAX:  # that many live leaves: start afresh
-            _LEAF_VALUES.clear()
-    _LEAF_VALUES[key] = (weakref.ref(t), stamp, rec)
-    return rec
+# NOTE [no leaf value cache]: a leaf's value is summarised afresh in every pass. A cache
+# keyed by the version counter (plus a sample of elements) went stale after writes that
+# bypass the counter (``w.data[0, 1] += 1000``, numpy views, other threads), and no check
+# short of reading every element is exact; reading them is the summary itself. Its cost per
+# pass is measured in bench/ (the "leaf values" column).
 
 
 def pend(g: torch.Tensor, rec: dict[str, Any] | None) -> tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int]:
@@ -42,16 +22,6 @@ def pend(g: torch.Tensor, rec: dict[str, Any] | None) -> tuple[weakref.ref[torch
 def same(hit: tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int], g: Any) -> bool:
     """The pending record still describes ``g``: the same object, not modified since."""
     return hit[0]() is g and g is not None and g._version == hit[2]
-
-
-def fingerprint(t: torch.Tensor) -> tuple[Any, ...]:
-    """Where the data lives and 16 evenly spaced elements: cheap, and moved by any real update."""
-    if t.layout != torch.strided or t.device.type == "meta" or t.numel() == 0:
-        return (t.layout, t.device.type)
-    with torch.no_grad():
-        flat = t.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 16)][:16]
-        return (t.data_ptr(), tuple(sample.tolist()))
 
 
 def same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:
