@@ -106,12 +106,20 @@ def _function_locals(frame: FrameType) -> list[tuple[str, Any]]:
     return items
 
 
+def variable_of(frame: FrameType, obj: Any) -> str:
+    """The name of a variable of ``frame`` (its locals, then its globals) that holds ``obj``, or ``""``."""
+    scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
+    scopes.append(list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED
+                  else list(frame.f_locals.items()))
+    return next((name for scope in scopes for name, value in scope if value is obj and not name.startswith("_")), "")
+
+
 class Names:
     """Variable names of tensors and full names of module parameters visible in a frame."""
 
     def __init__(self, frame: FrameType | None) -> None:
         self.tensors: dict[int, tuple[str, torch.Tensor]] = {}  # id -> (name, tensor), internal
-        self.params: dict[int, str] = {}
+        self.params: dict[int, tuple[str, str]] = {}  # id -> (owner, name), see NOTE [owners]
         if frame is None:
             return
         scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
@@ -124,23 +132,24 @@ class Names:
                 if isinstance(value, torch.Tensor):
                     self.tensors.setdefault(id(value), (name, value))
                 elif isinstance(value, torch.nn.Module):
-                    self._add_module(value)
+                    self._add_module(name, value)
 
-    def _add_module(self, module: torch.nn.Module) -> None:
+    def _add_module(self, owner: str, module: torch.nn.Module) -> None:
         for pname, p in module.named_parameters():
-            self.params.setdefault(id(p), pname)
+            self.params.setdefault(id(p), (owner, pname))
 
     def name_of(self, t: torch.Tensor) -> str:
         hit = self.tensors.get(id(t))
         return hit[0] if hit is not None and hit[1] is t else ""
 
-    def add_params(self, params: dict[int, str]) -> None:
+    def add_params(self, params: dict[int, tuple[str, str]]) -> None:
         """Names of parameters of modules run in the block (the frame's own names win)."""
         for key, name in params.items():
             self.params.setdefault(key, name)
 
-    def param_of(self, t: torch.Tensor) -> str:
-        return self.params.get(id(t), "")
+    def param_of(self, t: torch.Tensor) -> tuple[str, str]:
+        """(owner, full parameter name) of a module parameter, or ``("", "")``."""
+        return self.params.get(id(t), ("", ""))
 
     def clear(self) -> None:
         self.tensors.clear()

@@ -7,22 +7,32 @@ from typing import Any, cast
 import torch
 from torch.nn.modules import module as nn_module
 
-from .frames import code_of, user_frame, where
+from .frames import code_of, user_frame, variable_of, where
 from .values import record
 from .walk import is_leaf_fn
 
 KEY = "graphtrace"  # the key of our entry in grad_fn.metadata
 
 
+# NOTE [owners]: parameter names and module paths are relative to the top-level module that
+# was called (``0.weight``, module ``2``), so two models with the same layout (a GAN's G and
+# D) give the same names. Each top-level module therefore has an owner name: the variable
+# that holds it where it is called (``G``), else its class name, made unique (``net_2``).
+# A pass whose parameters and modules belong to more than one owner prefixes them all with
+# it (``G.0.weight``, ``D.0.weight``, module ``D.2``); a pass within one model keeps the
+# names as ``named_parameters()`` gives them.
+
+
 class ModuleStack:
     """Tracks the module being run through global forward hooks, removed by ``close()``."""
 
     def __init__(self) -> None:
-        self.stack: list[tuple[str, str]] = []  # (path, class name)
+        self.stack: list[tuple[str, str, str]] = []  # (path, class name, owner)
         self._paths: dict[Any, dict[Any, str]] = {}  # root module -> {submodule: path}
+        self._owners: dict[Any, str] = {}  # root module -> its owner name (NOTE [owners])
         self._roots: list[Any] = []
-        self.seen: dict[str, str] = {}  # every module path entered -> its class name
-        self.params: dict[int, str] = {}  # parameters of the modules run, by identity (internal)
+        self.seen: dict[tuple[str, str], str] = {}  # every (owner, module path) entered -> its class name
+        self.params: dict[int, tuple[str, str]] = {}  # parameters of the modules run: (owner, name), internal
         self._handles = [
             nn_module.register_module_forward_pre_hook(self._enter),
             nn_module.register_module_forward_hook(self._exit, always_call=True),
@@ -32,8 +42,9 @@ class ModuleStack:
         if not self.stack:
             if module not in self._paths:
                 self._paths[module] = {m: name for name, m in module.named_modules()}
+                self._owners[module] = owner = self._owner_name(module)
                 for name, p in module.named_parameters():
-                    self.params.setdefault(id(p), name)
+                    self.params.setdefault(id(p), (owner, name))
             self._roots.append(module)
             path = ""
         else:
@@ -43,8 +54,22 @@ class ModuleStack:
                 path = known
             else:  # a module called from a module it does not belong to
                 path = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
-        self.stack.append((path, type(module).__name__))
-        self.seen.setdefault(path, type(module).__name__)
+        owner = self._owners[self._roots[-1]]
+        self.stack.append((path, type(module).__name__, owner))
+        self.seen.setdefault((owner, path), type(module).__name__)
+
+    def _owner_name(self, module: torch.nn.Module) -> str:
+        """The variable that holds a top-level module where it is first called (its class name
+        if none does), unique among the top-level modules seen (NOTE [owners])."""
+        frame = user_frame(2)
+        base = (variable_of(frame, module) if frame is not None else "") or type(module).__name__
+        del frame
+        taken = set(self._owners.values())
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        return name
 
     def _exit(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         if self.stack:
@@ -57,6 +82,7 @@ class ModuleStack:
             handle.remove()
         self._handles = []
         self._paths.clear()
+        self._owners.clear()
         self._roots.clear()
         self.params.clear()
         self.stack.clear()
@@ -87,9 +113,10 @@ def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
         entry = metadata.get(KEY)
         if entry is None:
             if info is None:
-                path, cls = modules.stack[-1] if modules and modules.stack else ("", "")
+                path, cls, owner = modules.stack[-1] if modules and modules.stack else ("", "", "")
                 frame = user_frame(2)
-                info = {"source": where(frame), "code": code_of(frame), "module": path, "module_class": cls}
+                info = {"source": where(frame), "code": code_of(frame), "module": path, "module_class": cls,
+                        "owner": owner}
                 del frame
             entry = metadata[KEY] = dict(info, values={})
             _tag_ancestors(fn, info, since)

@@ -47,6 +47,7 @@ class PassRecorder:
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.slot_inputs: dict[int, list[str]] = {}  # op node id -> the input each slot feeds
         self.leaves: list[tuple[int, torch.Tensor]] = []
+        self.owners: dict[int, str] = {}  # node id -> owner of its module or parameter (NOTE [owners])
         self._build_nodes(seeds, names)
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
         if meta.get("jacobians", True):
@@ -73,12 +74,18 @@ class PassRecorder:
             nid = len(self.sk.roots) + i
             if is_leaf_fn(fn):
                 var = fn.variable
-                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", names.name_of(var))
-                attrs.update(param=names.param_of(var), grad_before=self.rec(var.grad),
-                             grad_after=None, returned_grad=None)
+                owner, param = names.param_of(var)
+                # a parameter's own name beats a variable that happens to hold it (a loop's ``p``)
+                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", "" if param else names.name_of(var))
+                attrs.update(param=param, grad_before=self.rec(var.grad), grad_after=None, returned_grad=None)
+                if param:
+                    self.owners[nid] = owner
                 self.leaves.append((nid, var))
             else:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
+            owner = (fn.metadata.get(KEY) or {}).get("owner")
+            if owner and attrs["module_class"]:
+                self.owners[nid] = owner
             self.nodes[nid] = attrs
 
     def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict[str, Any]:
@@ -273,7 +280,20 @@ class PassRecorder:
             handle.remove()
         self.handles = []
 
+    def _qualify(self) -> set[str]:
+        """Owner prefixes on parameter names and module paths when several owners take part."""
+        owners = set(self.owners.values())
+        if len(owners) > 1:
+            for nid, owner in self.owners.items():
+                node = self.nodes[nid]
+                if node["param"]:
+                    node["param"] = f"{owner}.{node['param']}"
+                if node["module_class"]:
+                    node["module"] = f"{owner}.{node['module']}" if node["module"] else owner
+        return owners
+
     def _to_pass(self, input_ids: list[int], error: BaseException | None) -> Pass:
+        owners = self._qualify()
         graph: Graph = nx.DiGraph()
         for nid in sorted(self.nodes):
             graph.add_node(nid, **self.nodes[nid])
@@ -302,7 +322,7 @@ class PassRecorder:
             steps=self.step, value_limit=self.limit,
             error=_one_line(error), capture_error="; ".join(self.problems[:3]),
             signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
-            modules=_modules(graph, meta.get("modules") or {}),
+            modules=_modules(graph, meta.get("modules") or {}, len(owners) > 1),
         )
         return Pass(graph)
 
@@ -315,8 +335,13 @@ def _in_slots(sk: Skeleton) -> dict[int, int]:
     return count
 
 
-def _modules(graph: Graph, seen: dict[str, str]) -> dict[str, str]:
-    """Class names of the modules the pass's ops ran in, and of their enclosing modules."""
+def _modules(graph: Graph, seen: dict[tuple[str, str], str], qualified: bool) -> dict[str, str]:
+    """Class names of the modules the pass's ops ran in, and of their enclosing modules
+    (keys prefixed with their owner when ``qualified``, see NOTE [owners])."""
+    classes: dict[str, str] = {}
+    for (owner, path), cls in seen.items():
+        key = (f"{owner}.{path}" if path else owner) if qualified else path
+        classes.setdefault(key, cls)
     paths: set[str] = set()
     for _, a in graph.nodes(data=True):
         path = a.get("module")
@@ -325,7 +350,7 @@ def _modules(graph: Graph, seen: dict[str, str]) -> dict[str, str]:
             while path:
                 path = path.rpartition(".")[0]
                 paths.add(path)
-    return {p: seen[p] for p in sorted(paths) if p in seen}
+    return {p: classes[p] for p in sorted(paths) if p in classes}
 
 
 def _one_line(error: BaseException | None) -> str:
