@@ -83,7 +83,8 @@ def table(results: dict) -> list[str]:
         p_rss, t_rss = rss(r.get("plain")), rss(r.get("trace"))
         over = f"{(t_rss - p_rss) / p_rss * 100:+.1f}%" if p_rss and t_rss else "—"
         rows.append(f"| {key} | {nodes} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} "
-                    f"| {fmt_s(med(step, 'leaves'))} | {fmt_s(tv)} | {fmt_s(ours)} | {ratio(ours, tv)} | {mb(p_rss)} | {mb(t_rss)} | {over} |")
+                    f"| {fmt_s(med(step, 'leaves'))} | {fmt_s(tv)} | {fmt_s(ours)} | {ratio(ours, tv)} "
+                    f"| {mb(p_rss)} | {mb(t_rss)} | {over} |")
     return rows
 
 

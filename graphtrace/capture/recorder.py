@@ -83,9 +83,9 @@ class PassRecorder:
                 self.leaves.append((nid, var))
             else:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
-            owner = (fn.metadata.get(KEY) or {}).get("owner")
-            if owner and attrs["module_class"]:
-                self.owners[nid] = owner
+                op_owner = str((fn.metadata.get(KEY) or {}).get("owner") or "")
+                if op_owner and attrs["module_class"]:
+                    self.owners[nid] = op_owner
             self.nodes[nid] = attrs
 
     def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict[str, Any]:
@@ -344,12 +344,12 @@ def _modules(graph: Graph, seen: dict[tuple[str, str], str], qualified: bool) ->
         classes.setdefault(key, cls)
     paths: set[str] = set()
     for _, a in graph.nodes(data=True):
-        path = a.get("module")
+        module = a.get("module")
         if a.get("module_class"):
-            paths.add(path or "")
-            while path:
-                path = path.rpartition(".")[0]
-                paths.add(path)
+            paths.add(module or "")
+            while module:
+                module = module.rpartition(".")[0]
+                paths.add(module)
     return {p: classes[p] for p in sorted(paths) if p in classes}
 
 

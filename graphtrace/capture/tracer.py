@@ -211,7 +211,7 @@ def snapshot(tensors: Any, *, value_limit: int = VALUE_LIMIT, jacobians: bool = 
 
 def _recorder(frame: Any, roots: list[Any], seeds: list[Any], meta: dict[str, Any], limit: int,
               inputs: Sequence[Any] = (),
-              params: dict[int, str] | None = None) -> PassRecorder:
+              params: dict[int, tuple[str, str]] | None = None) -> PassRecorder:
     """A recorder for ``roots``, with the names visible in ``frame`` (not kept afterwards)."""
     names = Names(frame)
     if params:
