@@ -11,6 +11,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .._errors import GraphtraceError
+from .._plain import plain_call
 from ..model import Pass, Trace
 from .entry import Entry, dispatcher, entry_of, plain
 from .frames import Names, api_caller, user_frame, where
@@ -65,7 +66,7 @@ class _Mode(TorchFunctionMode):
             return self.tracer._backward(entry, args, kwargs)
         call = plain(func, caller)
         del caller
-        out = call(*args, **kwargs)
+        out = plain_call(call, args, kwargs)
         if self.tracer.modules is not None:
             try:
                 tag(out, self.tracer.modules, self.tracer.value_limit if self.tracer.values else -1,
@@ -134,7 +135,7 @@ class Tracer(Trace):
         try:
             bound = entry.signature.bind(*args, **kwargs).arguments
         except TypeError:
-            return call(*args, **kwargs)
+            return plain_call(call, args, kwargs)
         index = self.count + 1
         recorder = None
         try:
@@ -144,10 +145,10 @@ class Tracer(Trace):
             if recorder is not None:
                 _quietly(recorder.remove_hooks)
             _warn(index, exc)
-            return call(*args, **kwargs)
+            return plain_call(call, args, kwargs)
         returned, error = None, None
         try:
-            returned = call(*args, **kwargs)
+            returned = plain_call(call, args, kwargs)
             return returned
         except BaseException as exc:
             error = exc

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._errors import GraphtraceError
+from .._plain import plain_call
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
 _OVERRIDES = os.sep + os.path.join("torch", "overrides.py")  # the dispatch to our TorchFunctionMode
+_PLAIN_CALL = (os.path.abspath(plain_call.__code__.co_filename), plain_call.__name__)
 SIGINT_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
 
 
@@ -153,10 +155,27 @@ def user_traceback(exc: BaseException) -> str:
     every frame and says so, rather than pointing at the user's innocent line.
     """
     te = traceback.TracebackException.from_exception(exc)
-    if te.stack and te.stack[-1].filename.startswith(_PACKAGE_DIR):
+    if _starts_in_graphtrace(list(te.stack)):
         return "".join(te.format()) + "graphtrace: internal error (a bug in graphtrace, not in the script)\n"
     _filter(te, set())
     return "".join(te.format())
+
+
+def _starts_in_graphtrace(frames: list[traceback.FrameSummary]) -> bool:
+    """Whether the innermost frame outside torch is ours, other than the door to the user's calls
+    (NOTE [whose error]): torch's frames between are where our own call into torch failed."""
+    torch_dir = _torch_dir()
+    for f in reversed(frames):
+        if torch_dir and f.filename.startswith(torch_dir):
+            continue
+        return f.filename.startswith(_PACKAGE_DIR) and (os.path.abspath(f.filename), f.name) != _PLAIN_CALL
+    return False
+
+
+def _torch_dir() -> str:
+    torch = sys.modules.get("torch")
+    path = getattr(torch, "__file__", None)
+    return os.path.dirname(path) + os.sep if path else ""
 
 
 def _print_user_traceback(exc: BaseException, stderr: TextIO | None) -> None:

@@ -129,3 +129,32 @@ def test_an_error_inside_graphtrace_keeps_its_frames_and_says_so(tmp_path: Path)
     text = err.getvalue()
     assert "graphtrace/cli/runner.py" in text and text.endswith("graphtrace: internal error (a bug in graphtrace, "
                                                               "not in the script)\n")
+
+
+USER_ERRORS = {
+    "matmul shapes": "x = torch.ones(2, 3, requires_grad=True)\n(x * 2).sum().backward()\n"
+                     "def project(a, b):\n    return a @ b\nproject(torch.ones(2, 3), torch.ones(4, 5))\n",
+    "functional": "import torch.nn.functional as F\nF.cross_entropy(torch.randn(3, 4), torch.tensor([0, 9, 1]))\n",
+    "module": "lin = torch.nn.Linear(3, 2)\nlin(torch.ones(4, 5))\n",
+    "hook": "x = torch.tensor([1.0], requires_grad=True)\ndef hook(g):\n    raise KeyError('my hook')\n"
+            "x.register_hook(hook)\n(x * 3).sum().backward()\n",
+    "chained": "try:\n    torch.ones(2) + torch.ones(3)\nexcept RuntimeError as e:\n"
+               "    raise ValueError('bad batch') from e\n",
+}
+
+
+@pytest.mark.parametrize("case", USER_ERRORS)
+def test_the_users_error_under_trace_is_pythons_traceback(tmp_path: Path, case: str) -> None:
+    import subprocess
+
+    import graphtrace
+
+    path = script(tmp_path, "import torch\n" + USER_ERRORS[case])
+    plain = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    err = io.StringIO()
+    # module provenance runs torch's hooked module call (other lines of module.py): without it
+    # the frames are exactly Python's (docs/semantics.md, "Errors of the script")
+    tracer = graphtrace.trace(provenance=case != "module")
+    assert run(Script(str(path)), lambda: tracer, stderr=err) == plain.returncode == 1
+    assert err.getvalue() == plain.stderr
+    assert "graphtrace" not in err.getvalue()

@@ -3,8 +3,6 @@
 import torch
 from corpus import save_grads
 
-XFAIL = "issue 11 item 10"
-
 
 def expect(run):
     assert len(run.passes) == 1
