@@ -82,8 +82,19 @@ def _close(total: list[float], target: list[float], scale: list[float]) -> bool:
     )
 
 
-def check_contributions(g: Any) -> int:
-    """At every node that ran, the in-edge gradients add up to the node's grad_in."""
+def _torch_increment(state: dict | None, before: list | None, idx: int) -> list[float] | None:
+    """What torch added to parameter ``idx``'s .grad in this pass, in float64."""
+    if state is None or before is None or state["grads"][idx] is None:
+        return None
+    new = state["grads"][idx].detach().double().reshape(-1)
+    old = before[idx].detach().double().reshape(-1) if before[idx] is not None else torch.zeros_like(new)
+    return (new - old).tolist()
+
+
+def check_contributions(g: Any, state: dict | None = None, before: list | None = None) -> int:
+    """At every node that ran, the in-edge gradients add up to the node's grad_in; given torch's
+    .grad before and after the pass (``before``, ``state``), at every parameter leaf of a backward
+    pass they add up to what torch itself added to .grad (the outside reference)."""
     checked = 0
     for v, a in g.nodes(data=True):
         if a["step"] is None or a["kind"] == "root":
@@ -108,6 +119,11 @@ def check_contributions(g: Any) -> int:
                 scale = [factor * sum(abs(x) for x in col) for col in zip(*parts)] if parts[0] else []
                 assert len(total) == len(want)
                 assert _close(total, want, scale), f"node {v} ({a['op']}): {parts} sum to {total}, grad_in {want}"
+                if a["kind"] == "leaf" and a["param"] != "" and g.graph["kind"] == "backward":
+                    added = _torch_increment(state, before, int(a["param"]))
+                    if added is not None:
+                        room = [s + abs(x) for s, x in zip(scale, flat_values(a["grad_after"]) or [0.0] * len(scale))]
+                        assert _close(total, added, room), f"leaf {v}: {parts} sum to {total}, torch added {added}"
             else:  # summaries: the triangle inequality, equality for a single contribution
                 norms = [float(r["norm"]) for r in recs]
                 got = float(target["norm"])
@@ -119,8 +135,38 @@ def check_contributions(g: Any) -> int:
     return checked
 
 
+# elementwise ops whose local derivative a finite difference in float64 can check, from the input
+# value: recorded values that do not give the recorded output (changed in place later) are skipped
+_ELEMENTWISE = {"SinBackward0": torch.sin, "NegBackward0": torch.neg, "TanhBackward0": torch.tanh,
+                "SigmoidBackward0": torch.sigmoid, "ReluBackward0": torch.relu, "AbsBackward0": torch.abs}
+
+
+def _finite_difference(g: Any, u: Any, v: Any, rows: list[list[float]]) -> bool:
+    """The recorded J of an elementwise op against (f(x + h) - f(x - h)) / 2h at the recorded input."""
+    f, a, b = _ELEMENTWISE.get(g.nodes[u]["op"]), g.nodes[u], g.nodes[v]
+    if f is None or a["value"] is None or b["value"] is None or b["outputs"] != 1 or a["shape"] != b["shape"]:
+        return False
+    x, y = flat_values(b["value"]), flat_values(a["value"])
+    if x is None or y is None or not all(math.isfinite(t) for t in x):
+        return False
+    x64 = torch.tensor(x, dtype=torch.float64)
+    if not torch.allclose(f(x64), torch.tensor(y, dtype=torch.float64), rtol=1e-5, atol=1e-6):
+        return False
+    h = 1e-6
+    fd = ((f(x64 + h) - f(x64 - h)) / (2 * h)).tolist()
+    for i, row in enumerate(rows):
+        for j, got in enumerate(row):
+            if i != j:
+                assert got == 0, f"edge {u}->{v} ({a['op']}): J[{i}][{j}] = {got}, elementwise"
+            elif abs(x[i]) > 1e-3 or a["op"] not in ("ReluBackward0", "AbsBackward0"):  # kinks at 0
+                assert math.isclose(got, fd[i], rel_tol=1e-5, abs_tol=1e-6), \
+                    f"edge {u}->{v} ({a['op']}): J[{i}][{i}] = {got}, finite difference {fd[i]} at {x[i]}"
+    return True
+
+
 def check_jacobians(g: Any) -> int:
-    """Edge grad = (source node's grad_in[0]) @ J, for every edge with a recorded Jacobian."""
+    """Edge grad = (source node's grad_in[0]) @ J, for every edge with a recorded Jacobian; J of
+    elementwise ops against a finite difference in float64 (the outside reference)."""
     checked = 0
     for u, v, e in g.edges(data=True):
         jac = e.get("jacobian")
@@ -134,5 +180,6 @@ def check_jacobians(g: Any) -> int:
         want = [sum(gu[i] * rows[i][j] for i in range(len(gu))) for j in range(len(ge))]
         scale = [sum(abs(gu[i] * rows[i][j]) for i in range(len(gu))) for j in range(len(ge))]
         assert _close(want, ge, scale), f"edge {u}->{v} ({g.nodes[u]['op']}): grad_in @ J = {want}, grad {ge}"
+        _finite_difference(g, u, v, rows)
         checked += 1
     return checked

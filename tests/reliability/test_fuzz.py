@@ -34,7 +34,7 @@ def check_program(prog: Program) -> dict:
         g = p.graph
         assert g.graph["error"] == "" and g.graph["capture_error"] == "", g.graph
         counts["leaves"] += check_leaves(g, st, before, st.get("inputs", []))
-        counts["contributions"] += check_contributions(g)
+        counts["contributions"] += check_contributions(g, st, before)
         counts["jacobians"] += check_jacobians(g)
         before = st["grads"]
     again = graphtrace.loads(t.to_json())  # plain data: survives JSON and validation
@@ -72,6 +72,39 @@ def test_checks_are_not_vacuous() -> None:
         else [[x * 3 for x in row] for row in e["grad"]["values"]]
     with pytest.raises(AssertionError, match="sum to"):
         check_contributions(g)
+
+
+def _scale(rec: dict, k: float) -> None:
+    v = rec["values"]
+    rec["values"] = [_scaled(x, k) for x in v] if isinstance(v, list) else v * k
+
+
+def _scaled(x, k: float):
+    return [_scaled(y, k) for y in x] if isinstance(x, list) else x * k
+
+
+def test_checks_hold_records_against_torch_not_only_against_themselves() -> None:
+    """A pass corrupted consistently (each check's own arithmetic still adds up) is caught by the
+    outside references: torch's own .grad increment, and a finite difference in float64."""
+    prog = Program(seed=3, leaves=[((2, 3), True, False), ((3,), True, False)],
+                   ops=[("mul", 0, 1, 0), ("square", 2, 0, 0), ("sin", 0, 0, 0), ("add", 3, 4, 0)],
+                   finish="backward", value_limit=64)
+    traced = run(prog, lambda: graphtrace.trace())
+    state, g = traced["states"][0], traced["trace"].passes[0].graph
+    assert check_contributions(g, state, [None, None]) >= 5 and check_jacobians(g) >= 4
+    u, v, e = next((u, v, e) for u, v, e in g.edges(data=True) if g.nodes[u]["op"] == "SinBackward0")
+    e["jacobian"] = [[2 * x for x in row] for row in e["jacobian"]]  # grad_in @ J = grad still holds
+    _scale(e["grad"], 2.0)
+    with pytest.raises(AssertionError, match="finite difference"):
+        check_jacobians(g)
+    g = run(prog, lambda: graphtrace.trace())["trace"].passes[0].graph
+    leaf = next(n for n, a in g.nodes(data=True) if a["kind"] == "leaf" and a["param"] == "1")
+    for _, _, e in g.in_edges(leaf, data=True):
+        _scale(e["grad"], 3.0)
+    _scale(g.nodes[leaf]["grad_in"][0], 3.0)  # the contributions still sum to grad_in
+    check_contributions(g)
+    with pytest.raises(AssertionError, match="torch added"):
+        check_contributions(g, state, [None, None])
 
 
 def test_tensor_hook_modifying_in_place_is_recorded_as_applied() -> None:
