@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 
 import pytest
@@ -269,3 +271,39 @@ def test_parameter_data_replaced_between_passes_is_recorded_afresh() -> None:
     values = [next(a for _, a in q.graph.nodes(data=True) if a["kind"] == "leaf")["value"]["values"]
               for q in t.passes]
     assert values == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+def _leaf_value(p: graphtrace.Pass) -> dict:
+    return next(a for _, a in p.graph.nodes(data=True) if a["kind"] == "leaf")["value"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 14: stale leaf-value cache")
+def test_a_partial_data_write_between_passes_is_recorded() -> None:
+    """``w.data[0, 1] += 1000`` moves neither the version counter nor a sampled element: the second
+    pass must still show the new value (in full for 64 elements, in the norm for 10,000)."""
+    small, big = torch.nn.Parameter(torch.ones(8, 8)), torch.nn.Parameter(torch.ones(100, 100))
+    with graphtrace.trace() as t:
+        for w in (small, big):
+            (w * 2).sum().backward()
+            w.data[0, 1] += 1000
+            (w * 2).sum().backward()
+    full_before, full_after, summary_before, summary_after = map(_leaf_value, t.passes)
+    assert full_before["values"][0][1] == 1.0 and full_after["values"][0][1] == 1001.0
+    assert summary_before["norm"] == 100.0
+    assert summary_after["norm"] == pytest.approx(math.sqrt(9999 + 1001**2), rel=1e-6)  # 1005.98, not 100
+
+
+@pytest.mark.xfail(sys.version_info < (3, 13), strict=True, reason="issue 11 item 8: tracing empties the "
+                   "frame's locals() dict before Python 3.13")
+def test_the_users_locals_are_untouched() -> None:
+    def user_code() -> dict:
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        scope = locals()  # the frame's own dict before 3.13: what the user holds
+        (x * 3).sum().backward()
+        return dict(scope)
+
+    plain = user_code()
+    with graphtrace.trace() as t:
+        traced = user_code()
+    assert len(t.passes) == 1 and list(plain) == ["x"]
+    assert list(traced) == list(plain) and torch.equal(traced["x"], torch.tensor([1.0, 2.0]))
