@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graphtrace.render import to_dot
-from tests.render import synthetic
-from tests.test_examples import EXAMPLES, run_examples
+from graphtrace.render import to_dot  # noqa: E402 (after the path set-up)
+from tests.render import synthetic  # noqa: E402
+from tests.test_examples import EXAMPLES, run_examples  # noqa: E402
 
 
 def regen_dot() -> None:
@@ -36,7 +36,8 @@ def regen_outputs() -> int:
         runs = run_examples(Path(tmp))
         failed = [stem for stem, (proc, _) in runs.items() if proc.returncode != 0 or "warning" in proc.stderr]
         for stem in failed:
-            print(f"regen: examples/{stem}.py: exit {runs[stem][0].returncode}\n{runs[stem][0].stderr}", file=sys.stderr)
+            proc = runs[stem][0]
+            print(f"regen: examples/{stem}.py: exit {proc.returncode}\n{proc.stderr}", file=sys.stderr)
         if failed:
             return 1  # outputs/ untouched: a half-regenerated tree helps nobody
         for stem in EXAMPLES:

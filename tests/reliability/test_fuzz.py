@@ -92,7 +92,7 @@ def test_checks_hold_records_against_torch_not_only_against_themselves() -> None
     traced = run(prog, lambda: graphtrace.trace())
     state, g = traced["states"][0], traced["trace"].passes[0].graph
     assert check_contributions(g, state, [None, None]) >= 5 and check_jacobians(g) >= 4
-    u, v, e = next((u, v, e) for u, v, e in g.edges(data=True) if g.nodes[u]["op"] == "SinBackward0")
+    _u, _v, e = next((u, v, e) for u, v, e in g.edges(data=True) if g.nodes[u]["op"] == "SinBackward0")
     e["jacobian"] = [[2 * x for x in row] for row in e["jacobian"]]  # grad_in @ J = grad still holds
     _scale(e["grad"], 2.0)
     with pytest.raises(AssertionError, match="finite difference"):
