@@ -25,6 +25,14 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0
 _CHUNK = 1 << 20
 
 
+class WriteError(GraphtraceError):
+    """A file could not be written: ``path`` and the system's ``reason`` (``No space left on device``)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def temp_name(path: Path) -> Path:
     """A fresh temporary name beside ``path`` (hidden, random, ending in ``.part``)."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
@@ -46,7 +54,7 @@ def write_file(path: Path, data: str | bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     except OSError as exc:
-        raise GraphtraceError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise WriteError(path, exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             _write_all(f, raw)
@@ -57,7 +65,7 @@ def write_file(path: Path, data: str | bytes) -> None:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise GraphtraceError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise WriteError(path, exc.strerror or str(exc)) from None
         raise
 
 

@@ -14,9 +14,11 @@ import click
 
 from .. import __version__
 from .._errors import GraphtraceError
+from .folder import Folder, open_folder, read_run
+from .index import file_name
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
-from .writer import ALWAYS, Writer, parse_formats, prepare_folder, remove_if_empty
+from .writer import ALWAYS, Writer, parse_formats
 
 RUN_FORMATS = ("svg", "json", "html")
 RENDER_FORMATS = ("svg", "html")
@@ -66,6 +68,8 @@ _depth_option = click.option("--depth", type=click.IntRange(min=0), metavar="N",
                              help="Draw a collapsed view: module nesting shown down to depth N.")
 _open_option = click.option("--open", "open_index", is_flag=True, help="Open index.html in a browser.")
 _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+_force_option = click.option("--force", is_flag=True,
+                             help="Write into a non-empty folder graphtrace did not make (its other files are kept).")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,10 +94,11 @@ def cli() -> None:
 @_depth_option
 @_open_option
 @_quiet_option
+@_force_option
 @click.argument("script", type=click.Path(dir_okay=True, path_type=str))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str, ...],
-        max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool) -> int:
+        max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool, force: bool) -> int:
     """Run SCRIPT [ARGS...] as `python SCRIPT ARGS...` would, and draw every backward pass.
 
     Writes pass-001.svg, pass-001.json and pass-001.html (a step-through page) per pass and an
@@ -110,7 +115,16 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
     fmts = parse_formats(formats, RUN_FORMATS)
     target = Script(script, args)  # a missing, binary or syntactically wrong script: one line
     folder = out if out is not None else Path("outputs") / target.stem
-    created = prepare_folder(folder, clean=True)
+    held = open_folder(folder, force=force, clean=True)  # NOTE [marked folders]
+    try:
+        return _run(target, held, fmts, max_passes, values, depth, open_index, quiet)
+    finally:
+        held.close()
+
+
+def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | None, values: bool,
+         depth: int | None, open_index: bool, quiet: bool) -> int:
+    script, args, folder = target.given, target.args, held.path
     writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
 
     def on_pass(p: Any) -> None:
@@ -139,7 +153,7 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
         notes = _stop_notes(code, interrupted, writer.count)
         writer.finish(title=_shown_path(script), command=shown, notes=notes)
     if writer.count == 0 and not writer.skipped:
-        remove_if_empty(folder, created)
+        held.remove_if_empty()
         click.echo(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw", err=True)
         return code
     if not quiet:
@@ -157,8 +171,9 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
 @_depth_option
 @_open_option
 @_quiet_option
+@_force_option
 def render(traces: tuple[Path, ...], out: Path | None, formats: tuple[str, ...], depth: int | None,
-           open_index: bool, quiet: bool) -> int:
+           open_index: bool, quiet: bool, force: bool) -> int:
     """Draw saved passes again from TRACE.json files (pass or trace JSON), without torch.
 
     Files go next to the first TRACE file unless --out is given: one file per pass and
@@ -175,11 +190,31 @@ def render(traces: tuple[Path, ...], out: Path | None, formats: tuple[str, ...],
     if not loaded:
         raise GraphtraceError(f"{', '.join(map(_shown_path, traces))} holds no passes; nothing to draw")
     folder = out if out is not None else traces[0].parent
-    prepare_folder(folder, clean=False)
     numbers = [p.index for p in loaded]
     if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
         numbers = list(range(1, len(loaded) + 1))  # indices clash across files: number in order
-    writer = Writer(folder, fmts, depth=depth)
+    if "json" in fmts:
+        _never_replace_an_input(folder, numbers, traces)
+    held = open_folder(folder, force=force, inputs=traces)  # NOTE [marked folders]
+    try:
+        previous = read_run(folder)  # a run folder: its index keeps every pass and statistic
+        return _render(loaded, numbers, traces, folder, fmts, depth, open_index, quiet, previous)
+    finally:
+        held.close()
+
+
+def _never_replace_an_input(folder: Path, numbers: list[int], traces: tuple[Path, ...]) -> None:
+    inputs = {os.path.realpath(t) for t in traces}
+    for n in numbers:
+        target = folder / file_name(n, "json")
+        if os.path.realpath(target) in inputs:
+            raise GraphtraceError(f"-f json would replace the input {_shown_path(target)} with itself redrawn; "
+                                  "choose another --out")
+
+
+def _render(loaded: list[Any], numbers: list[int], traces: tuple[Path, ...], folder: Path, fmts: tuple[str, ...],
+            depth: int | None, open_index: bool, quiet: bool, previous: dict[str, Any] | None) -> int:
+    writer = Writer(folder, fmts, depth=depth, previous=previous)
     try:
         for p, n in sorted(zip(loaded, numbers), key=lambda pn: pn[1]):
             writer.add(p, n)
@@ -215,17 +250,28 @@ def _problems(writer: Writer, warn_dot: bool = True) -> bool:
     """Print what went wrong while writing; True when something other than a missing dot did."""
     if writer.no_dot:
         kind = "warning" if warn_dot else "error"
-        click.echo(f"graphtrace: {kind}: no pictures drawn (JSON and DOT still written): {writer.no_dot}",
-                   err=True)
+        still = [name for f, name in (("json", "JSON"), ("dot", "DOT")) if f in writer.formats]
+        what = f"{' and '.join(still)} files still written" if still else "only index.html written"
+        click.echo(f"graphtrace: {kind}: no pictures drawn ({what}): {writer.no_dot}", err=True)
     for message in writer.errors:
         click.echo(f"graphtrace: error: {message}", err=True)
-    return bool(writer.errors)
+    reasons: dict[str, list[str]] = {}
+    for name, reason in writer.failed:
+        reasons.setdefault(reason, []).append(name)
+    for reason, names in reasons.items():  # one line per cause: what was and was not written
+        names.sort()
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        click.echo(f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
+                   f"{len(writer.written) + len(writer.failed)} files to {_shown_path(writer.out)}/; "
+                   f"not written: {shown}", err=True)
+    return bool(writer.errors or writer.failed)
 
 
 def _summary(writer: Writer, folder: Path) -> None:
     """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
-    lines = [f"graphtrace: {writer.count} backward pass{'es' if writer.count != 1 else ''}, "
-             f"{len(writer.entries)} written to {_shown_path(folder)}/"]
+    total = writer.count + writer.skipped
+    lines = [f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
+             f"{writer.drawn} written to {_shown_path(folder)}/"]
     rows = [("passes", "kind", "call site", "nodes", "root")]
     for first, last, e in writer.runs[:SUMMARY_ROWS]:
         span = str(first) if first == last else f"{first}-{last}"
@@ -238,8 +284,9 @@ def _summary(writer: Writer, folder: Path) -> None:
     if writer.groups:
         lines.append(f"  after pass {ALWAYS}, only the first and last pass of each structure are written")
     if writer.skipped:
-        lines.append(f"  {writer.skipped} later passes not recorded (--max-passes {writer.max_passes})")
-    lines.append(f"  open {_shown_path(folder / 'index.html')}")
+        lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
+    if writer.index_written:
+        lines.append(f"  open {_shown_path(folder / 'index.html')}")
     click.echo("\n".join(lines), err=True)
 
 

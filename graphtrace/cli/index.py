@@ -102,12 +102,16 @@ def _row(e: Entry) -> str:
             f"<td>{escape(e.root_shape)}</td><td>{_links(e)}</td></tr>")
 
 
-def index_html(*, title: str, command: str, entries: list[Entry], groups: list[Group], total: int,
-               always: int, notes: list[str], grad_stats: list[tuple[str, float, float, int]] | None) -> str:
-    """The index page (self-contained apart from the pass files it links to)."""
-    drawn = len(entries)
-    head = (f"{total} backward pass{'es' if total != 1 else ''} recorded, "
-            f"{drawn} written{' (grouped by structure after the first ' + str(always) + ')' if groups else ''}.")
+def index_html(run: dict[str, Any]) -> str:
+    """The index page of a run (the content of its run.json), self-contained but for the pass files."""
+    title, command, notes, always = run["title"], run["command"], run["notes"], run["always"]
+    entries = [e if isinstance(e, Entry) else Entry(**e) for e in run["passes"]]
+    groups = [g if isinstance(g, Group) else Group(**g) for g in run["groups"]]
+    grad_stats, total, counted = run["grad_stats"], run["total"], run["counted_only"]
+    drawn = sum(1 for e in entries if e.files)
+    head = (f"{total} backward pass{'es' if total != 1 else ''} ran, {drawn} written"
+            f"{' (grouped by structure after the first ' + str(always) + ')' if groups else ''}"
+            f"{f'; {counted} after --max-passes only counted' if counted else ''}.")
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>graphtrace: {escape(title)}</title><style>{_STYLE}</style></head><body>",

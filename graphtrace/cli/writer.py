@@ -10,22 +10,22 @@ steps give 22 pictures, and memory holds at most one pending pass per group.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
 from .._errors import GraphtraceError, GraphvizNotFoundError
-from .._files import is_temp_name, write_file
+from .._files import WriteError, write_file
 from ..model import Pass
 from ..render import charts
+from .folder import write_run
 from .index import Entry, Group, file_name, index_html
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
 ALWAYS = 20
-_OURS = re.compile(r"^(pass-\d{3,}\.(svg|png|pdf|dot|json|html)|index\.html)(\.part)?$")
 
 
 def parse_formats(values: tuple[str, ...] | list[str], default: tuple[str, ...]) -> tuple[str, ...]:
@@ -35,42 +35,6 @@ def parse_formats(values: tuple[str, ...] | list[str], default: tuple[str, ...])
         if f not in FORMATS:
             raise GraphtraceError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
     return tuple(f for f in FORMATS if f in (asked or default))
-
-
-def prepare_folder(out: Path, *, clean: bool) -> Path | None:
-    """Create ``out`` and check it can be written; returns the topmost folder created here, if any."""
-    created = None
-    for folder in (out, *out.parents):
-        if folder.exists():
-            break
-        created = folder
-    try:
-        if out.exists() and not out.is_dir():
-            raise GraphtraceError(f"--out {out} is a file, not a folder")
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".graphtrace-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise GraphtraceError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    if clean:  # files of an earlier run would be listed by nothing and mislead
-        for p in out.iterdir():
-            if _OURS.match(p.name) or is_temp_name(p.name):
-                p.unlink()
-    return created
-
-
-def remove_if_empty(out: Path, created: Path | None) -> None:
-    """Remove the folders ``prepare_folder`` created, up to ``created``, while they are empty."""
-    if created is None:
-        return
-    for folder in (out, *out.parents):
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        if folder == created:
-            return
 
 
 class Progress:
@@ -102,16 +66,22 @@ class Progress:
 class Writer:
     """Receives passes (the tracer's ``on_pass``), writes them to ``out`` and the index at the end.
 
-    ``add`` never raises into the user's script: failures are kept in ``errors`` and shown at
-    the end; a missing ``dot`` stops drawing but JSON and DOT are still written.
+    ``add`` never raises into the user's script: failures are kept in ``errors`` (and files
+    not written in ``failed``) and shown at the end; a missing ``dot`` stops drawing but JSON
+    and DOT are still written. ``previous`` is the folder's ``run.json`` to extend (``render``
+    into a run folder keeps the whole run's index).
     """
 
     def __init__(self, out: Path, formats: tuple[str, ...], *, depth: int | None = None,
-                 max_passes: int | None = None, always: int = ALWAYS, workers: int | None = None) -> None:
+                 max_passes: int | None = None, always: int = ALWAYS, workers: int | None = None,
+                 previous: dict[str, Any] | None = None) -> None:
         self.out, self.formats, self.depth = out.absolute(), formats, depth  # the script may chdir
-        self.max_passes, self.always = max_passes, always
-        self.count = 0  # passes received within max_passes
-        self.skipped = 0  # passes beyond max_passes
+        self.max_passes, self.always, self.previous = max_passes, always, previous
+        self.count = 0  # passes recorded (within max_passes)
+        self.skipped = 0  # passes beyond max_passes: only counted
+        self.written: list[str] = []  # file names written, in order
+        self.failed: list[tuple[str, str]] = []  # (file name, reason) of files that could not be written
+        self.index_written = False
         self.entries: list[Entry] = []
         self.groups: dict[str, Group] = {}
         self.pending: dict[str, tuple[int, Pass]] = {}  # last pass of each group, written at the end
@@ -167,9 +137,7 @@ class Writer:
     def _emit(self, p: Pass, entry: Entry) -> None:
         self.entries.append(entry)
         if "json" in self.formats:
-            name = file_name(entry.number, "json")
-            write_file(self.out / name, p.to_json())
-            entry.files["json"] = name
+            self._save(entry, "json", p.to_json())
         if any(f != "json" for f in self.formats):
             self._jobs.append(self._pool.submit(self._draw, p.graph, entry))
 
@@ -204,8 +172,22 @@ class Writer:
 
     def _save(self, entry: Entry, fmt: str, data: str | bytes) -> None:
         name = file_name(entry.number, fmt)
-        write_file(self.out / name, data)
-        entry.files[fmt] = name
+        if self._write(name, data):
+            entry.files[fmt] = name
+
+    def _write(self, name: str, data: str | bytes) -> bool:
+        try:
+            write_file(self.out / name, data)
+        except WriteError as exc:
+            self.failed.append((name, exc.reason))
+            return False
+        self.written.append(name)
+        return True
+
+    @property
+    def drawn(self) -> int:
+        """Passes with at least one file written."""
+        return sum(1 for e in self.entries if e.files)
 
     # -- the end ----------------------------------------------------------------------------
     def finish(self, *, title: str, command: str, notes: list[str], progress: TextIO | None = None) -> None:
@@ -221,7 +203,7 @@ class Writer:
             self._wait(progress if progress is not None else sys.stderr)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            if self.entries:
+            if self.entries or self.previous is not None:
                 self._index(title, command, notes)
 
     def add_written(self, p: Pass, number: int) -> None:
@@ -229,6 +211,8 @@ class Writer:
             self._emit(p, Entry.of(number, p.graph))
         except GraphtraceError as exc:
             self._error(str(exc))
+        except Exception as exc:  # a bug of ours: say which pass, keep going
+            self._error(f"could not record pass {number}: {type(exc).__name__}: {exc}")
 
     def _wait(self, stream: TextIO) -> None:
         bar = Progress(stream, len(self._jobs))
@@ -245,16 +229,35 @@ class Writer:
         if self.no_dot:
             notes.append("No pictures: " + self.no_dot + ".")
         if self.skipped:
-            notes.append(f"{self.skipped} more passes ran after --max-passes {self.max_passes} "
-                         "and were not recorded.")
-        stats = self.stats.table() if self.stats.is_training_loop() else None
-        page = index_html(title=title, command=command, entries=self.entries,
-                          groups=list(self.groups.values()), total=self.count, always=self.always,
-                          notes=notes, grad_stats=stats)
+            notes.append(f"{self.skipped} more passes ran after --max-passes {self.max_passes}; "
+                         "they were only counted.")
+        run = {"title": title, "command": command, "total": self.count + self.skipped,
+               "counted_only": self.skipped, "always": self.always, "notes": notes,
+               "grad_stats": self.stats.table() if self.stats.is_training_loop() else None,
+               "passes": [asdict(e) for e in self.entries], "groups": [asdict(g) for g in self.groups.values()]}
+        if self.previous is not None:
+            run = extend_run(self.previous, run)
         try:
-            write_file(self.out / "index.html", page)
-        except GraphtraceError as exc:
-            self._error(str(exc))
+            write_run(self.out, run)
+        except WriteError as exc:
+            self.failed.append(("run.json", exc.reason))
+        self.index_written = self._write("index.html", index_html(run))
+
+
+def extend_run(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` (a folder's run.json) with the passes of ``new`` drawn into it: its statistics,
+    groups and notes kept, each pass's entry replaced (its other files kept when it is the
+    same pass), passes it did not have added."""
+    by_number = {e["number"]: e for e in old["passes"]}
+    added = 0
+    for e in new["passes"]:
+        o = by_number.get(e["number"])
+        if o is None:
+            added += 1
+        elif (o["index"], o["signature"], o["call_site"]) == (e["index"], e["signature"], e["call_site"]):
+            e = {**e, "files": {**o["files"], **e["files"]}}
+        by_number[e["number"]] = e
+    return {**old, "passes": sorted(by_number.values(), key=lambda e: e["number"]), "total": old["total"] + added}
 
 
 def inject(page: str, fragment: str | None) -> str:

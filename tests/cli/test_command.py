@@ -96,8 +96,8 @@ def test_run_writes_json_svg_html_and_index(tmp_path: Path) -> None:
     result = invoke("run", "--out", str(out), write(tmp_path, CHAIN))
     assert result.exit_code == 0, result.output
     assert result.stdout == "dz/dx = 21.384121\n"  # the script's stdout, untouched
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.html", "pass-001.json",
-                                                       "pass-001.svg"]
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "pass-001.html", "pass-001.json",
+                                                       "pass-001.svg", "run.json"]
     x = node(out / "pass-001.json", "x")
     assert x["grad_in"][0]["values"] == pytest.approx(21.384121, abs=1e-5)
     assert "21.384" in (out / "pass-001.svg").read_text()
@@ -111,7 +111,7 @@ def test_quiet_prints_nothing_and_json_only_needs_no_dot(tmp_path: Path) -> None
     out = tmp_path / "out"
     result = invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN))
     assert result.exit_code == 0 and result.stderr == ""
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "pass-001.json", "run.json"]
 
 
 def test_no_values_records_structure_only(tmp_path: Path) -> None:
@@ -156,18 +156,58 @@ def test_a_script_that_changes_folder_still_writes_to_out(tmp_path: Path, monkey
     (tmp_path / "elsewhere").mkdir()
     write(tmp_path, "import os\nos.chdir('elsewhere')\n" + CHAIN, "moves.py")
     assert invoke("run", "-q", "-f", "json", "-o", "out", "moves.py").exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html", "pass-001.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".graphtrace", "index.html", "pass-001.json", "run.json"]
     assert not any((tmp_path / "elsewhere").iterdir())
 
 
-def test_earlier_files_in_the_folder_are_replaced(tmp_path: Path) -> None:
+def test_a_folder_of_the_users_files_is_refused_before_the_script_runs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "pass-007.svg").write_text("old")
-    (out / "pass-008.json.part").write_text("half")
+    (out / "index.html").write_text("my own page")
+    (out / "pass-001.svg").write_text("my own drawing")
+    result = invoke("run", "-o", str(out), write(tmp_path, CHAIN))
+    assert result.exit_code == 2 and result.stdout == ""  # the script never ran
+    one_error_line(result, f"{out} is not empty and was not made by graphtrace (index.html, pass-001.svg)")
+    assert "--force" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.svg"]
+    assert (out / "index.html").read_text() == "my own page"
+
+
+def test_force_marks_the_folder_and_keeps_files_of_other_names(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
     (out / "notes.txt").write_text("mine")
+    assert invoke("run", "-q", "--force", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "notes.txt", "pass-001.json",
+                                                     "run.json"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_marked_folder_has_its_earlier_files_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, TWO_THEN.format(tail=""))).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    (out / ".pass-009.json.1a2b3c4d.part").write_text("half")  # a temporary file of a killed run
     assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "notes.txt", "pass-001.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "notes.txt", "pass-001.json",
+                                                     "run.json"]
+
+
+def test_two_commands_never_write_into_one_folder_at_once(tmp_path: Path) -> None:
+    from graphtrace.cli.folder import open_folder
+
+    out = tmp_path / "out"
+    held = open_folder(out)  # another run, still writing
+    try:
+        result = invoke("run", "-f", "json", "-o", str(out), write(tmp_path, CHAIN))
+        assert result.exit_code == 2 and result.stdout == ""
+        one_error_line(result, f"another graphtrace command is writing to {out}")
+        result = invoke("render", "-f", "dot", "-o", str(out), write(tmp_path, "{}", "t.json"))
+        assert result.exit_code == 2  # render too (the bad input is not even read: the folder comes first)
+    finally:
+        held.close()
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace"]
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
 
 
 # -- training loops: bounded output ----------------------------------------------------------
@@ -180,7 +220,7 @@ def test_long_loops_write_the_first_20_then_first_and_last_of_each_structure(tmp
     # 41 passes: 1-10 loop, 11 the odd one, 12-41 loop; after 20: group 21..41 -> 21 and 41
     assert written == [*list(range(1, 22)), 41]
     index = (out / "index.html").read_text()
-    assert "41 backward passes recorded, 22 written" in index
+    assert "41 backward passes ran, 22 written" in index
     assert "<td>21&ndash;41</td>" in index and '<td class="num">21</td>' in index
     assert "Gradient flow" in index  # w, a named leaf, in 40 passes: a training loop
     assert re.search(r"passes\s+kind", result.stderr) and "1-10" in result.stderr and "12-41" in result.stderr
@@ -201,8 +241,11 @@ def test_max_passes_counts_the_rest(tmp_path: Path) -> None:
     result = invoke("run", "--max-passes", "3", "-f", "json", "-o", str(out), write(tmp_path, LOOP.format(k=1)), "8")
     assert result.exit_code == 0
     assert sorted(p.name for p in out.glob("pass-*")) == ["pass-001.json", "pass-002.json", "pass-003.json"]
-    assert "5 later passes not recorded (--max-passes 3)" in result.stderr
-    assert "5 more passes ran after --max-passes 3" in (out / "index.html").read_text()
+    assert result.stderr.startswith("graphtrace: 8 backward passes, 3 written to ")
+    assert "passes 4-8 ran after --max-passes 3: only counted" in result.stderr
+    index = (out / "index.html").read_text()
+    assert "8 backward passes ran, 3 written; 5 after --max-passes only counted" in index
+    assert "5 more passes ran after --max-passes 3; they were only counted" in index
 
 
 # -- faults of the script: its exit code, nothing lost ---------------------------------------------
@@ -215,7 +258,7 @@ def test_passes_before_a_stop_are_written_with_the_index(tmp_path: Path, tail: s
     result = invoke("run", "-f", "json,dot", "-o", str(out), write(tmp_path, TWO_THEN.format(tail=tail)))
     assert result.exit_code == code
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["index.html", "pass-001.dot", "pass-001.json", "pass-002.dot", "pass-002.json"]
+    assert names == [".graphtrace", "index.html", "pass-001.dot", "pass-001.json", "pass-002.dot", "pass-002.json", "run.json"]
     assert "2 backward passes, 2 written" in result.stderr
     index = (out / "index.html").read_text()
     assert ("interrupted (Ctrl-C) after 2 passes" if code == 130 else f"exit code {code}") in index
@@ -242,15 +285,26 @@ def test_a_script_without_backward_says_so(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_write_failures_never_reach_the_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(path: Path, data: object) -> None:
-        raise graphtrace.GraphtraceError(f"cannot write {path.name}: No space left on device")
+def test_a_full_disk_leaves_no_temporary_file_and_says_what_was_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphtrace import _files
 
-    monkeypatch.setattr(_cli_writer, "write_file", full)
-    result = invoke("run", "-q", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, CHAIN))
-    assert result.stdout == "dz/dx = 21.384121\n"  # the script ran to its end
-    assert result.exit_code == 2
-    assert "graphtrace: error: cannot write pass-001.json: No space left on device" in result.stderr
+    real = _files._write_all
+
+    def fills_up(f: object, raw: bytes) -> None:
+        if not raw.startswith(b'{"edges":'):  # the passes' JSON fits, nothing else does
+            raise OSError(28, "No space left on device")
+        real(f, raw)
+
+    monkeypatch.setattr(_files, "_write_all", fills_up)
+    out = tmp_path / "o"
+    result = invoke("run", "-f", "json,dot", "-o", str(out), write(tmp_path, TWO_THEN.format(tail="")))
+    assert result.exit_code == 2  # the script ran to its end (0); graphtrace could not write everything
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "pass-001.json", "pass-002.json"]
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("graphtrace: error")]
+    assert errors == [f"graphtrace: error: No space left on device: wrote 2 of 6 files to {out}/; not written: "
+                      "index.html, pass-001.dot, pass-002.dot and 1 more"]
+    assert "open " not in result.stderr  # no index to open
 
 
 # -- faults of the input: one line, exit 2 ------------------------------------------------------
@@ -289,10 +343,22 @@ def test_missing_dot_still_writes_json_and_dot_and_says_how_to_install(
     out = tmp_path / "out"
     result = invoke("run", "-f", "json,dot,svg,html", "-o", str(out), write(tmp_path, CHAIN))
     assert result.exit_code == 0  # the script's own; the message explains what is missing
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "pass-001.dot", "pass-001.json"]
-    assert "graphtrace: warning: no pictures drawn (JSON and DOT still written)" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "pass-001.dot", "pass-001.json",
+                                                     "run.json"]
+    assert "graphtrace: warning: no pictures drawn (JSON and DOT files still written)" in result.stderr
     assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
     assert "No pictures" in (out / "index.html").read_text()
+
+
+def test_without_dot_the_summary_counts_what_was_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "out"
+    result = invoke("run", "-f", "svg,html", "-o", str(out), write(tmp_path, CHAIN))
+    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "run.json"]
+    assert "graphtrace: 1 backward pass, 0 written to " in result.stderr
+    assert "graphtrace: warning: no pictures drawn (only index.html written)" in result.stderr
+    assert "JSON" not in result.stderr and "DOT" not in result.stderr
+    assert "1 backward pass ran, 0 written" in (out / "index.html").read_text()
 
 
 # -- render ----------------------------------------------------------------------------------
@@ -304,14 +370,66 @@ def test_render_draws_saved_passes_again(tmp_path: Path) -> None:
     again = tmp_path / "again"
     result = invoke("render", str(out / "pass-002.json"), "-o", str(again), "-f", "svg,png")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in again.iterdir()) == ["index.html", "pass-002.png", "pass-002.svg"]
+    assert sorted(p.name for p in again.iterdir()) == [".graphtrace", "index.html", "pass-002.png", "pass-002.svg", "run.json"]
     assert (again / "pass-002.png").read_bytes().startswith(b"\x89PNG")
     # a whole trace file; default folder: next to it
-    trace = graphtrace.Trace([p for f in sorted(out.glob("*.json")) for p in graphtrace.load(f)])
+    trace = graphtrace.Trace([p for f in sorted(out.glob("pass-*.json")) for p in graphtrace.load(f)])
     trace.save(tmp_path / "t" / "trace.json")
     assert invoke("render", "-q", str(tmp_path / "t" / "trace.json")).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
-        "index.html", "pass-001.html", "pass-001.svg", "pass-002.html", "pass-002.svg", "trace.json"]
+        ".graphtrace", "index.html", "pass-001.html", "pass-001.svg", "pass-002.html", "pass-002.svg", "run.json",
+        "trace.json"]
+
+
+def test_render_into_a_run_folder_keeps_the_whole_index(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, LOOP.format(k=3)), "40").exit_code == 0
+    before = (out / "index.html").read_text()
+    assert "41 backward passes ran, 22 written" in before and "Gradient flow" in before
+    result = invoke("render", "-q", str(out / "pass-001.json"), "-f", "dot")  # the README's example, without dot
+    assert result.exit_code == 0, result.output
+    index = (out / "index.html").read_text()
+    assert "41 backward passes ran, 22 written" in index and "Gradient flow" in index
+    assert index.count('<tr id="pass-') == 22 and "<td>21&ndash;41</td>" in index
+    assert '<a href="pass-001.dot">dot</a> <a href="pass-001.json">json</a>' in index
+    assert index.replace('<a href="pass-001.dot">dot</a> ', "") == before
+    assert json.loads((out / "run.json").read_text())["passes"][0]["files"] == {"dot": "pass-001.dot",
+                                                                                "json": "pass-001.json"}
+
+
+def test_render_json_never_replaces_its_own_input(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    before = (out / "pass-001.json").read_bytes()
+    result = invoke("render", str(out / "pass-001.json"), "-f", "json")
+    assert result.exit_code == 2
+    one_error_line(result, f"-f json would replace the input {out / 'pass-001.json'}")
+    assert (out / "pass-001.json").read_bytes() == before
+    assert invoke("render", "-q", str(out / "pass-001.json"), "-f", "json", "-o", str(tmp_path / "copy")).exit_code == 0
+    assert (tmp_path / "copy" / "pass-001.json").read_bytes() == before
+
+
+def test_render_next_to_its_input_in_a_folder_of_other_files_asks_for_force(tmp_path: Path) -> None:
+    _ = invoke("run", "-q", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, CHAIN))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "p.json").write_bytes((tmp_path / "o" / "pass-001.json").read_bytes())
+    (mine / "index.html").write_text("my page")
+    result = invoke("render", "-f", "dot", str(mine / "p.json"))
+    assert result.exit_code == 2 and (mine / "index.html").read_text() == "my page"
+    one_error_line(result, "is not empty and was not made by graphtrace (index.html)")
+    assert invoke("render", "-q", "--force", "-f", "dot", str(mine / "p.json")).exit_code == 0
+    assert sorted(p.name for p in mine.iterdir()) == [".graphtrace", "index.html", "p.json", "pass-001.dot",
+                                                      "run.json"]
+
+
+def test_a_damaged_run_json_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
+    (out / "run.json").write_text('{"format": "graphtrace-run", "version": 1, "passes": 5}')
+    result = invoke("render", str(out / "pass-001.json"), "-f", "dot")
+    assert result.exit_code == 2 and not (out / "pass-001.dot").exists()
+    one_error_line(result, f"{out / 'run.json'} is damaged")
 
 
 def test_render_rejects_bad_trace_files_in_one_line(tmp_path: Path) -> None:

@@ -51,8 +51,8 @@ def test_sys_exit_keeps_the_code_and_the_passes(tmp_path: Path) -> None:
     proc = gt("run", "-o", "out", write(tmp_path, TWO_PASSES.format(tail="sys.exit(3)")), cwd=tmp_path)
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout == "two passes done\n"
-    assert listing(tmp_path / "out") == ["index.html", "pass-001.html", "pass-001.json", "pass-001.svg",
-                                         "pass-002.html", "pass-002.json", "pass-002.svg"]
+    assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.html", "pass-001.json", "pass-001.svg",
+                                         "pass-002.html", "pass-002.json", "pass-002.svg", "run.json"]
     p2 = json.loads((tmp_path / "out" / "pass-002.json").read_text())
     assert p2["graph"]["call_site"] == "prog.py:5"  # relative to the working folder
     assert next(n for n in p2["nodes"] if n["name"] == "x")["grad_after"]["values"] == 16.0  # 4 + 3x**2
@@ -82,7 +82,7 @@ def test_uncaught_exception_shows_only_the_users_frames(tmp_path: Path) -> None:
     assert [ln.strip() for ln in lines if ln.strip().startswith("File ")] == [
         f'File "{tmp_path / "prog.py"}", line 9, in <module>', f'File "{tmp_path / "prog.py"}", line 8, in load']
     assert "FileNotFoundError: data.csv" in proc.stderr
-    assert listing(tmp_path / "out") == ["index.html", "pass-001.json", "pass-002.json"]
+    assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.json", "pass-002.json", "run.json"]
 
 
 def test_no_backward_is_one_line_and_exit_0(tmp_path: Path) -> None:
@@ -118,8 +118,8 @@ def test_missing_dot_writes_json_and_dot_and_says_how_to_install(tmp_path: Path)
     proc = gt("run", "-f", "svg,json,dot,html", "-o", "out", write(tmp_path, TWO_PASSES.format(tail="")),
               cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert listing(tmp_path / "out") == ["index.html", "pass-001.dot", "pass-001.json", "pass-002.dot",
-                                         "pass-002.json"]
+    assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.dot", "pass-001.json", "pass-002.dot",
+                                         "pass-002.json", "run.json"]
     assert "graphtrace: warning: no pictures drawn" in proc.stderr
     assert "install it (Debian/Ubuntu: apt-get install graphviz" in proc.stderr
 
