@@ -18,6 +18,7 @@ from .folder import Folder, open_folder, read_run
 from .index import file_name
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
+from .stop import TermGuard
 from .writer import ALWAYS, Writer, parse_formats
 
 RUN_FORMATS = ("svg", "json", "html")
@@ -144,23 +145,32 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
         tracer = graphtrace.trace(on_pass=on_pass, keep=False, values=values)
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
+    shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))
+
+    def stopped_by(name: str) -> None:  # NOTE [stopped by a signal]
+        writer.finish(title=_shown_path(script), command=shown, notes=[
+            f"The script was stopped by {name} after {writer.count + writer.skipped} passes; those are written here."])
+        _report(writer, folder, quiet)
+
     code, interrupted = SIGINT_EXIT, True
+    guard = TermGuard(stopped_by)
     try:
-        code = run_script(target, lambda: tracer)
+        with guard:
+            code = run_script(target, lambda: tracer)
         interrupted = False
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
-        shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))
-        notes = _stop_notes(code, interrupted, writer.count)
+        notes = _stop_notes(code, interrupted, writer.count + writer.skipped)
         writer.finish(title=_shown_path(script), command=shown, notes=notes)
-    if writer.count == 0 and not writer.skipped:
-        held.remove_if_empty()
-        click.echo(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw", err=True)
-        return code
-    if not quiet:
-        _summary(writer, folder)
-    failed = _problems(writer)
-    if open_index:
-        webbrowser.open((folder / "index.html").absolute().as_uri())
+    try:
+        if writer.count == 0 and not writer.skipped:
+            held.remove_if_empty()
+            click.echo(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw", err=True)
+            return code
+        failed = _report(writer, folder, quiet)
+        if open_index:
+            webbrowser.open((folder / "index.html").absolute().as_uri())
+    finally:
+        guard.done()
     return USAGE_EXIT if failed and code == 0 else code
 
 
@@ -246,6 +256,13 @@ def _stop_notes(code: int, interrupted: bool, count: int) -> list[str]:
     return []
 
 
+def _report(writer: Writer, folder: Path, quiet: bool) -> bool:
+    """The summary (unless quiet) and the problems; True when something other than a missing dot failed."""
+    if not quiet:
+        _summary(writer, folder)
+    return _problems(writer)
+
+
 def _problems(writer: Writer, warn_dot: bool = True) -> bool:
     """Print what went wrong while writing; True when something other than a missing dot did."""
     if writer.no_dot:
@@ -270,8 +287,8 @@ def _problems(writer: Writer, warn_dot: bool = True) -> bool:
 def _summary(writer: Writer, folder: Path) -> None:
     """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
     total = writer.count + writer.skipped
-    lines = [f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
-             f"{writer.drawn} written to {_shown_path(folder)}/"]
+    lines = [(f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
+              f"{writer.drawn} written to {_shown_path(folder)}/")]
     rows = [("passes", "kind", "call site", "nodes", "root")]
     for first, last, e in writer.runs[:SUMMARY_ROWS]:
         span = str(first) if first == last else f"{first}-{last}"

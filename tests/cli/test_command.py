@@ -302,8 +302,8 @@ def test_a_full_disk_leaves_no_temporary_file_and_says_what_was_written(
     assert result.exit_code == 2  # the script ran to its end (0); graphtrace could not write everything
     assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "pass-001.json", "pass-002.json"]
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("graphtrace: error")]
-    assert errors == [f"graphtrace: error: No space left on device: wrote 2 of 6 files to {out}/; not written: "
-                      "index.html, pass-001.dot, pass-002.dot and 1 more"]
+    assert errors == [(f"graphtrace: error: No space left on device: wrote 2 of 6 files to {out}/; not written: "
+                       "index.html, pass-001.dot, pass-002.dot and 1 more")]
     assert "open " not in result.stderr  # no index to open
 
 

@@ -58,6 +58,24 @@ def test_sys_exit_keeps_the_code_and_the_passes(tmp_path: Path) -> None:
     assert next(n for n in p2["nodes"] if n["name"] == "x")["grad_after"]["values"] == 16.0  # 4 + 3x**2
 
 
+def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_path: Path) -> None:
+    script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
+    plain = subprocess.Popen([sys.executable, script], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    traced = subprocess.Popen([GRAPHTRACE, "run", "-f", "json", "-o", "out", script], cwd=tmp_path, env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for proc in (plain, traced):
+        assert proc.stdout.readline() == "two passes done\n"
+        proc.send_signal(signal.SIGTERM)
+    _, plain_err = plain.communicate(timeout=60)
+    _, err = traced.communicate(timeout=60)
+    assert traced.returncode == plain.returncode == -signal.SIGTERM  # a shell shows 143 for both
+    assert plain_err == "" and "Traceback" not in err
+    assert err.startswith("graphtrace: 2 backward passes, 2 written to out/"), err
+    assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.json", "pass-002.json", "run.json"]
+    assert "stopped by SIGTERM after 2 passes" in (tmp_path / "out" / "index.html").read_text()
+
+
 @pytest.mark.dot
 def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path, our_frames) -> None:
     script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
@@ -150,7 +168,7 @@ def test_render_never_imports_torch(tmp_path: Path) -> None:
                            "svg,png,pdf,dot,html,json"], cwd=tmp_path, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, proc.stderr
     assert "2 backward passes, 2 written to again/" in proc.stderr
-    assert len(listing(tmp_path / "again")) == 13
+    assert len(listing(tmp_path / "again")) == 15  # 2 passes x 6 formats, index.html, run.json, .graphtrace
     assert "16" in (tmp_path / "again" / "pass-002.svg").read_text()
     # the saved JSON comes back byte for byte
     assert (tmp_path / "again/pass-002.json").read_bytes() == (tmp_path / "saved/pass-002.json").read_bytes()
