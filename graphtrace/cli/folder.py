@@ -189,7 +189,8 @@ def read_run(out: Path) -> dict[str, Any] | None:
     if data["grad_stats"] is not None:
         data["grad_stats"] = [(name, float(a), float(b), n) for name, a, b, n in data["grad_stats"]]
     data.pop("format"), data.pop("version")
-    return data
+    run: dict[str, Any] = data
+    return run
 
 
 def _num(v: float) -> float | str:

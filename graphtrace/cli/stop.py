@@ -26,7 +26,7 @@ class TermGuard:
         self.finish, self.signum = finish, signum
         self.installed, self.deferring, self.pending = False, False, 0
 
-    def __enter__(self) -> TermGuard:  # noqa: PYI034 (typing.Self needs python 3.11)
+    def __enter__(self) -> TermGuard:
         if threading.current_thread() is threading.main_thread() and signal.getsignal(self.signum) is signal.SIG_DFL:
             signal.signal(self.signum, self._on_signal)
             self.installed = True

@@ -156,7 +156,8 @@ def test_a_script_that_changes_folder_still_writes_to_out(tmp_path: Path, monkey
     (tmp_path / "elsewhere").mkdir()
     write(tmp_path, "import os\nos.chdir('elsewhere')\n" + CHAIN, "moves.py")
     assert invoke("run", "-q", "-f", "json", "-o", "out", "moves.py").exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".graphtrace", "index.html", "pass-001.json", "run.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".graphtrace", "index.html", "pass-001.json", "run.json"]
     assert not any((tmp_path / "elsewhere").iterdir())
 
 
@@ -258,7 +259,8 @@ def test_passes_before_a_stop_are_written_with_the_index(tmp_path: Path, tail: s
     result = invoke("run", "-f", "json,dot", "-o", str(out), write(tmp_path, TWO_THEN.format(tail=tail)))
     assert result.exit_code == code
     names = sorted(p.name for p in out.iterdir())
-    assert names == [".graphtrace", "index.html", "pass-001.dot", "pass-001.json", "pass-002.dot", "pass-002.json", "run.json"]
+    assert names == [
+        ".graphtrace", "index.html", "pass-001.dot", "pass-001.json", "pass-002.dot", "pass-002.json", "run.json"]
     assert "2 backward passes, 2 written" in result.stderr
     index = (out / "index.html").read_text()
     assert ("interrupted (Ctrl-C) after 2 passes" if code == 130 else f"exit code {code}") in index
@@ -370,7 +372,8 @@ def test_render_draws_saved_passes_again(tmp_path: Path) -> None:
     again = tmp_path / "again"
     result = invoke("render", str(out / "pass-002.json"), "-o", str(again), "-f", "svg,png")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in again.iterdir()) == [".graphtrace", "index.html", "pass-002.png", "pass-002.svg", "run.json"]
+    assert sorted(p.name for p in again.iterdir()) == [
+        ".graphtrace", "index.html", "pass-002.png", "pass-002.svg", "run.json"]
     assert (again / "pass-002.png").read_bytes().startswith(b"\x89PNG")
     # a whole trace file; default folder: next to it
     trace = graphtrace.Trace([p for f in sorted(out.glob("pass-*.json")) for p in graphtrace.load(f)])
