@@ -8,6 +8,7 @@ from typing import Any
 from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
+from ._clusters import nest
 from ._nodes import node_attrs
 
 # NOTE [dot speed]: on a GPT-2-sized pass (700+ nodes) dot's time goes mostly to text:
@@ -119,25 +120,13 @@ def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) 
     lines += [f"  {k}={quote(v)}" for k, v in head.items()]
     lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05'})}")
     lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7'})}")
-    boxes: dict[str, list[str]] = {}  # module path -> node lines, in order of first appearance
-    classes: dict[str, str] = {}
-    for n, attrs in graph.nodes(data=True):
-        line = f"n{dom_id(n)} {attr_list({'id': node_dom_id(n), **node_attrs(graph, n, attrs, values, big)})}"
-        module = (attrs.get("module") or "") if clusters else ""
-        if attrs.get("kind") == "group":  # a collapsed module sits in its parent's box
-            module = module.rpartition(".")[0]
-        if module:
-            boxes.setdefault(module, []).append(line)
-            classes.setdefault(module, attrs.get("module_class") or "")
-        else:
-            lines.append("  " + line)
-    for k, (module, members) in enumerate(boxes.items()):
-        text = module + (f" ({classes[module]})" if classes[module] else "")
-        lines.append(f"  subgraph cluster_{k} {{")
-        lines.append(f"    label={quote('<' + L.font(L.esc(text, 120), L.MUTED, 10) + '>')}")
-        lines.append('    style="rounded,dashed" color="#9a9a9a" labeljust="l"')
-        lines += ["    " + m for m in members]
-        lines.append("  }")
+    node_lines = [(n, f"n{dom_id(n)} {attr_list({'id': node_dom_id(n), **node_attrs(graph, n, attrs, values, big)})}")
+                  for n, attrs in graph.nodes(data=True)]
+    if clusters:  # NOTE [nested clusters] in _clusters.py
+        outside, boxes = nest(graph, node_lines)
+        lines += ["  " + line for line in outside] + boxes
+    else:
+        lines += ["  " + line for _, line in node_lines]
     for u, v, attrs in graph.edges(data=True):
         lines.append(f"  n{dom_id(u)} -> n{dom_id(v)} {attr_list(edge_attrs(u, v, attrs, values, big))}")
     lines.append("}")

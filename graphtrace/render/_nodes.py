@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .._types import Graph
@@ -80,11 +81,36 @@ def group_label(attrs: dict[str, Any], values: bool) -> str:
     info = (f"×{repeat} · " if repeat > 1 else "") + f"{attrs.get('members', 0)} nodes"
     rows = [_title(attrs.get("title") or "group"), L.font(L.esc(info), L.MUTED, 10)]
     rows += [L.esc(line) for line in attrs.get("lines") or []]
-    cells = [f'<TR><TD ALIGN="LEFT" COLSPAN="2">{r}</TD></TR>' for r in rows]
+    table = attrs.get("table") or []
+    bars = attrs.get("bars") or []
+    span = 3 if values and bars else 2
+    cells = [f'<TR><TD ALIGN="LEFT" COLSPAN="{span}">{r}</TD></TR>' for r in rows]
     if values:
-        cells += [f'<TR><TD ALIGN="LEFT">{L.font(L.esc(k), L.MUTED)}</TD><TD ALIGN="LEFT">{L.esc(v)}</TD></TR>'
-                  for k, v in attrs.get("table") or []]
+        drawn = _bars(bars) if len(bars) == len(table) else [""] * len(table)
+        cells += [f'<TR><TD ALIGN="LEFT">{L.font(L.esc(k), L.MUTED)}</TD><TD ALIGN="LEFT">{L.esc(v)}</TD>{b}</TR>'
+                  for (k, v), b in zip(table, drawn)]
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(cells)}</TABLE>>'
+
+
+BAR = 80  # points: the longest bar of a fold's column (NOTE [fold bars] in views.py)
+BAR_COLORS = (L.COLORS["ok"], L.LOCAL)  # gradient entering the block, its parameters' gradient
+
+
+def _bars(rows: list[list[float | None]]) -> list[str]:
+    """Per row, a cell of bars, one per column, each as long as its norm over the column's largest."""
+    cols = [[v if isinstance(v, (int, float)) and math.isfinite(v) and v > 0 else 0.0 for v in r] for r in rows]
+    tops = [max((r[k] for r in cols), default=0.0) for k in range(len(BAR_COLORS))]
+    out = []
+    for row in cols:
+        bars = []
+        for value, top, color in zip(row, tops, BAR_COLORS):
+            ok = value > 0 and top > 0
+            width = min(BAR - 1, max(1, round(BAR * value / top))) if ok else 1
+            fill = f' BGCOLOR="{color}"' if ok else ""
+            bars.append(f'<TR><TD WIDTH="{width}" HEIGHT="4" FIXEDSIZE="TRUE"{fill}></TD>'  # the bar, then
+                        f'<TD WIDTH="{BAR - width}" HEIGHT="4" FIXEDSIZE="TRUE"></TD></TR>')  # the room it leaves
+        out.append(f'<TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="1" CELLPADDING="0">{"".join(bars)}</TABLE></TD>')
+    return out
 
 
 def node_health(attrs: dict[str, Any]) -> str | None:

@@ -34,6 +34,10 @@ NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced 
 #           the gradient entering the block and of its parameters' gradients, so
 #           vanishing or exploding gradients across depth show at a glance. A block
 #           named in ``expand`` breaks the run and is drawn open.
+#           NOTE [fold bars]: the rows are in the order the backward reached the blocks
+#           (the last block first, as the gradient flows), and ``bars`` holds per row
+#           [norm entering, params norm] (floats or None), drawn as bars whose length is
+#           proportional to the norm, each column scaled to its own largest value.
 # auto      over budget with no option: when ops know their modules, repeated blocks are
 #           folded (unless fold=False) and the deepest module depth whose view fits the
 #           budget is used; what still does not fit, or a pass without module
@@ -47,7 +51,8 @@ NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced 
 # entering it], module, module_class, ...) and: title (str), lines (list[str]: member count,
 # gradient entering and leaving it, its parameters' gradient norms), health ("nan", "inf",
 # "zero" or "ok": the worst gradient of any member), members (int), repeat (int), member_ids
-# (list of the original ids), and optionally table (list of [label, value] rows).
+# (list of the original ids), and optionally table (list of [label, value] rows) and, for a
+# fold, bars (NOTE [fold bars]).
 # Edges touching a group keep grad, slots, input_nr (and parts) of one representative
 # edge (NOTE [representative gradient] in views_build.py) and ``merged``, the number of
 # original edges they stand for. Nodes and edges keep the order of their first member.

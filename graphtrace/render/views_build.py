@@ -148,23 +148,26 @@ def _leaf_grads(graph: Graph, members: list[Any]) -> list[dict[str, Any] | None]
 
 
 def _fold_rows(graph: Graph, group: Group,
-               blocks: dict[str, tuple[list[Any], Boundary]]) -> tuple[list[Any], list[Any]]:
-    """A fold's table (per block: gradient entering it, its parameters' gradient norm) and summary lines."""
-    table, p_norms = [], []
+               blocks: dict[str, tuple[list[Any], Boundary]]) -> tuple[list[Any], list[Any], list[Any]]:
+    """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
+    the norms its bars are drawn from, and summary lines."""
+    rows, p_norms = [], []
     for path in group.blocks:
         b_members, b_border = blocks[path]
         label = path[len(group.rel):]
-        value = f"in {N.num(norm_of(representative(list(b_border.entering.values()))))}"
+        g_norm = norm_of(representative(list(b_border.entering.values())))
         p_norm = combined_norm(_leaf_grads(graph, b_members))
+        value = f"in {N.num(g_norm)}" + (f" · params {N.num(p_norm)}" if p_norm is not None else "")
         if p_norm is not None:
-            value += f" · params {N.num(p_norm)}"
             p_norms.append((p_norm, label))
-        table.append([label, value])
-    lines = []
+        step = _steps(graph, b_members)
+        rows.append((step if step is not None else math.inf, [label, value], [g_norm, p_norm]))
+    rows.sort(key=lambda r: r[0])  # stable: blocks not reached keep their order, last
+    lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
     if p_norms:
         lo, hi = min(p_norms), max(p_norms)
         lines.append(f"params ‖g‖ per block {N.num(lo[0])} ({lo[1]}) to {N.num(hi[0])} ({hi[1]})")
-    return table, lines
+    return [r[1] for r in rows], [r[2] for r in rows], lines
 
 
 def _param_lines(graph: Graph, group: Group, members: list[Any]) -> tuple[list[Any] | None, list[Any]]:
@@ -186,8 +189,9 @@ def group_attrs(graph: Graph, group: Group, members: list[Any], border: Boundary
     table: list[Any] | None
     if group.kind == "fold":
         lines[0] = f"{len(group.blocks)} × {len(members) // len(group.blocks)} nodes, one row per block"
-        table, more = _fold_rows(graph, group, blocks or {})
+        table, bars, more = _fold_rows(graph, group, blocks or {})
     else:
+        bars = []
         table, more = _param_lines(graph, group, members)
     grad_in = representative(list(border.entering.values()))
     attrs = {
@@ -202,6 +206,8 @@ def group_attrs(graph: Graph, group: Group, members: list[Any], border: Boundary
     }
     if table:
         attrs["table"] = table
+    if bars:
+        attrs["bars"] = bars
     return attrs
 
 

@@ -143,12 +143,15 @@ def test_values_false_hides_numbers():
     assert "21.384" not in dot and "0.14547" not in dot and "PowBackward0" in dot
 
 
-def test_clusters_draw_one_box_per_module():
+def test_clusters_draw_one_box_per_module_nested_as_the_modules():
     g = S.chain()
     for n, module in ((1, "block.0"), (2, "block.0"), (3, "block.1")):
         g.nodes[n].update(module=module, module_class="Block")
+    g.graph["modules"] = {"block": "Stack"}
     dot = to_dot(g, clusters=True)
-    assert dot.count("subgraph cluster_") == 2 and "block.0 (Block)" in dot
+    assert dot.count("subgraph cluster_") == 3 and "block.0 (Block)" in dot
+    outer = dot[dot.index("block (Stack)"):]
+    assert outer.index("block.0 (Block)") < outer.index("block.1 (Block)") < outer.index("\n  }")  # both inside
     assert "subgraph" not in to_dot(g)
 
 

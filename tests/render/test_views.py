@@ -216,7 +216,7 @@ def test_unnamed_leaves_join_their_consumers_module():
         attrs["param"] = ""  # the model was not in the caller's frame: no parameter names
     gs = groups(views.apply(g, depth=3))
     assert gs["g:transformer.h.1"]["lines"][0] == "15 ops, 12 params"
-    assert groups(views.apply(g, fold=True))["f:transformer.h.0..1"]["table"][0][1] == "in 0.25 · params 0.86603"
+    assert groups(views.apply(g, fold=True))["f:transformer.h.0..1"]["table"][-1][1] == "in 0.25 · params 0.86603"
 
 
 def test_module_classes_from_the_graph_attr():
@@ -257,8 +257,10 @@ def test_fold_draws_identical_blocks_once_with_a_table():
     assert gid == "f:transformer.h.0..3"
     assert node["title"] == "transformer.h.0-3 (Block)"
     assert node["repeat"] == 4 and node["members"] == 4 * 27
-    assert node["table"] == [["h.0", "in 0.0625 · params 0.21651"], ["h.1", "in 0.125 · params 0.43301"],
-                             ["h.2", "in 0.25 · params 0.86603"], ["h.3", "in 0.5 · params 1.7321"]]
+    assert node["table"] == [["h.3", "in 0.5 · params 1.7321"], ["h.2", "in 0.25 · params 0.86603"],
+                             ["h.1", "in 0.125 · params 0.43301"], ["h.0", "in 0.0625 · params 0.21651"]]
+    bars = [v for row in node["bars"] for v in row]  # NOTE [fold bars]: backward order, as the gradient flows
+    assert bars == pytest.approx([0.5, 1.7321, 0.25, 0.86603, 0.125, 0.43301, 0.0625, 0.21651], rel=1e-4)
     assert node["lines"][-1] == "params ‖g‖ per block 0.21651 (h.0) to 1.7321 (h.3)"
     assert v.graph["view_note"].startswith("folded transformer.h.0-3 (Block) ×4")
 

@@ -118,9 +118,9 @@ def test_gpt2_fold_table_matches_torch_gradients(gpt):
     view = views.apply(g, fold=True)
     node = groups(view)["f:transformer.h.0..3"]
     assert node["repeat"] == 4 and node["title"] == "transformer.h.0-3 (GPT2Block)"
-    assert [row[0] for row in node["table"]] == ["h.0", "h.1", "h.2", "h.3"]
-    for i, (_, value) in enumerate(node["table"]):
-        block = model.transformer.h[i]
+    assert [row[0] for row in node["table"]] == ["h.3", "h.2", "h.1", "h.0"]  # as the gradient flows
+    for label, value in node["table"]:
+        block = model.transformer.h[int(label[2:])]
         norm = math.sqrt(sum(float(p.grad.norm()) ** 2 for p in block.parameters()))
         shown = float(value.split("params ")[1])
         assert shown == pytest.approx(norm, rel=1e-4)
