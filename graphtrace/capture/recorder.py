@@ -18,6 +18,7 @@ from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
 from .provenance import KEY
 from .reuse import pend, same, same_elements
+from .userhooks import HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record
 from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
 
@@ -48,6 +49,8 @@ class PassRecorder:
         self.slot_inputs: dict[int, list[str]] = {}  # op node id -> the input each slot feeds
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self.owners: dict[int, str] = {}  # node id -> owner of its module or parameter (NOTE [owners])
+        self.watch = HookWatch(self.rec)  # NOTE [hooks seen] in userhooks.py
+        self.seeds = seeds
         self._build_nodes(seeds, names)
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
         if meta.get("jacobians", True):
@@ -150,7 +153,16 @@ class PassRecorder:
             if not is_leaf_fn(fn):
                 self.handles.append(fn.register_hook(self._post_hook(nid, fn)))
         for nid, var in self.leaves:
+            if self.values:
+                first = self.watch.watch_leaf(nid, var)
+                if first is not None:
+                    self.handles.append(first)
             self.handles.append(var.register_post_accumulate_grad_hook(self._acc_hook(nid)))
+        if self.values:
+            for (u, v), edge in self.sk.edges.items():  # a root's seed is what its node gets first
+                seed = self.seeds[u] if u < len(self.sk.roots) else None
+                if isinstance(seed, torch.Tensor):
+                    self.watch.contribute(v, edge["input_nrs"][0], seed, edge.get("grad"))
 
     def _pre_hook(self, nid: int) -> Any:
         def hook(grad_outputs: tuple[Any, ...]) -> None:
@@ -165,6 +177,8 @@ class PassRecorder:
                     node["grad_in"] = [self.rec(g) for g in grad_outputs]
                 if node["kind"] == "leaf" and grad_outputs and grad_outputs[0] is not None:
                     self.pending[nid] = pend(grad_outputs[0], node["grad_in"][0])
+                if self.values:
+                    self.watch.arrived(nid, grad_outputs, node["grad_in"])
             except Exception as exc:  # a recording fault must never break the user's backward
                 self.problems.append(f"pre-hook of node {nid}: {exc!r}")
         return hook
@@ -198,9 +212,15 @@ class PassRecorder:
                     seen[key] = self.rec(g)
             return seen[key]
 
+        if self.values:
+            self.watch.left(u, self.nodes[u]["op"], grad_inputs, grad_outputs, self.nodes[u]["grad_in"])
         for v in targets:
             edge = self.sk.edges[(u, v)]
             slots = edge["slots"]
+            if self.values:
+                for s, nr in zip(slots, edge["input_nrs"]):
+                    if grad_inputs[s] is not None:
+                        self.watch.contribute(v, nr, grad_inputs[s], rec(grad_inputs[s]))
             if len(slots) == 1:
                 g = grad_inputs[slots[0]]
                 edge["grad"] = rec(g)
@@ -232,6 +252,8 @@ class PassRecorder:
                     node["grad_after"] = hit[1]
                 else:
                     node["grad_after"] = self.rec(var.grad)
+                if self.values:
+                    self.watch.accumulated(nid, var.grad, node["grad_after"])
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"accumulate hook of node {nid}: {exc!r}")
         return hook
@@ -257,6 +279,8 @@ class PassRecorder:
         finally:
             self.sk.clear()
             self.pending.clear()
+            self.watch.clear()
+            self.seeds = []
             self.named, self.leaves, self.inputs = [], [], []
 
     def _returned(self, nid: int, output_nr: int, grad: torch.Tensor) -> None:
@@ -296,6 +320,8 @@ class PassRecorder:
         owners = self._qualify()
         graph: Graph = nx.DiGraph()
         for nid in sorted(self.nodes):
+            if nid in self.watch.found:  # only where a user's hook changed a gradient
+                self.nodes[nid]["hooks"] = self.watch.found[nid]
             graph.add_node(nid, **self.nodes[nid])
         for (u, v), edge in self.sk.edges.items():
             edge.setdefault("grad", None)

@@ -93,6 +93,21 @@ def accumulation(before: dict[str, Any] | None, inc: dict[str, Any] | None, afte
     return [esc(f".grad {word} {p}") for word, p in zip(("before", "+ increment", "= after"), pieces)]
 
 
+HOOK = "#a0522d"  # gradients changed by the user's hooks
+HOOK_TITLES = {"tensor": "hook", "module": "module hook", "post_accumulate": "post-accumulate hook"}
+
+
+def hook_text(entry: dict[str, Any]) -> str:
+    """A hook that changed a gradient, as one line: 'hook: [6, 12] → [60, 120]'."""
+    title = HOOK_TITLES.get(entry.get("kind", ""), "hook")
+    return f"{title}: {N.inline(entry.get('before'))} → {N.inline(entry.get('after'))}"
+
+
+def hooks_of(attrs: dict[str, Any], *kinds: str) -> list[dict[str, Any]]:
+    """The node's hook entries of the given kinds (see docs/trace-format.md, ``hooks``)."""
+    return [h for h in attrs.get("hooks") or [] if h.get("kind") in kinds]
+
+
 def edge_label(grad: dict[str, Any] | None, local: dict[str, Any] | None, parts: list[Any] | None, values: bool) -> str:
     """What flowed along an edge: the gradient (its slot parts summed) and the local factor."""
     if not values or grad is None:

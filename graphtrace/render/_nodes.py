@@ -30,14 +30,28 @@ def _info_line(attrs: dict[str, Any]) -> list[str]:
     return [L.font(L.esc(text), L.MUTED, 10)]
 
 
+def arrived(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """What reached the node's first input before any tensor hook changed it (the edges' sum)."""
+    for h in L.hooks_of(attrs, "tensor"):
+        if h.get("output", 0) == 0:
+            before: dict[str, Any] | None = h.get("before")
+            return before
+    first: dict[str, Any] | None = (attrs.get("grad_in") or [None])[0]
+    return first
+
+
 def _in_sum(graph: Graph, n: object, attrs: dict[str, Any]) -> list[str]:
     """Where several gradients meet a node: each contribution and their sum."""
     parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
     parts = [p for p in parts if p is not None]
-    grad_in = attrs.get("grad_in") or []
-    if len(parts) < 2 or not grad_in:
+    if len(parts) < 2 or not attrs.get("grad_in"):
         return []
-    return [L.esc("grad in " + L.sum_text(parts, grad_in[0]), 120)]
+    return [L.esc("grad in " + L.sum_text(parts, arrived(attrs)), 120)]
+
+
+def hook_lines(attrs: dict[str, Any], *kinds: str) -> list[str]:
+    """One coloured line per hook that changed a gradient (NOTE [one span per line])."""
+    return [L.font(L.esc(L.hook_text(h), 120), L.HOOK) for h in L.hooks_of(attrs, *kinds)]
 
 
 def root_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
@@ -55,6 +69,7 @@ def op_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief
     if values:
         lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         lines += _in_sum(graph, n, attrs)
+        lines += hook_lines(attrs, "tensor", "module")
         lines += L.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
         lines += L.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
     return lines
@@ -66,12 +81,16 @@ def leaf_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bri
         return lines
     lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
     lines += _in_sum(graph, n, attrs)
+    lines += hook_lines(attrs, "tensor")
     inc = (attrs.get("grad_in") or [None])[0]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
         lines += L.value_lines("returned grad", attrs.get("returned_grad") or inc, attrs.get("shape"), brief)
         lines.append(L.esc(f".grad untouched: {N.inline(attrs.get('grad_before'))}"))
     elif attrs.get("step") is not None:
-        lines += L.accumulation(attrs.get("grad_before"), inc, attrs.get("grad_after"))
+        post = L.hooks_of(attrs, "post_accumulate")  # .grad as accumulated, then changed by the hook
+        after = post[0].get("before") if post else attrs.get("grad_after")
+        lines += L.accumulation(attrs.get("grad_before"), inc, after)
+        lines += hook_lines(attrs, "post_accumulate")
     return lines
 
 

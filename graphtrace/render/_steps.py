@@ -8,7 +8,7 @@ from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
 from ._dot import edge_dom_id, node_dom_id
-from ._nodes import name_of
+from ._nodes import arrived, name_of
 
 
 def _text(rec: dict[str, Any] | None) -> str:
@@ -61,7 +61,21 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
         return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
                 [".grad", f"untouched: {N.inline(attrs.get('grad_before'))}"]]
     before, after = attrs.get("grad_before"), attrs.get("grad_after")
+    post = L.hooks_of(attrs, "post_accumulate")
+    if post:  # .grad as accumulated; the hook's change is a step of its own
+        after = post[0].get("before")
     return [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
+
+
+def _hook_step(base: dict[str, Any], attrs: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """A hook that changed a gradient, as a step of its own beside its node's: a tensor hook
+    with the gradients arriving, a module or post-accumulate hook with those leaving."""
+    kind = L.HOOK_TITLES.get(entry.get("kind", ""), "hook")
+    arriving = entry.get("kind") == "tensor"
+    return dict(base, kind="hook", title=f"{kind} on {title(attrs)}", facts=[],
+                grads=[["before", _text(entry.get("before"))], ["after the hook", _text(entry.get("after"))]],
+                sum=base["sum"] if arriving else "", **{"in": base["in"] if arriving else [],
+                                                        "out": [] if arriving else base["out"]})
 
 
 def steps(graph: Graph) -> list[dict[str, Any]]:
@@ -83,11 +97,13 @@ def steps(graph: Graph) -> list[dict[str, Any]]:
                             "health": N.health(e.get("grad")) or "none"})
         parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
         parts = [p for p in parts if p is not None]
-        total = (attrs.get("grad_in") or [None])[0]
-        out.append({
+        base = {
             "node": node_dom_id(n), "step": step, "kind": attrs.get("kind", "op"), "title": title(attrs),
             "facts": _facts(graph, attrs), "grads": _grad_rows(graph, attrs),
-            "in": arriving, "sum": L.sum_text(parts, total) if len(parts) > 1 else "",
+            "in": arriving, "sum": L.sum_text(parts, arrived(attrs)) if len(parts) > 1 else "",
             "out": leaving,
-        })
+        }
+        out += [_hook_step(base, attrs, h) for h in L.hooks_of(attrs, "tensor")]  # before the node used it
+        out.append(base)
+        out += [_hook_step(base, attrs, h) for h in L.hooks_of(attrs, "module", "post_accumulate")]
     return out

@@ -1,0 +1,126 @@
+"""The user's gradient hooks seen by their effect: the gradient before and after each hook that changed it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+Rec = Callable[[torch.Tensor | None], dict[str, Any] | None]
+
+# NOTE [hooks seen]: torch runs a node's tensor pre-hooks (``Tensor.register_hook``, on
+# non-leaves and on a leaf's AccumulateGrad) before any ``Node.register_prehook``, so our
+# pre-hook sees the gradient after the user's hooks, and the parent's post-hook saw it
+# before them. What the engine hands a node's input is known exactly: the one gradient that
+# flowed there (the same tensor object), or the sum of several in arrival order (kept here as
+# it accumulates; float addition is commutative, so it equals the engine's bit for bit). A
+# gradient that arrives as another object with other values, or modified in place, was
+# changed by a hook. Module backward hooks and pre-hooks (``register_full_backward_hook``,
+# ``register_full_backward_pre_hook``) are post-hooks of BackwardHookFunctionBackward, an
+# identity node: what leaves it differs from what arrived only through them. Post-accumulate
+# hooks run in the insertion order of a dict on the tensor: the user's are re-inserted after
+# one of ours, which so sees ``.grad`` before them, and another of ours runs last. Each
+# change is one entry of the node's ``hooks``.
+
+MODULE_NODE = "BackwardHookFunctionBackward"
+
+
+def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a`` and ``b`` hold the same values (NaN equal to NaN); True when that cannot be told."""
+    try:
+        if a.shape != b.shape or a.dtype != b.dtype or a.layout != b.layout:
+            return False
+        if a.layout != torch.strided or a.device.type == "meta":
+            return True  # not comparable here: no change claimed
+        with torch.no_grad():
+            if torch.equal(a, b):
+                return True
+            return bool(((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point() else False
+    except (RuntimeError, TypeError, NotImplementedError):
+        return True
+
+
+class HookWatch:
+    """Per pass: what each node's inputs should be, and the changes the user's hooks made."""
+
+    def __init__(self, rec: Rec) -> None:
+        self.rec = rec
+        self.expect: dict[tuple[int, int], list[Any]] = {}  # (node, input) -> [tensor, version, count, rec]
+        self.first: dict[int, tuple[torch.Tensor | None, dict[str, Any] | None]] = {}  # leaf -> .grad then
+        self.found: dict[int, list[dict[str, Any]]] = {}  # node id -> hook entries
+
+    def _add(self, nid: int, kind: str, output: int, before: dict[str, Any] | None,
+             after: dict[str, Any] | None) -> None:
+        self.found.setdefault(nid, []).append({"kind": kind, "output": output, "before": before, "after": after})
+
+    def contribute(self, v: int, nr: int, g: torch.Tensor, rec: dict[str, Any] | None) -> None:
+        """A gradient flowing to input ``nr`` of node ``v`` (held until ``v`` runs, as the engine holds it)."""
+        hit = self.expect.get((v, nr))
+        if hit is None:
+            self.expect[(v, nr)] = [g, g._version, 1, rec]
+        elif hit[0] is not None:
+            try:
+                with torch.no_grad():
+                    total = hit[0] + g  # NOTE [hooks seen]: the engine's sum, in arrival order
+                self.expect[(v, nr)] = [total, total._version, hit[2] + 1, None]
+            except (RuntimeError, TypeError, NotImplementedError):
+                hit[0] = None
+
+    def arrived(self, nid: int, grads: tuple[Any, ...], recs: list[dict[str, Any] | None]) -> None:
+        """The gradients node ``nid`` got, after the user's tensor hooks: changed ones become entries."""
+        for nr, a in enumerate(grads):
+            hit = self.expect.pop((nid, nr), None)
+            if hit is None or hit[0] is None or not isinstance(a, torch.Tensor):
+                continue
+            t, version, count, rec = hit
+            if a is t and a._version == version:
+                continue  # the very tensor that flowed here, untouched
+            if t._version == version and a is not t and same_values(a, t):
+                continue  # a new object with the same values (a sum, or a hook returning a copy)
+            before = rec if count == 1 and rec is not None else self.rec(t) if t._version == version else None
+            self._add(nid, "tensor", nr, before, recs[nr] if nr < len(recs) else self.rec(a))
+
+    def left(self, u: int, op: str, grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...],
+             recs: list[dict[str, Any] | None]) -> None:
+        """What left node ``u``: a module hook node that changed its gradients (NOTE [hooks seen])."""
+        if op != MODULE_NODE or len(grad_inputs) != len(grad_outputs):
+            return
+        for i, (gi, go) in enumerate(zip(grad_inputs, grad_outputs)):
+            if gi is go or not isinstance(gi, torch.Tensor) or not isinstance(go, torch.Tensor):
+                continue
+            if not same_values(gi, go):
+                self._add(u, "module", i, recs[i] if i < len(recs) else self.rec(go), self.rec(gi))
+
+    def watch_leaf(self, nid: int, var: torch.Tensor) -> Any:
+        """A post-accumulate hook run before the user's own (None when the leaf has none)."""
+        user = var._post_accumulate_grad_hooks
+        if not user:
+            return None
+
+        def first(t: torch.Tensor) -> None:
+            grad = t.grad
+            self.first[nid] = (None if grad is None else grad.detach().clone(), self.rec(grad))
+
+        handle = var.register_post_accumulate_grad_hook(first)
+        hooks = var._post_accumulate_grad_hooks  # torch runs them in the dict's insertion order
+        theirs = [(k, h) for k, h in hooks.items() if k != handle.id]
+        for k, _ in theirs:
+            del hooks[k]
+        hooks.update(theirs)  # the same keys (their handles still remove them), after ours
+        return handle
+
+    def accumulated(self, nid: int, grad: torch.Tensor | None, after: dict[str, Any] | None) -> None:
+        """``.grad`` after every post-accumulate hook: an entry if the user's changed it."""
+        seen = self.first.pop(nid, None)
+        if seen is None:
+            return
+        old, rec = seen
+        if old is None and grad is None:
+            return
+        if old is None or grad is None or not same_values(grad, old):
+            self._add(nid, "post_accumulate", 0, rec, after)
+
+    def clear(self) -> None:
+        self.expect.clear()
+        self.first.clear()
