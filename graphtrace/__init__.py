@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import typing
 
+from . import _options
 from ._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
 from .model import Pass, Trace, load, loads
 from .notebook import show
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import torch
+
+    from .capture import Tracer
 
 __version__ = "0.1.0"
 
@@ -25,21 +33,59 @@ __all__ = [
 ]
 
 
-def trace(**options: Any) -> Any:
-    """Record every backward pass run inside ``with graphtrace.trace() as t:`` into ``t.passes``."""
+def trace(
+    *,
+    values: bool = True,
+    value_limit: int = _options.VALUE_LIMIT,
+    provenance: bool = True,
+    jacobians: bool = True,
+    value_passes: int | None = None,
+    jacobian_passes: int | None = None,
+    on_pass: Callable[[Pass], None] | None = None,
+    keep: bool | int = True,
+) -> Tracer:
+    """Record every backward pass run inside ``with graphtrace.trace() as t:`` into ``t.passes``.
+
+    ``t`` is a ``Trace``; it keeps the passes after the block. Every pass run through
+    ``Tensor.backward``, ``torch.autograd.backward`` or ``torch.autograd.grad`` is recorded.
+
+    values: record tensor values (gradients, leaves, forward outputs); False draws the graph only.
+    value_limit: tensors of at most this many elements are kept in full, larger ones summarised.
+    provenance: tag each forward op of the block with its source line and ``nn.Module``.
+    jacobians: compute the local Jacobian of small nodes (exact per-edge derivatives).
+    value_passes: only the first N passes record values (None: every pass).
+    jacobian_passes: only the first N passes get Jacobians (None: every pass).
+    on_pass: called with each pass as soon as it is recorded.
+    keep: True keeps every pass in ``t.passes``; False none (stream them through ``on_pass``);
+        an int N the first N. ``t.count`` counts every pass recorded either way.
+    Raises GraphtraceError for an option of the wrong type or range.
+    """
     from .capture import Tracer  # torch is imported only when capturing
 
-    return Tracer(**options)
+    return Tracer(_options.TraceOptions(
+        values=values, value_limit=value_limit, provenance=provenance, jacobians=jacobians,
+        value_passes=value_passes, jacobian_passes=jacobian_passes, on_pass=on_pass, keep=keep,
+    ))
 
 
-def snapshot(tensors: Any, **options: Any) -> Pass:
-    """The graph behind a tensor (or tensors) as a pass, without running backward."""
+def snapshot(
+    tensors: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    value_limit: int = _options.VALUE_LIMIT,
+    jacobians: bool = True,
+) -> Pass:
+    """The graph behind a tensor (or tensors) as a pass, without running backward.
+
+    value_limit: tensors of at most this many elements are kept in full, larger ones summarised.
+    jacobians: compute the local Jacobian of small nodes.
+    Raises GraphtraceError when ``tensors`` has no autograd graph or an option is wrong.
+    """
     from .capture import snapshot as _snapshot
 
-    return _snapshot(tensors, **options)
+    return _snapshot(tensors, _options.SnapshotOptions(value_limit=value_limit, jacobians=jacobians))
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: typing.Any) -> None:
     """``%load_ext graphtrace``: registers the ``%%graphtrace`` cell magic."""
     from .notebook import load_ipython_extension as _load
 

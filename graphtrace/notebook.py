@@ -154,15 +154,8 @@ def _run_magic(shell: Any, args: Any, cell: str) -> Any:
     import graphtrace
 
     _check(args)
-    kept: list[Pass] = []
-
-    def keep(p: Pass) -> None:
-        if len(kept) < args.max_passes:
-            kept.append(p)
-
-    tracer = graphtrace.trace(values=not args.no_values, keep=False, on_pass=keep)
-    tracer.passes = kept  # Tracer appends nothing itself (keep=False): ``keep`` bounds the list
-    shell.user_ns[args.name] = tracer
+    tracer = graphtrace.trace(values=not args.no_values, keep=args.max_passes)
+    shell.user_ns[args.name] = tracer.trace
     options: dict[str, Any] = {"values": not args.no_values, "clusters": args.clusters}
     if args.depth is not None:
         options["depth"] = args.depth
@@ -172,19 +165,20 @@ def _run_magic(shell: Any, args: Any, cell: str) -> Any:
             value = _run_cell(shell, cell)
         finished = True
     finally:  # passes that ran before an error are shown too; the error then propagates
-        _show_passes(tracer, kept, args, options, finished)
+        _show_passes(tracer.trace, args, options, finished)
     return value
 
 
-def _show_passes(tracer: Any, kept: list[Pass], args: Any, options: dict[str, Any], finished: bool) -> None:
+def _show_passes(trace: Trace, args: Any, options: dict[str, Any], finished: bool) -> None:
     from IPython.display import display
 
+    kept = trace.passes
     for p in kept:
         display(Inline(p, step=args.html, height=args.height, **options))
-    if tracer.count > len(kept):
-        print(f"graphtrace: {tracer.count} backward passes ran; the first {len(kept)} are shown "
+    if trace.count > len(kept):
+        print(f"graphtrace: {trace.count} backward passes ran; the first {len(kept)} are shown "
               f"and kept in {args.name} (--max-passes {args.max_passes})")
-    elif tracer.count == 0 and finished:
+    elif trace.count == 0 and finished:
         print(f"graphtrace: no backward pass ran in this cell ({args.name} is an empty trace)")
 
 

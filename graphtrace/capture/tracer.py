@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
 from .._errors import GraphtraceError
+from .._options import SnapshotOptions, TraceOptions
 from .._plain import plain_call
 from ..model import Pass, Trace
 from .entry import Entry, dispatcher, entry_of, plain
 from .frames import Names, api_caller, user_frame, where
 from .provenance import ModuleStack, next_sequence_nr, tag
 from .recorder import PassRecorder
-from .values import VALUE_LIMIT
 
 
 def _as_list(x: Any) -> list[Any]:
@@ -69,46 +69,39 @@ class _Mode(TorchFunctionMode):
         out = plain_call(call, args, kwargs)
         if self.tracer.modules is not None:
             try:
-                tag(out, self.tracer.modules, self.tracer.value_limit if self.tracer.values else -1,
-                    self.tracer.since)
+                tag(out, self.tracer.modules, self.tracer.tag_limit, self.tracer.since)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
         return out
 
 
-class Tracer(Trace):
-    """``with graphtrace.trace() as t:`` records each backward pass run in the block into ``t.passes``.
+class Tracer:
+    """``with graphtrace.trace() as t:`` records each backward pass run in the block into ``t``.
 
-    Options: ``values`` (record tensor values and summaries), ``value_limit`` (elements up to
-    which tensors are kept in full), ``provenance`` (module and source line of forward ops run
-    in the block), ``jacobians`` (local Jacobians of small nodes), ``on_pass`` (called with each
-    pass as soon as it is recorded), ``keep`` (keep passes in ``.passes``; False to stream only).
-    The attributes ``values`` and ``jacobians`` may be changed between passes (the CLI turns
-    Jacobians off after the passes it always draws); a change applies from the next pass on.
+    The context manager holds the torch mode while the block runs; ``t`` is the plain
+    ``Trace`` it records into (also ``.trace``), which outlives the block. The options are
+    fixed when the tracer is made (a ``TraceOptions``). For code that kept the tracer
+    itself (``tr = graphtrace.trace(); with tr: ...``), it reads like its trace: ``passes``,
+    ``count``, ``len``, iteration, indexing and notebook display.
     """
 
-    def __init__(self, *, values: bool = True, value_limit: int = VALUE_LIMIT, provenance: bool = True,
-                 jacobians: bool = True, on_pass: Callable[[Pass], None] | None = None,
-                 keep: bool = True) -> None:
-        super().__init__()
-        if not isinstance(value_limit, int) or isinstance(value_limit, bool) or value_limit < 0:
-            raise GraphtraceError(f"value_limit must be a non-negative int, not {value_limit!r}")
-        self.values, self.value_limit, self.provenance = values, value_limit, provenance
-        self.jacobians, self.on_pass, self.keep = jacobians, on_pass, keep
-        self.count = 0
+    def __init__(self, options: TraceOptions) -> None:
+        self.options = options
+        self.trace = Trace()
         self.since = 0
         self.modules: ModuleStack | None = None
+        self.tag_limit = self._tag_limit()
         self._mode: _Mode | None = None
 
-    def __enter__(self) -> Tracer:
+    def __enter__(self) -> Trace:
         if self._mode is not None:
             raise GraphtraceError("this trace() is already active; use a new graphtrace.trace() block")
-        if self.provenance:
+        if self.options.provenance:
             self.modules = ModuleStack()
         self.since = next_sequence_nr()
         self._mode = _Mode(self)
         TorchFunctionMode.__enter__(self._mode)
-        return self
+        return self.trace
 
     def __exit__(self, *exc: Any) -> None:
         try:
@@ -121,7 +114,33 @@ class Tracer(Trace):
                 self.modules = None
 
     def __repr__(self) -> str:
-        return f"<graphtrace.trace: {self.count} pass{'es' if self.count != 1 else ''}>"
+        n = self.trace.count
+        return f"<graphtrace.trace: {n} pass{'es' if n != 1 else ''}>"
+
+    # -- read-only views of the trace ------------------------------------------------------
+    @property
+    def passes(self) -> list[Pass]:
+        return self.trace.passes
+
+    @property
+    def count(self) -> int:
+        return self.trace.count
+
+    def __iter__(self) -> Iterator[Pass]:
+        return iter(self.trace)
+
+    def __len__(self) -> int:
+        return len(self.trace)
+
+    def __getitem__(self, i: int) -> Pass:
+        return self.trace[i]
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return self.trace._repr_mimebundle_(include, exclude)
+
+    def _tag_limit(self) -> int:
+        """Elements up to which forward values are tagged onto new grad_fns (-1: none)."""
+        return self.options.value_limit if self.options.values_in(self.trace.count + 1) else -1
 
     def _backward(self, entry: Entry, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Record one call of a backward entry point; torch's own function does the work.
@@ -136,7 +155,7 @@ class Tracer(Trace):
             bound = entry.signature.bind(*args, **kwargs).arguments
         except TypeError:
             return plain_call(call, args, kwargs)
-        index = self.count + 1
+        index = self.trace.count + 1
         recorder = None
         try:
             recorder = self._recorder(entry, bound, index)
@@ -170,22 +189,25 @@ class Tracer(Trace):
                 "index": index, "kind": "grad" if grad else "backward",
                 "api": entry.name, "call_site": where(frame), "caller": api_caller(frame),
                 "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
-                "values": self.values and not call["batched"],
-                "jacobians": self.jacobians and not call["batched"],
+                "values": self.options.values_in(index) and not call["batched"],
+                "jacobians": self.options.jacobians_in(index) and not call["batched"],
             }
             if self.modules is not None:
                 meta["modules"] = self.modules.seen
-            return _recorder(frame, call["roots"], call["seeds"], meta, self.value_limit if meta["values"] else 0,
-                             call["inputs"], self.modules.params if self.modules is not None else None)
+            return _recorder(frame, call["roots"], call["seeds"], meta,
+                             self.options.value_limit if meta["values"] else 0, call["inputs"],
+                             self.modules.params if self.modules is not None else None)
         finally:
             del frame
 
     def _store(self, p: Pass) -> None:
-        self.count += 1
-        if self.keep:
-            self.passes.append(p)
-        if self.on_pass is not None:
-            self.on_pass(p)
+        trace = self.trace
+        if self.options.keeps(len(trace.passes)):
+            trace.passes.append(p)
+        trace.count += 1
+        self.tag_limit = self._tag_limit()
+        if self.options.on_pass is not None:
+            self.options.on_pass(p)
 
 
 def _warn(index: int, exc: BaseException) -> None:
@@ -199,13 +221,13 @@ def _quietly(step: Callable[[], Any]) -> None:
         pass
 
 
-def snapshot(tensors: Any, *, value_limit: int = VALUE_LIMIT, jacobians: bool = True) -> Pass:
+def snapshot(tensors: torch.Tensor | Sequence[torch.Tensor], options: SnapshotOptions) -> Pass:
     """The graph behind ``tensors`` as a pass, without running backward (no gradient values)."""
     roots = _snapshot_roots(tensors)
     frame = user_frame(1)
     meta = {"index": 1, "kind": "snapshot", "api": "snapshot", "call_site": where(frame),
-            "retain_graph": True, "create_graph": False, "values": True, "jacobians": jacobians}
-    recorder = _recorder(frame, roots, [None] * len(roots), meta, value_limit)
+            "retain_graph": True, "create_graph": False, "values": True, "jacobians": options.jacobians}
+    recorder = _recorder(frame, roots, [None] * len(roots), meta, options.value_limit)
     del frame
     return recorder.finish()
 

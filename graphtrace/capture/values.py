@@ -7,7 +7,8 @@ from typing import Any, cast
 
 import torch
 
-VALUE_LIMIT = 64  # tensors with at most this many elements are recorded in full
+from .._options import VALUE_LIMIT
+
 JACOBIAN_LIMIT = 64  # local Jacobians are computed when both sides have at most this many
 
 

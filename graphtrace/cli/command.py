@@ -128,21 +128,15 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
     script, args, folder = target.given, target.args, held.path
     writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
 
-    def on_pass(p: Any) -> None:
-        writer.add(p)
-        # NOTE [cheaper repeats]: local Jacobians cost more than the rest of a pass's capture
-        # and only sharpen the pictures; after the first ALWAYS passes (of which most repeats
-        # are never drawn) they are turned off, and after --max-passes values too (those
-        # passes are only counted). Measured in bench/cli_training_loop.py.
-        if writer.count >= ALWAYS:
-            tracer.jacobians = False
-        if max_passes is not None and writer.count >= max_passes:
-            tracer.values = False
-
     try:
         import graphtrace
 
-        tracer = graphtrace.trace(on_pass=on_pass, keep=False, values=values)
+        # NOTE [cheaper repeats]: local Jacobians cost more than the rest of a pass's capture
+        # and only sharpen the pictures; only the first ALWAYS passes (after them most repeats
+        # are never drawn) get them, and only the first --max-passes record values (later
+        # passes are only counted). Measured in bench/cli_training_loop.py.
+        tracer = graphtrace.trace(on_pass=writer.add, keep=False, values=values,
+                                  jacobian_passes=ALWAYS, value_passes=max_passes)
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
     shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))

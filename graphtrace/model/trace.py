@@ -136,10 +136,14 @@ class Pass:
 
 
 class Trace:
-    """The passes recorded by one ``graphtrace.trace()`` block, in the order they ran."""
+    """The passes recorded by one ``graphtrace.trace()`` block, in the order they ran.
+
+    ``count``: the passes recorded, kept in ``passes`` or not (``trace(keep=...)``).
+    """
 
     def __init__(self, passes: list[Pass] | None = None) -> None:
         self.passes: list[Pass] = list(passes or [])
+        self.count = len(self.passes)
 
     def __iter__(self) -> Iterator[Pass]:
         return iter(self.passes)

@@ -218,11 +218,12 @@ def _apply(code: str, a: torch.Tensor, b: torch.Tensor, k: int, gen: torch.Gener
     return c
 
 
-def run(prog: Program, before: Callable[[], Any] | None = None) -> dict:
+def run(prog: Program, before: Callable[[Callable[[Any], None]], Any] | None = None) -> dict:
     """Run the program; returns what torch computed, and with ``before`` inside its context.
 
-    ``before`` is a context-manager factory (``graphtrace.trace``) entered around the whole
-    program, forward and backward; the same seed gives the same leaves both times.
+    ``before`` is a context-manager factory (``graphtrace.trace``) given the ``on_pass``
+    callback to use, entered around the whole program, forward and backward; the same seed
+    gives the same leaves both times.
     """
     gen = torch.Generator().manual_seed(prog.seed)
     values = [torch.randn(shape, generator=gen, dtype=torch.float64 if wide else torch.float32)
@@ -232,11 +233,9 @@ def run(prog: Program, before: Callable[[], Any] | None = None) -> dict:
     params = torch.nn.ParameterList([torch.nn.Parameter(v) for v, g in zip(values, wants) if g])
     consts = [v for v, g in zip(values, wants) if not g]
     states: list[dict] = []  # after each backward call: every param's .grad and what was returned
-    ctx = before() if before is not None else _Null()
+    states_traced: list = []
+    ctx = before(lambda p: states_traced.append(_grads(params))) if before is not None else _Null()
     with ctx as t:
-        if t is not None:
-            t.on_pass = lambda p: states_traced.append(_grads(params))
-        states_traced: list = []
         pool: list[torch.Tensor] = [*params, *consts]
         for code, ia, ib, k in prog.ops:
             a, b = pool[ia % len(pool)], pool[ib % len(pool)]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.fuzz
 def check_program(prog: Program) -> dict:
     """Run ``prog`` plain and traced; assert bit-identity and the pass invariants."""
     plain = run(prog)
-    traced = run(prog, lambda: graphtrace.trace(value_limit=prog.value_limit))
+    traced = run(prog, lambda on_pass: graphtrace.trace(value_limit=prog.value_limit, on_pass=on_pass))
     assert len(plain["states"]) == len(traced["states"]) >= 1
     for sp, st in zip(plain["states"], traced["states"]):
         for a, b in zip(sp["grads"], st["grads"], strict=True):
@@ -57,13 +57,13 @@ def test_checks_are_not_vacuous() -> None:
                    finish="backward", value_limit=64)
     counts = check_program(prog)
     assert counts["leaves"] == 2 and counts["contributions"] >= 5 and counts["jacobians"] >= 4, counts
-    traced = run(prog, lambda: graphtrace.trace())
+    traced = run(prog, lambda on_pass: graphtrace.trace(on_pass=on_pass))
     g = traced["trace"].passes[0].graph
     leaf = next(a for _, a in g.nodes(data=True) if a["kind"] == "leaf")
     leaf["grad_after"]["values"][0][0] += 1.0
     with pytest.raises(AssertionError, match="recorded"):
         check_leaves(g, traced["states"][0], [None, None], [])
-    g = run(prog, lambda: graphtrace.trace())["trace"].passes[0].graph
+    g = run(prog, lambda on_pass: graphtrace.trace(on_pass=on_pass))["trace"].passes[0].graph
     _u, _v, e = next((u, v, e) for u, v, e in g.edges(data=True) if e["jacobian"] and len(e["jacobian"]) > 1)
     e["jacobian"][0][0] += 0.5
     with pytest.raises(AssertionError, match="grad_in @ J"):
