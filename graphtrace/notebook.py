@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import ast
-import html
 from collections.abc import Iterable
 from typing import Any
 
 from ._errors import GraphtraceError
 from .model import Pass, Trace
-
-STEP_HEIGHT = 640  # pixels; the inline step-through frame can be resized by dragging its corner
-
-# NOTE [inline step page]
-# The step-through page (render.to_html) is a whole HTML document with its own script.
-# Inline, it goes into an <iframe srcdoc="..."> (the document HTML-escaped into the
-# attribute), sandboxed to "allow-scripts": its script runs, but in an opaque origin, so it
-# cannot touch the notebook page and needs no server, file or network access. JupyterLab,
-# Notebook 7 and VS Code all render such iframes in text/html outputs of trusted cells.
-# The frame cannot size itself to its content (that would need same-origin access), so it
-# sits in a box of ``height`` pixels that the reader can resize.
+from .render.display import STEP_HEIGHT, pass_bundle
 
 
 class Inline:
@@ -36,26 +25,7 @@ class Inline:
         return repr(self.p)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """The SVG, or the step-through page in a frame (the only display method: IPython
-        would call a ``_repr_html_`` too, drawing the pass twice)."""
-        try:
-            if self.step:
-                page = iframe(self.p.to_html(**self.options), self.height, title=repr(self.p))
-                return {"text/html": page, "text/plain": repr(self)}
-            return {"image/svg+xml": self.p.to_svg(**self.options), "text/plain": repr(self)}
-        except GraphtraceError as exc:  # dot missing or failing: say so in one line, not a traceback
-            return {"text/plain": f"{self!r}\ngraphtrace: cannot draw this pass: {exc}"}
-
-
-def iframe(page: str, height: int = STEP_HEIGHT, title: str = "graphtrace") -> str:
-    """HTML of a resizable, sandboxed iframe showing the document ``page`` (NOTE [inline step page])."""
-    return (
-        f'<div style="resize: vertical; overflow: hidden; height: {int(height)}px; '
-        'min-height: 120px; border: 1px solid #ccc; border-radius: 3px">'
-        f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-scripts" '
-        f'title="{html.escape(title, quote=True)}" '
-        'style="width: 100%; height: 100%; border: 0; display: block"></iframe></div>'
-    )
+        return pass_bundle(self.p.graph, repr(self), step=self.step, height=self.height, **self.options)
 
 
 def _passes(obj: Any) -> list[Pass]:

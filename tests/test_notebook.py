@@ -16,7 +16,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 import graphtrace
-from graphtrace.notebook import Inline, iframe
+from graphtrace.notebook import Inline
+from graphtrace.render.display import iframe
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "seed_walkthrough.ipynb"
 KERNEL = "graphtrace-test"

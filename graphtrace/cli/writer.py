@@ -150,19 +150,10 @@ class Writer:
         from .. import render
 
         opts: dict[str, Any] = {"depth": self.depth} if self.depth is not None else {}
+        formats = [f for f in self.formats if f != "json" and (f == "dot" or not self.no_dot)]
         try:
-            source = render.to_dot(graph, **opts)
-            if "dot" in self.formats:
-                self._save(entry, "dot", source)
-            svg = None
-            for fmt in ("svg", "png", "pdf"):
-                if fmt in self.formats and not self.no_dot:
-                    data = render.pipe(source, fmt)
-                    self._save(entry, fmt, data)
-                    svg = data.decode("utf-8") if fmt == "svg" else svg
-            if "html" in self.formats and not self.no_dot:
-                page = render.to_html(graph, svg=svg, **opts)  # the page shows the same SVG
-                self._save(entry, "html", inject(page, charts.value_grad_chart(graph)))
+            for fmt, data in render.draw(graph, formats, **opts):  # the files Pass.save writes
+                self._save(entry, fmt, data)
         except GraphvizNotFoundError as exc:
             self.no_dot = str(exc)
         except GraphtraceError as exc:
@@ -259,10 +250,3 @@ def extend_run(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         by_number[e["number"]] = e
     return {**old, "passes": sorted(by_number.values(), key=lambda e: e["number"]), "total": old["total"] + added}
 
-
-def inject(page: str, fragment: str | None) -> str:
-    """``page`` with an HTML fragment added just before ``</body>`` (appended if there is none)."""
-    if not fragment:
-        return page
-    at = page.rfind("</body>")
-    return page + fragment if at < 0 else page[:at] + fragment + "\n" + page[at:]

@@ -11,7 +11,7 @@ from typing import Any
 
 import networkx as nx
 
-from .._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
+from .._errors import GraphtraceError, TraceFormatError
 from .._files import read_bytes, write_file
 from .._types import Graph
 from .schema import FORMAT_VERSION, validate_pass
@@ -89,7 +89,7 @@ class Pass:
     def to_json(self) -> str:
         return _dumps(self.to_dict())
 
-    # -- rendering (delegated to graphtrace.render, which never imports torch) --------
+    # -- rendering: graphtrace.render's functions (the model's one way out, no torch) ---
     def to_dot(self, **options: Any) -> str:
         from .. import render
 
@@ -118,21 +118,17 @@ class Pass:
             data: str | bytes = self.to_json()
         elif fmt == "graphml":
             data = _graphml(self.graph)
-        elif fmt == "dot":
-            data = self.to_dot(**options)
-        elif fmt == "html":
-            data = self.to_html(**options)
-        else:
+        else:  # the very file ``graphtrace run`` writes for this pass
             from .. import render
 
-            data = render.render(self.graph, fmt, **options)
+            ((_, data),) = render.draw(self.graph, [fmt], **options)
         write_file(path, data)
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..notebook import Inline  # SVG, or one line saying why it cannot be drawn
+        from .. import render
 
-        return Inline(self)._repr_mimebundle_(include, exclude)
+        return render.pass_bundle(self.graph, repr(self))  # SVG, or one line saying why it cannot be drawn
 
 
 class Trace:
@@ -176,13 +172,7 @@ class Trace:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .. import render
 
-        if not self.passes:
-            return {"text/plain": repr(self) + " (no backward pass ran inside the block)"}
-        try:
-            html = render.trace_html(self)
-        except GraphvizNotFoundError as exc:  # a notebook without dot: say so in one line
-            return {"text/plain": f"{self!r}: cannot draw the passes: {exc}"}
-        return {"text/html": html, "text/plain": repr(self)}
+        return render.trace_bundle(self.passes, repr(self))
 
 
 def load(source: str | os.PathLike[str]) -> Trace:

@@ -1,15 +1,27 @@
-"""Rendering of passes: DOT source (pure strings, no torch), SVG/PNG/PDF through dot, HTML pages."""
+"""Rendering of passes: DOT source (pure strings, no torch), SVG/PNG/PDF through dot, HTML pages.
+
+One function per output, used by every front and by the model's convenience methods:
+``to_dot``, ``to_svg``, ``render`` (SVG/PNG/PDF bytes), ``to_html`` (the step page, charts
+included), ``draw`` (several of them at once, dot run once per image), ``pass_bundle`` and
+``trace_bundle`` (notebook display).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .._errors import GraphtraceError
 from .._types import Graph
 from . import views
 from ._backend import pipe
 from ._dot import to_dot_source
+from .display import pass_bundle, trace_bundle
 
-__all__ = ["pipe", "render", "to_dot", "to_html", "to_svg", "trace_html"]
+__all__ = ["DRAW_FORMATS", "draw", "pass_bundle", "pipe", "render", "to_dot", "to_html", "to_svg", "trace_bundle",
+           "trace_html"]
+
+DRAW_FORMATS = ("svg", "png", "pdf", "dot", "html")  # what a pass is drawn as (JSON and GraphML: the model)
 
 
 def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool | None,
@@ -43,13 +55,39 @@ def to_svg(graph: Graph, **options: Any) -> str:
 def to_html(graph: Graph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
             expand: tuple[Any, ...] = (), fold: bool | None = None, budget: int | None = None,
             svg: str | None = None) -> str:
-    """A self-contained page stepping through the backward pass (buttons or arrow keys).
+    """A self-contained page stepping through the backward pass (buttons or arrow keys), with
+    the chart of values and gradients when the pass has one (charts.value_grad_chart).
 
     ``svg``: the pass's SVG drawn already with the same options, so that dot need not run again.
     """
-    from ._html import step_page
+    from . import charts
+    from ._html import add_before_body, step_page
 
-    return step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg)
+    page = step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg)
+    return add_before_body(page, charts.value_grad_chart(graph)) if values else page
+
+
+def draw(graph: Graph, formats: Iterable[str], **options: Any) -> Iterator[tuple[str, str | bytes]]:
+    """(format, data) for each of ``formats`` (DRAW_FORMATS), in the order dot, svg, png, pdf, html.
+
+    The DOT source is built once and dot runs once per image format; the page shows the SVG
+    drawn here when svg is asked for too. Options as for to_dot.
+    """
+    wanted = set(formats)
+    unknown = sorted(wanted - set(DRAW_FORMATS))
+    if unknown:
+        raise GraphtraceError(f"cannot draw a pass as {unknown[0]!r}: use one of {', '.join(DRAW_FORMATS)}")
+    source = to_dot(graph, **options)
+    if "dot" in wanted:
+        yield "dot", source
+    svg = None
+    for fmt in ("svg", "png", "pdf"):
+        if fmt in wanted:
+            data = pipe(source, fmt)
+            svg = data.decode("utf-8") if fmt == "svg" else svg
+            yield fmt, data
+    if "html" in wanted:
+        yield "html", to_html(graph, svg=svg, **options)
 
 
 def trace_html(trace: Any) -> str:

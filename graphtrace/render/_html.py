@@ -58,6 +58,14 @@ def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg:
     ])
 
 
+def add_before_body(page: str, fragment: str | None) -> str:
+    """``page`` with an HTML fragment added just before ``</body>`` (appended if there is none)."""
+    if not fragment:
+        return page
+    at = page.rfind("</body>")
+    return page + fragment if at < 0 else page[:at] + fragment + "\n" + page[at:]
+
+
 def trace_fragment(passes: list[tuple[Graph, str]]) -> str:
     """Passes (graph, DOT source) titled, their SVG inline, in one block (for a notebook cell)."""
     parts = ['<div class="graphtrace-trace">']
