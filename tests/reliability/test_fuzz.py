@@ -89,7 +89,7 @@ def test_checks_hold_records_against_torch_not_only_against_themselves() -> None
     prog = Program(seed=3, leaves=[((2, 3), True, False), ((3,), True, False)],
                    ops=[("mul", 0, 1, 0), ("square", 2, 0, 0), ("sin", 0, 0, 0), ("add", 3, 4, 0)],
                    finish="backward", value_limit=64)
-    traced = run(prog, lambda: graphtrace.trace())
+    traced = run(prog, lambda on_pass: graphtrace.trace(on_pass=on_pass))
     state, g = traced["states"][0], traced["trace"].passes[0].graph
     assert check_contributions(g, state, [None, None]) >= 5 and check_jacobians(g) >= 4
     _u, _v, e = next((u, v, e) for u, v, e in g.edges(data=True) if g.nodes[u]["op"] == "SinBackward0")
@@ -97,7 +97,7 @@ def test_checks_hold_records_against_torch_not_only_against_themselves() -> None
     _scale(e["grad"], 2.0)
     with pytest.raises(AssertionError, match="finite difference"):
         check_jacobians(g)
-    g = run(prog, lambda: graphtrace.trace())["trace"].passes[0].graph
+    g = run(prog, lambda on_pass: graphtrace.trace(on_pass=on_pass))["trace"].passes[0].graph
     leaf = next(n for n, a in g.nodes(data=True) if a["kind"] == "leaf" and a["param"] == "1")
     for _, _, e in g.in_edges(leaf, data=True):
         _scale(e["grad"], 3.0)
