@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -55,21 +56,23 @@ class _Mode(TorchFunctionMode):
 
     def __init__(self, tracer: Tracer) -> None:
         super().__init__()
-        self.tracer = tracer
+        self.tracer: Tracer | None = tracer  # None: left from another thread (NOTE [a mode per thread])
+        self.thread = threading.get_ident()
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        tracer = self.tracer
         caller = dispatcher(sys._getframe())  # NOTE [wrapped entry points]
-        entry = entry_of(func, caller)
-        if entry is not None:
+        entry = entry_of(func, caller) if tracer is not None else None
+        if tracer is not None and entry is not None:
             del caller
-            return self.tracer._backward(entry, args, kwargs)
+            return tracer._backward(entry, args, kwargs)
         call = plain(func, caller)
         del caller
         out = plain_call(call, args, kwargs)
-        if self.tracer.modules is not None:
+        if tracer is not None and tracer.modules is not None:
             try:
-                tag(out, self.tracer.modules, self.tracer.tag_limit, self.tracer.since)
+                tag(out, tracer.modules, tracer.tag_limit, tracer.since)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
         return out
@@ -106,7 +109,7 @@ class Tracer:
     def __exit__(self, *exc: Any) -> None:
         try:
             if self._mode is not None:
-                TorchFunctionMode.__exit__(self._mode, *exc)
+                _leave(self._mode)
         finally:
             self._mode = None
             if self.modules is not None:
@@ -208,6 +211,30 @@ class Tracer:
         self.tag_limit = self._tag_limit()
         if self.options.on_pass is not None:
             self.options.on_pass(p)
+
+
+def _leave(mode: _Mode) -> None:
+    """Take ``mode`` off the torch function mode stack it was pushed on.
+
+    NOTE [a mode per thread]: torch keeps a stack of modes per thread, and a thread can only
+    change its own. Left from the thread that entered it, the mode is removed from that stack
+    (modes pushed after it and still there stay, in order). Left from another thread, whose
+    stack it is not on, nothing is popped there; the mode, still on its thread's stack, forgets
+    its trace and from then on passes every call through unchanged, recording nothing.
+    """
+    if threading.get_ident() != mode.thread:
+        mode.tracer = None
+        return
+    above = []
+    while torch._C._len_torch_function_stack() > 0:
+        top = torch._C._pop_torch_function_stack()
+        if top is mode:
+            break
+        above.append(top)
+    else:
+        mode.tracer = None  # not on this thread's stack any more
+    for m in reversed(above):
+        torch._C._push_on_torch_function_stack(m)
 
 
 def _warn(index: int, exc: BaseException) -> None:

@@ -158,7 +158,7 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
     try:
         if writer.count == 0 and not writer.skipped:
             held.remove_if_empty()
-            click.echo(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw", err=True)
+            _say(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw")
             return code
         failed = _report(writer, folder, quiet)
         if open_index:
@@ -263,18 +263,18 @@ def _problems(writer: Writer, warn_dot: bool = True) -> bool:
         kind = "warning" if warn_dot else "error"
         still = [name for f, name in (("json", "JSON"), ("dot", "DOT")) if f in writer.formats]
         what = f"{' and '.join(still)} files still written" if still else "only index.html written"
-        click.echo(f"graphtrace: {kind}: no pictures drawn ({what}): {writer.no_dot}", err=True)
+        _say(f"graphtrace: {kind}: no pictures drawn ({what}): {writer.no_dot}")
     for message in writer.errors:
-        click.echo(f"graphtrace: error: {message}", err=True)
+        _say(f"graphtrace: error: {message}")
     reasons: dict[str, list[str]] = {}
     for name, reason in writer.failed:
         reasons.setdefault(reason, []).append(name)
     for reason, names in reasons.items():  # one line per cause: what was and was not written
         names.sort()
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        click.echo(f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
+        _say(f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
                    f"{len(writer.written) + len(writer.failed)} files to {_shown_path(writer.out)}/; "
-                   f"not written: {shown}", err=True)
+                   f"not written: {shown}")
     return bool(writer.errors or writer.failed)
 
 
@@ -298,7 +298,15 @@ def _summary(writer: Writer, folder: Path) -> None:
         lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
     if writer.index_written:
         lines.append(f"  open {_shown_path(folder / 'index.html')}")
-    click.echo("\n".join(lines), err=True)
+    _say("\n".join(lines))
+
+
+def _say(message: str) -> None:
+    """A line of ours on stderr; a stderr the script closed takes nothing (its exit code stays its own)."""
+    try:
+        click.echo(message, err=True)
+    except (OSError, ValueError):
+        pass
 
 
 def main() -> None:

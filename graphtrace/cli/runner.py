@@ -80,6 +80,7 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
     else:
         sys.path.insert(0, str(script.path.parent))
     sys.modules["__main__"] = main
+    saved_hook = sys.excepthook
     try:
         if wrap is None:
             exec(script.code, main.__dict__)
@@ -89,13 +90,14 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
         return 0
     except SystemExit as exc:
         return _exit_code(exc.code, stderr)
-    except KeyboardInterrupt as exc:
-        _print_user_traceback(exc, stderr)
-        return SIGINT_EXIT
-    except BaseException as exc:  # the user's own error: show it as python would, minus our frames
-        _print_user_traceback(exc, stderr)
-        return 1
+    except BaseException as exc:  # the user's own error: shown as python would, minus our frames
+        if sys.excepthook is not saved_hook:  # the script's own hook, as Python would call it
+            _call_excepthook(exc, stderr)
+        else:
+            _print_user_traceback(exc, stderr)
+        return SIGINT_EXIT if isinstance(exc, KeyboardInterrupt) else 1
     finally:
+        sys.excepthook = saved_hook
         sys.argv = saved_argv
         try:
             os.chdir(saved_cwd)
@@ -108,14 +110,42 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
 
 
 def _exit_code(code: Any, stderr: TextIO | None) -> int:
-    """The process exit status Python gives for ``sys.exit(code)``."""
+    """The process exit status Python gives for ``sys.exit(code)``: an int is read as a C long
+    (-1 when it does not fit) and the status is its low byte; anything else is printed, status 1."""
     if code is None:
         return 0
     if isinstance(code, int):
-        return code & 0xFF if code >= 0 else code % 256
+        return (code if -(2**63) <= code < 2**63 else -1) & 0xFF
     _flush_stdout()
-    print(code, file=stderr or sys.stderr)
+    _write(stderr or sys.stderr, f"{code}\n")
     return 1
+
+
+def _call_excepthook(exc: BaseException, stderr: TextIO | None) -> None:
+    """``sys.excepthook(type, value, traceback)`` as Python calls it at exit, our frames unlinked
+    from the traceback; a failing hook is reported as Python reports it."""
+    _flush_stdout()
+    exc.__traceback__ = _user_tb(exc.__traceback__)
+    try:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    except Exception as hook_error:
+        stream = stderr or sys.stderr
+        _write(stream, "Error in sys.excepthook:\n" + user_traceback(hook_error) + "\nOriginal exception was:\n")
+        _print_user_traceback(exc, stderr)
+
+
+def _user_tb(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback ``tb`` relinked through the frames ``_user_frames`` keeps."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    summaries = traceback.extract_tb(entries[0]) if entries else []
+    kept_ids = {id(f) for f in _user_frames(list(summaries))}
+    kept = [e for e, f in zip(entries, summaries) if id(f) in kept_ids]
+    for outer, inner in zip(kept, [*kept[1:], None]):
+        outer.tb_next = inner
+    return kept[0] if kept else None
 
 
 def _is_ours(filename: str) -> bool:
@@ -180,9 +210,16 @@ def _torch_dir() -> str:
 
 def _print_user_traceback(exc: BaseException, stderr: TextIO | None) -> None:
     _flush_stdout()
-    stream = stderr or sys.stderr
-    stream.write(user_traceback(exc))
-    stream.flush()
+    _write(stderr or sys.stderr, user_traceback(exc))
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Write and flush; a stream the script closed or broke takes nothing, as with Python."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _flush_stdout() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import pytest
@@ -91,3 +92,50 @@ def test_a_fault_inside_a_hook_keeps_the_numbers_and_marks_the_pass(monkeypatch)
     assert not [w for w in caught if "graphtrace" in str(w.message)]
     (p,) = t.passes
     assert "injected fault" in p.graph.graph["capture_error"]
+
+
+def test_a_trace_left_from_another_thread_stops_and_leaves_that_threads_modes_alone() -> None:
+    t = graphtrace.trace()
+    seen: dict = {}
+
+    def leave() -> None:  # this thread has a trace of its own, active while it leaves t
+        with graphtrace.trace() as own:
+            t.__exit__(None, None, None)
+            y = torch.tensor(2.0, requires_grad=True)
+            (y ** 3).backward()
+        seen.update(own=own.count, y=y.grad.item())
+
+    def enter_and_go_on() -> None:  # its own thread: what stays on its mode stack dies with it
+        t.__enter__()
+        other = threading.Thread(target=leave)
+        other.start()
+        other.join()
+        x = torch.tensor(7.0, requires_grad=True)
+        torch.sin(x ** 3 + 4).backward()
+        seen["x"] = x.grad.item()
+
+    th = threading.Thread(target=enter_and_go_on)
+    th.start()
+    th.join()
+    assert seen == {"own": 1, "y": 12.0, "x": pytest.approx(21.384121)}
+    assert t.count == 0  # nothing recorded after it was left
+    assert not torch.nn.modules.module._global_forward_hooks  # its module hooks are gone
+
+
+def test_leaving_a_trace_keeps_a_mode_entered_after_it() -> None:
+    class Count(torch.overrides.TorchFunctionMode):
+        calls = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    t = graphtrace.trace()
+    t.__enter__()
+    user_mode = Count()
+    user_mode.__enter__()
+    t.__exit__(None, None, None)  # out of order: the user's mode must survive
+    torch.ones(2).sum()
+    assert Count.calls == 2  # ones and sum
+    user_mode.__exit__(None, None, None)
+    assert not torch.overrides._is_torch_function_mode_enabled()

@@ -158,3 +158,30 @@ def test_the_users_error_under_trace_is_pythons_traceback(tmp_path: Path, case: 
     assert run(Script(str(path)), lambda: tracer, stderr=err) == plain.returncode == 1
     assert err.getvalue() == plain.stderr
     assert "graphtrace" not in err.getvalue()
+
+
+@pytest.mark.parametrize("code", ["2**70", "-2**70", "2**63", "2**63 - 1", "-2**63", "-2**63 - 1", "2**32 + 3",
+                                  "-1", "256", "True"])
+def test_sys_exit_with_any_int_gives_what_python_gives(tmp_path: Path, code: str) -> None:
+    import subprocess
+
+    path = script(tmp_path, f"import sys\nsys.exit({code})\n")
+    plain = subprocess.run([sys.executable, str(path)], capture_output=True, timeout=60)
+    assert run(Script(str(path))) == plain.returncode
+
+
+def test_the_scripts_excepthook_is_called_with_its_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = script(tmp_path, """
+import sys, traceback
+def hook(kind, value, tb):
+    print("hook:", kind.__name__, value, [f.name for f in traceback.extract_tb(tb)])
+sys.excepthook = hook
+def step():
+    raise ValueError("bad batch")
+step()
+""")
+    before = sys.excepthook
+    err = io.StringIO()
+    assert run(Script(str(path)), stderr=err) == 1
+    assert capsys.readouterr().out == "hook: ValueError bad batch ['<module>', 'step']\n"
+    assert err.getvalue() == "" and sys.excepthook is before

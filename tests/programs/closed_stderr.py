@@ -5,7 +5,6 @@ import sys
 import torch
 from corpus import save_grads
 
-XFAIL = "issue 11 item 5"
 ARGS = ["--format", "json"]  # not -q: graphtrace has its summary to write
 
 
