@@ -162,6 +162,12 @@ RUN_SCHEMA = {
             "minItems": 4, "maxItems": 4}}]},
         "passes": {"type": "array", "items": _ENTRY},
         "groups": {"type": "array", "items": _GROUP},
+        "grad_series": {"anyOf": [{"type": "null"}, {  # NOTE [gradient heat map] in render/heatmap.py
+            "type": "object", "required": ["passes", "rows"],
+            "properties": {"passes": {"type": "array", "items": {"type": "integer"}},
+                           "rows": {"type": "array", "items": {
+                               "type": "array", "prefixItems": [{"type": "string"}, {"type": "array", "items": {
+                                   "anyOf": [{"type": "null"}, _NUMBER]}}], "minItems": 2, "maxItems": 2}}}}]},
     },
 }
 
@@ -171,6 +177,10 @@ def write_run(out: Path, run: dict[str, Any]) -> None:
     data = dict(run)
     if data.get("grad_stats") is not None:
         data["grad_stats"] = [[name, _num(a), _num(b), n] for name, a, b, n in data["grad_stats"]]
+    if data.get("grad_series") is not None:
+        series = data["grad_series"]
+        data["grad_series"] = {"passes": series["passes"], "rows": [
+            [name, [None if v is None else _num(v) for v in vals]] for name, vals in series["rows"]]}
     write_file(out / RUN_FILE, json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION, **data},
                                           sort_keys=True, indent=1, allow_nan=False) + "\n")
 
@@ -188,6 +198,9 @@ def read_run(out: Path) -> dict[str, Any] | None:
         raise GraphtraceError(f"{path} is damaged ({why:.80}); delete it or choose another --out") from None
     if data["grad_stats"] is not None:
         data["grad_stats"] = [(name, float(a), float(b), n) for name, a, b, n in data["grad_stats"]]
+    if data.get("grad_series") is not None:
+        for row in data["grad_series"]["rows"]:
+            row[1] = [None if v is None else float(v) for v in row[1]]
     data.pop("format"), data.pop("version")
     run: dict[str, Any] = data
     return run

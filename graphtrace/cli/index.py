@@ -8,6 +8,7 @@ from typing import Any
 
 from .._types import Graph
 from ..render.charts import grad_flow_chart
+from ..render.heatmap import grad_heatmap
 
 ORDER = ("html", "svg", "png", "pdf", "dot", "json")  # link order in the table
 
@@ -125,6 +126,12 @@ def index_html(run: dict[str, Any]) -> str:
                      "first): the mean over passes of the rms gradient norm/&radic;numel, and the largest "
                      "|grad| element seen in any pass.</p>")
         parts.append(grad_flow_chart(grad_stats))
+    heatmap = grad_heatmap(run.get("grad_series") or {})
+    if heatmap:
+        parts.append('<p class="muted">Over time: the rms gradient of each parameter in each recorded pass '
+                     "(a column is one real pass; long runs keep every 2nd, 4th, ... pass), on a log colour "
+                     "scale, with vanishing, exploding and NaN/Inf gradients in their own colours.</p>")
+        parts.append(heatmap)
     parts.append("<h2>Passes</h2>")
     parts.append("<table><thead><tr><th>#</th><th>preview</th><th>kind</th><th>call site</th>"
                  "<th>nodes</th><th>root shape</th><th>files</th></tr></thead><tbody>")

@@ -225,6 +225,7 @@ class Writer:
         run = {"title": title, "command": command, "total": self.count + self.skipped,
                "counted_only": self.skipped, "always": self.always, "notes": notes,
                "grad_stats": self.stats.table() if self.stats.is_training_loop() else None,
+               "grad_series": self.stats.series.to_data() if self.stats.is_training_loop() else None,
                "passes": [asdict(e) for e in self.entries], "groups": [asdict(g) for g in self.groups.values()]}
         if self.previous is not None:
             run = extend_run(self.previous, run)

@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from .._types import Graph
+from .heatmap import GradSeries, rms_of
 
 MIN_POINTS = 10  # a 1-D value needs this many elements to be drawn as a curve
 _W, _H = 440, 220
@@ -176,12 +177,17 @@ class GradStats:
     def __init__(self) -> None:
         self.rows: dict[str, list[float]] = {}  # name -> [sum of rms, max |grad|, passes]
         self.params: set[str] = set()  # keys that are nn.Module parameters
+        self.series = GradSeries()  # rms per pass, for the heat map (NOTE [gradient heat map])
 
     def add(self, graph: Graph) -> None:
+        column = self.series.column(int(graph.graph.get("index") or 0))
         for _, attrs in graph.nodes(data=True):
             key = attrs.get("param") or attrs.get("name")
             if attrs.get("kind") != "leaf" or not key:
                 continue
+            rms = rms_of(_gradient(attrs))
+            if column is not None and rms is not None:
+                self.series.add(key, column, rms)
             m = grad_magnitudes(_gradient(attrs))
             if m is None:
                 continue

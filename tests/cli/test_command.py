@@ -511,3 +511,25 @@ def test_the_summary_stays_short_for_alternating_passes(tmp_path: Path) -> None:
     assert len(lines) <= 18 and "... and 18 more runs of passes (see index.html)" in result.stderr
     written = sorted(int(p.stem[5:]) for p in (tmp_path / "o").glob("pass-*.json"))
     assert written == [*range(1, 23), 29, 30]  # after 20: two groups, 21..29 and 22..30
+
+
+TRAINING = """
+import torch
+layer = torch.nn.Linear(4, 1, bias=False)
+for step in range(1, 31):
+    layer(torch.full((1, 4), float(step))).sum().backward()  # weight.grad gets step, step, step, step
+    layer.weight.grad = None
+"""
+
+
+def test_index_draws_the_rms_gradient_of_each_parameter_over_the_passes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, TRAINING)).exit_code == 0
+    series = json.loads((out / "run.json").read_text())["grad_series"]  # NOTE [gradient heat map]
+    assert series["passes"] == list(range(1, 31))
+    assert series["rows"] == [["weight", [float(k) for k in range(1, 31)]]]  # rms of [k, k, k, k] is k
+    index = (out / "index.html").read_text()
+    assert "rms gradient per parameter over the recorded passes" in index and "weight: rms from 1 to 30" in index
+    result = invoke("render", "-q", str(out / "pass-001.json"), "-f", "dot")  # run.json read back ...
+    assert result.exit_code == 0, result.output
+    assert "weight: rms from 1 to 30 over 30 passes" in (out / "index.html").read_text()  # ... the map stays
