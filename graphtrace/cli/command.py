@@ -16,6 +16,7 @@ from .. import __version__
 from .._errors import GraphtraceError
 from .folder import Folder, open_folder, read_run
 from .index import file_name
+from .printing import printable
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
 from .stop import TermGuard
@@ -36,16 +37,16 @@ class _Group(click.Group):
             code = super().main(args, prog_name or "graphtrace", complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"graphtrace: error: {exc.format_message()}{hint}", err=True)
+            _say(f"graphtrace: error: {exc.format_message()}{hint}")
             code = USAGE_EXIT
         except click.ClickException as exc:
-            click.echo(f"graphtrace: error: {exc.format_message()}", err=True)
+            _say(f"graphtrace: error: {exc.format_message()}")
             code = exc.exit_code
         except GraphtraceError as exc:
-            click.echo(f"graphtrace: error: {exc}", err=True)
+            _say(f"graphtrace: error: {exc}")
             code = USAGE_EXIT
         except (click.Abort, KeyboardInterrupt):
-            click.echo("graphtrace: interrupted", err=True)
+            _say("graphtrace: interrupted")
             code = SIGINT_EXIT
         code = code if isinstance(code, int) else 0
         if standalone_mode:
@@ -286,7 +287,8 @@ def _summary(writer: Writer, folder: Path) -> None:
     rows = [("passes", "kind", "call site", "nodes", "root")]
     for first, last, e in writer.runs[:SUMMARY_ROWS]:
         span = str(first) if first == last else f"{first}-{last}"
-        rows.append((span, e.kind, e.call_site + (" (error)" if e.error else ""), str(e.nodes), e.root_shape))
+        site = e.call_site + (" (error)" if e.error else "")
+        rows.append((span, printable(e.kind), printable(site), str(e.nodes), printable(e.root_shape)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines += ["  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in
                                enumerate(zip(r, widths))).rstrip() for r in rows]
@@ -298,13 +300,15 @@ def _summary(writer: Writer, folder: Path) -> None:
         lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
     if writer.index_written:
         lines.append(f"  open {_shown_path(folder / 'index.html')}")
-    _say("\n".join(lines))
+    _say(*lines)
 
 
-def _say(message: str) -> None:
-    """A line of ours on stderr; a stderr the script closed takes nothing (its exit code stays its own)."""
+def _say(*lines: str) -> None:
+    """Lines of ours on stderr, control characters and undecodable bytes escaped (a trace file's
+    text can forge no line, colour or cursor move); a stderr the script closed takes nothing (its
+    exit code stays its own)."""
     try:
-        click.echo(message, err=True)
+        click.echo("\n".join(printable(line) for line in lines), err=True)
     except (OSError, ValueError):
         pass
 

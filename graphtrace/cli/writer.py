@@ -23,6 +23,7 @@ from ..model import Pass
 from ..render import charts
 from .folder import write_run
 from .index import Entry, Group, file_name, index_html
+from .printing import printable
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
 ALWAYS = 20
@@ -222,7 +223,7 @@ class Writer:
         if self.skipped:
             notes.append(f"{self.skipped} more passes ran after --max-passes {self.max_passes}; "
                          "they were only counted.")
-        run = {"title": title, "command": command, "total": self.count + self.skipped,
+        run = {"title": printable(title), "command": printable(command), "total": self.count + self.skipped,
                "counted_only": self.skipped, "always": self.always, "notes": notes,
                "grad_stats": self.stats.table() if self.stats.is_training_loop() else None,
                "grad_series": self.stats.series.to_data() if self.stats.is_training_loop() else None,

@@ -18,7 +18,7 @@ def pipe(dot_source: str, fmt: str) -> bytes:
     if fmt not in FORMATS:
         raise GraphtraceError(f"cannot render to {fmt!r}: use one of {', '.join(FORMATS)}")
     try:
-        out: bytes = graphviz.pipe("dot", fmt, dot_source.encode("utf-8"), quiet=True)
+        out: bytes = graphviz.pipe("dot", fmt, dot_source.encode("utf-8", "backslashreplace"), quiet=True)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError("dot") from None
     except graphviz.CalledProcessError as exc:

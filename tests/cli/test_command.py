@@ -363,6 +363,23 @@ def test_without_dot_the_summary_counts_what_was_written(tmp_path: Path, monkeyp
     assert "1 backward pass ran, 0 written" in (out / "index.html").read_text()
 
 
+def test_control_characters_from_a_trace_are_printed_escaped(tmp_path: Path) -> None:
+    forged = "evil\x1b[2J\rgraphtrace: all good\n\u202e.py"
+    text = ("import torch\nx = torch.tensor(1.0, requires_grad=True)\n"
+            f"exec(compile('(x * 2).backward()', {forged!r}, 'exec'))\n")
+    result = invoke("run", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, text))
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr and "\u202e" not in result.stderr
+    assert len(result.stderr.splitlines()) == 4  # headline, table head, one pass, open
+    assert "evil\\x1b[2J\\rgraphtrace: all good\\n\\u202e.py:1" in result.stderr
+    result = invoke("render", "-f", "dot", str(tmp_path / "o" / "pass-001.json"), "-o", str(tmp_path / "r"))
+    assert result.exit_code == 0 and "\x1b" not in result.stderr and len(result.stderr.splitlines()) == 4
+    bad = tmp_path / "evil\x1b[31m.json"
+    bad.write_text("[]")
+    result = invoke("render", str(bad))
+    one_error_line(result, "evil\\x1b[31m.json")
+
+
 # -- render ----------------------------------------------------------------------------------
 
 @pytest.mark.dot

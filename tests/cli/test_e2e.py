@@ -172,3 +172,25 @@ def test_render_never_imports_torch(tmp_path: Path) -> None:
     assert "16" in (tmp_path / "again" / "pass-002.svg").read_text()
     # the saved JSON comes back byte for byte
     assert (tmp_path / "again/pass-002.json").read_bytes() == (tmp_path / "saved/pass-002.json").read_bytes()
+
+
+def test_undecodable_names_and_arguments_behave_as_under_python(tmp_path: Path) -> None:
+    name = os.fsdecode(b"bad\xff.py")  # not UTF-8: python keeps the byte as a surrogate
+    (tmp_path / name).write_text(TWO_PASSES.format(tail="print(ascii(sys.argv[1:]))"))
+    arg = os.fsdecode(b"\xff")
+    plain = subprocess.run([sys.executable, name, arg], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                           timeout=120, check=False)
+    proc = gt("run", "-f", "json", name, arg, cwd=tmp_path)
+    assert proc.returncode == plain.returncode == 0, proc.stderr
+    assert proc.stdout == plain.stdout == "two passes done\n['\\udcff']\n"
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("graphtrace: 2 backward passes, 2 written to outputs/bad\\xff/\n")
+    assert "bad\\xff.py:4" in proc.stderr
+    folder = tmp_path / "outputs" / os.fsdecode(b"bad\xff")
+    assert "<h1>graphtrace: bad\\xff.py</h1>" in (folder / "index.html").read_text()
+    # a lone surrogate inside a trace file (a JSON escape) renders, and prints escaped
+    text = (folder / "pass-001.json").read_text().replace('"call_site":"bad\\udcff.py:4"', '"call_site":"\\ud800"')
+    (tmp_path / "lone.json").write_text(text)
+    proc = gt("render", "-f", "dot", "-o", "r", "lone.json", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "  1       backward  \\ud800 " in proc.stderr
