@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._errors import GraphtraceError
+from ._front_options import DEPTH, MAX_PASSES, VALUES
 from .model import Pass, Trace
 from .render.display import STEP_HEIGHT, pass_bundle
 
@@ -66,7 +67,7 @@ def show(obj: Any, *, step: bool = False, height: int = STEP_HEIGHT, **options: 
 
 # -- the %%graphtrace cell magic ---------------------------------------------------------
 
-MAX_PASSES = 20  # passes a %%graphtrace cell keeps and shows unless --max-passes says otherwise
+MAX_PASSES_SHOWN = 20  # passes a %%graphtrace cell keeps and shows unless --max-passes says otherwise
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -86,11 +87,10 @@ def _magics_class() -> type:
         @magic_arguments()
         @argument("--name", default="_graphtrace", metavar="VAR",
                   help="variable that receives the trace (default: _graphtrace)")
-        @argument("--max-passes", type=int, default=MAX_PASSES, metavar="N",
-                  help=f"keep and show at most the first N passes (default: {MAX_PASSES})")
-        @argument("--no-values", action="store_true", help="record and draw no tensor values, only the graph")
-        @argument("--depth", type=int, default=None, metavar="N",
-                  help="draw each nn.Module at path depth N as one box")
+        @argument(MAX_PASSES.flag, type=int, default=MAX_PASSES_SHOWN, metavar=MAX_PASSES.metavar,
+                  help=f"{MAX_PASSES.help} (default: {MAX_PASSES_SHOWN})")
+        @argument(VALUES.off, action="store_true", help=VALUES.help)
+        @argument(DEPTH.flag, type=int, default=None, metavar=DEPTH.metavar, help=DEPTH.help)
         @argument("--clusters", action="store_true", help="draw boxes around the ops of each module")
         @argument("--html", action="store_true", help="show step-through pages instead of static SVG")
         @argument("--height", type=int, default=STEP_HEIGHT, metavar="PX",
@@ -110,10 +110,11 @@ def _check(args: Any) -> None:
 
     if not args.name.isidentifier():
         raise UsageError(f"--name must be a Python variable name, not {args.name!r}")
-    if args.max_passes < 1:
-        raise UsageError(f"--max-passes must be at least 1, not {args.max_passes}")
-    if args.depth is not None and args.depth < 1:
-        raise UsageError(f"--depth must be at least 1, not {args.depth}")
+    try:
+        MAX_PASSES.check(args.max_passes)
+        DEPTH.check(args.depth)
+    except GraphtraceError as exc:
+        raise UsageError(str(exc)) from None
     if args.height < 1:
         raise UsageError(f"--height must be at least 1, not {args.height}")
 

@@ -14,6 +14,7 @@ import click
 
 from .. import __version__
 from .._errors import GraphtraceError
+from .._front_options import DEPTH, MAX_PASSES, VALUES
 from .folder import Folder, open_folder, read_run
 from .index import file_name
 from .printing import printable
@@ -66,8 +67,8 @@ def _formats_option(default: tuple[str, ...]) -> Callable[[_F], _F]:
 
 _out_option = click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
                            help="Folder to write into.")
-_depth_option = click.option("--depth", type=click.IntRange(min=0), metavar="N",
-                             help="Draw a collapsed view: module nesting shown down to depth N.")
+_depth_option = click.option(DEPTH.flag, type=click.IntRange(min=DEPTH.minimum), metavar=DEPTH.metavar,
+                             help=DEPTH.help)
 _open_option = click.option("--open", "open_index", is_flag=True, help="Open index.html in a browser.")
 _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 _force_option = click.option("--force", is_flag=True,
@@ -89,10 +90,9 @@ def cli() -> None:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @_out_option
 @_formats_option(RUN_FORMATS)
-@click.option("--max-passes", type=click.IntRange(min=1), metavar="N",
-              help="Write at most N passes; later ones are only counted (the script runs on).")
-@click.option("--values/--no-values", default=True, show_default=True,
-              help="Record tensor values and gradients (off: structure only, faster).")
+@click.option(MAX_PASSES.flag, type=click.IntRange(min=MAX_PASSES.minimum), metavar=MAX_PASSES.metavar,
+              help=MAX_PASSES.help)
+@click.option(f"{VALUES.flag}/{VALUES.off}", default=True, show_default=True, help=VALUES.help)
 @_depth_option
 @_open_option
 @_quiet_option

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -330,6 +331,54 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
         result = invoke(*args)
         assert result.exit_code == 2, (args, result.output)
         one_error_line(result, text)
+
+
+@pytest.mark.parametrize("args", [["run", "--depth", "0"], ["run", "--depth", "-1"], ["run", "--max-passes", "0"],
+                                  ["run", "--depth", "many"]])
+def test_options_are_checked_before_the_script_runs(tmp_path: Path, args: list[str]) -> None:
+    result = invoke(*args, "-o", str(tmp_path / "o"), write(tmp_path, CHAIN))
+    assert result.exit_code == 2 and result.stdout == ""  # the script never ran
+    one_error_line(result, f"Invalid value for '{args[1]}'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_render_checks_depth_too(tmp_path: Path) -> None:
+    assert invoke("run", "-q", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, CHAIN)).exit_code == 0
+    result = invoke("render", "--depth", "0", "-f", "dot", str(tmp_path / "o" / "pass-001.json"))
+    assert result.exit_code == 2 and not (tmp_path / "o" / "pass-001.dot").exists()
+    one_error_line(result, "Invalid value for '--depth'")
+
+
+def test_run_render_and_the_magic_share_one_definition_of_each_option() -> None:
+    import click as _click
+
+    from graphtrace import _front_options as _options
+    from graphtrace.notebook import _magics_class
+
+    magic = {a.option_strings[0]: a for a in _magics_class().graphtrace_magic.parser._actions}
+    for command in ("run", "render"):
+        params = {p.opts[0]: p for p in cli.commands[command].params}
+        depth = params["--depth"]
+        assert depth.help == _options.DEPTH.help and isinstance(depth.type, _click.IntRange)
+        assert depth.type.min == _options.DEPTH.minimum == 1
+    run_params = {p.opts[0]: p for p in cli.commands["run"].params}
+    assert run_params["--max-passes"].help == _options.MAX_PASSES.help and run_params["--max-passes"].type.min == 1
+    values = run_params["--values"]
+    assert values.help == _options.VALUES.help and values.secondary_opts == ["--no-values"]
+    assert magic["--depth"].help == _options.DEPTH.help
+    assert magic["--max-passes"].help.startswith(_options.MAX_PASSES.help)
+    assert magic["--no-values"].help == _options.VALUES.help
+
+
+def test_the_readme_lists_the_options_run_has() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| `-o, --out DIR` |", 1)[1].split("\n\n", 1)[0]
+    listed = {"--out"} | set(re.findall(r"^\| `(?:-\w, )?(--[\w-]+)", table, re.M))
+    run_opts = {p.opts[0] if p.opts[0].startswith("--") else p.opts[-1] for p in cli.commands["run"].params
+                if isinstance(p, click.Option)}
+    assert listed == run_opts - {"--help"}
+    assert "`graphtrace -V`" in readme or "`graphtrace --version`" in readme
+    assert "recorded without values" not in readme  # what --max-passes does not do
 
 
 def test_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Path) -> None:
