@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import io
 import linecache
@@ -91,19 +92,50 @@ def api_caller(frame: FrameType | None) -> str:
 
 
 def _function_locals(frame: FrameType) -> list[tuple[str, Any]]:
-    """A function frame's local variables, without keeping them alive.
+    """A function frame's local variables, without keeping them alive or changing ``locals()``.
 
-    NOTE [frame locals]: before Python 3.13, ``frame.f_locals`` of a function frame is a
-    snapshot dict stored on the frame; it would keep every local (and so the autograd graph
-    behind a local tensor) alive after the user deletes it. We read it and empty it again;
-    ``locals()`` rebuilds it whenever it is asked for. From 3.13 on it is a view (PEP 667).
+    NOTE [frame locals]: before Python 3.13, ``frame.f_locals`` of a function frame refreshes
+    and returns the one dict stored on the frame, the very dict the user's ``locals()``
+    returned. Left filled, it would keep every local (and the autograd graph behind a local
+    tensor) alive after the user deletes it; emptied, it changes what the user's ``locals()``
+    holds. So the dict stored before our read is found first (``_stored_locals``) and copied;
+    after the read, it is given back exactly that content (empty if there was none). Where
+    the stored dict cannot be found safely, a function's locals are not read (no names). From
+    3.13 on ``f_locals`` is a view that stores nothing (PEP 667).
     """
     if sys.version_info >= (3, 13):
         return list(frame.f_locals.items())
+    found, stored = _stored_locals(frame)
+    if not found:
+        return []
+    before = dict(stored) if stored is not None else {}
     snapshot = frame.f_locals
     items = list(snapshot.items())
     snapshot.clear()
+    snapshot.update(before)
     return items
+
+
+# Offsets (in pointers) in CPython 3.11/3.12 of PyFrameObject.f_frame, and of f_code, f_globals
+# and f_locals in the _PyInterpreterFrame it points to; checked against the frame before use.
+_LAYOUT = {(3, 11): (3, 4, 1, 3), (3, 12): (3, 0, 3, 5)}
+
+
+def _stored_locals(frame: FrameType) -> tuple[bool, dict[str, Any] | None]:
+    """(found, the dict stored on the frame or None), read without refreshing it."""
+    layout = _LAYOUT.get(sys.version_info[:2])
+    if layout is None or sys.implementation.name != "cpython":
+        return False, None
+    f_frame, f_code, f_globals, f_locals = (k * ctypes.sizeof(ctypes.c_void_p) for k in layout)
+    iframe = ctypes.c_void_p.from_address(id(frame) + f_frame).value
+    if not iframe or ctypes.c_void_p.from_address(iframe + f_code).value != id(frame.f_code) \
+            or ctypes.c_void_p.from_address(iframe + f_globals).value != id(frame.f_globals):
+        return False, None
+    address = ctypes.c_void_p.from_address(iframe + f_locals).value
+    if not address:
+        return True, None
+    stored = ctypes.cast(address, ctypes.py_object).value
+    return (True, stored) if type(stored) is dict else (False, None)
 
 
 def variable_of(frame: FrameType, obj: Any) -> str:

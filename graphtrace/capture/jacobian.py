@@ -6,22 +6,48 @@ from typing import Any
 
 import torch
 
-from .values import plain
+from .provenance import Provenance
+from .values import plain, unseen
 from .walk import Skeleton, is_leaf_fn, is_python_fn
 
 MAX_CALLS = 4096  # node calls a pass may spend on Jacobians
 
 
-def node_jacobians(sk: Skeleton, limit: int) -> dict[tuple[int, int], list[Any]]:
+# NOTE [pure nodes]: a node called on basis vectors runs again, before the real pass, whatever
+# its backward does that the program can see: a saved-tensor unpack hook fires once more, a
+# non-reentrant checkpoint re-runs its forward (and selective checkpoint's single recompute is
+# used up), a custom Function's backward runs twice, a dispatch mode or the profiler sees the
+# node's ops. So only nodes known to be pure are called: built-in (not a custom Function),
+# made inside the trace block (``table``) while no saved-tensor hook and no dispatch mode was
+# active, and called while no dispatch mode is active and the profiler is off. Every other
+# edge gets its local derivative only from the gradients that actually flowed (recorder.py).
+
+
+def callable_now() -> bool:
+    """No dispatch mode and no profiler would see a node call made now (NOTE [pure nodes])."""
+    return torch._C._len_torch_dispatch_stack() == 0 and not torch._C._autograd._profiler_enabled()
+
+
+def node_jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, int], list[Any]]:
     """``J[i][j] = d out_u[i] / d v[j]`` for every edge whose two ends have <= limit elements.
 
-    Must run before the backward pass, while the saved tensors are alive. Custom Functions
-    are skipped (calling them would run user code), so are multi-output and complex nodes.
+    Must run before the backward pass, while the saved tensors are alive. Only pure nodes are
+    called (NOTE [pure nodes]); multi-output and complex nodes are skipped.
     """
+    if not callable_now():
+        return {}
+    with unseen():
+        return _jacobians(sk, limit, table)
+
+
+def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, int], list[Any]]:
     out: dict[tuple[int, int], torch.Tensor] = {}
     calls = 0
     for i, fn in enumerate(sk.fns):
         if is_leaf_fn(fn) or is_python_fn(fn):
+            continue
+        entry = table.get(fn)
+        if entry is None or not entry.get("pure"):
             continue
         metas: tuple[Any, ...] = getattr(fn, "_input_metadata", ())
         if len(metas) != 1:

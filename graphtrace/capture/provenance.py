@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch.nn.modules import module as nn_module
@@ -11,7 +11,52 @@ from .frames import code_of, user_frame, variable_of, where
 from .values import record
 from .walk import is_leaf_fn
 
-KEY = "graphtrace"  # the key of our entry in grad_fn.metadata
+# NOTE [provenance table]: provenance lives in a side table of the trace, never on the node.
+# Touching ``grad_fn.metadata`` (even reading it) attaches a Python dict to the C++ node, and
+# freeing a deep graph of such nodes recurses through them and overflows the C stack (a
+# 150,000-node chain segfaults where plain torch exits 0). Nodes are not weak-referenceable
+# and holding them would keep the graph alive, so an entry is keyed by the node's sequence
+# number (unique on the thread that made it, never reused) and checked against its name on
+# lookup. Entries are dropped when their pass frees the graph. Even reading ``t.grad_fn``
+# gives a node a Python object whose release recurses (a chain of some 60,000 such nodes
+# overflows the stack), so tagging stops, before touching the node, once TABLE_MAX nodes of
+# the block are tagged and alive; later nodes have no provenance until passes free some.
+_SHARED_NR = 1 << 63  # nodes made outside the counter (UINT64_MAX) share a number
+TABLE_MAX = 20_000
+
+
+class Provenance:
+    """Source line, module and small forward values of the grad_fns made in one trace block."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, dict[str, Any]] = {}  # sequence number -> entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def full(self) -> bool:
+        return len(self._entries) >= TABLE_MAX
+
+    def get(self, fn: Any) -> dict[str, Any] | None:
+        """The entry of ``fn``, if it was made (and tagged) in this block."""
+        entry = self._entries.get(fn._sequence_nr())
+        return entry if entry is not None and entry["op"] == fn.name() else None
+
+    def put(self, fn: Any, info: dict[str, Any]) -> dict[str, Any]:
+        entry = dict(info, op=fn.name(), values={})
+        key = fn._sequence_nr()
+        if key >= _SHARED_NR:  # a node without a sequence number of its own: not kept
+            return entry
+        self._entries[key] = entry
+        return entry
+
+    def drop(self, fns: Any) -> None:
+        """Forget the entries of nodes whose graph was freed (a pass without retain_graph)."""
+        for fn in fns:
+            self._entries.pop(fn._sequence_nr(), None)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 # NOTE [owners]: parameter names and module paths are relative to the top-level module that
@@ -39,6 +84,8 @@ class ModuleStack:
         ]
 
     def _enter(self, module: torch.nn.Module, args: Any) -> None:
+        if torch.compiler.is_compiling():  # see NOTE [compiled regions] in tracer.py
+            return
         if not self.stack:
             if module not in self._paths:
                 self._paths[module] = {m: name for name, m in module.named_modules()}
@@ -72,6 +119,8 @@ class ModuleStack:
         return name
 
     def _exit(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if torch.compiler.is_compiling():
+            return
         if self.stack:
             self.stack.pop()
             if not self.stack and self._roots:
@@ -88,19 +137,27 @@ class ModuleStack:
         self.stack.clear()
 
 
+def pure() -> bool:
+    """Nodes made now may be called by graphtrace (NOTE [pure nodes] in jacobian.py): no
+    saved-tensor hooks (checkpoint, offloading) and no dispatch mode (selective checkpoint)."""
+    return torch._C._autograd._top_saved_tensors_default_hooks(False) is None \
+        and torch._C._len_torch_dispatch_stack() == 0
+
+
 def next_sequence_nr() -> int:
-    """The sequence number the next autograd node made on this thread will get (or higher)."""
-    probe = torch.empty(0, requires_grad=True).view(0)
-    return cast(torch.autograd.graph.Node, probe.grad_fn)._sequence_nr() + 1  # a view of a leaf has one
+    """The sequence number the next autograd node made on this thread will get (no node is made)."""
+    return torch._C._autograd._get_sequence_nr()
 
 
-def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
+def tag(out: Any, table: Provenance, modules: ModuleStack | None, limit: int, since: int) -> None:
     """Write source line, module and small forward values into the grad_fns a call made.
 
     A composite call (``F.linear``, ``matmul``) makes several nodes but returns only the last:
     its untagged ancestors made after ``since`` (the block's first sequence number) are tagged
     with the same provenance, so every op node of the block knows its module and line.
     """
+    if table.full():  # see NOTE [provenance table]: no node may be touched
+        return
     tensors = out if isinstance(out, (tuple, list)) else (out,)
     info = None
     for t in tensors:
@@ -109,29 +166,27 @@ def tag(out: Any, modules: ModuleStack | None, limit: int, since: int) -> None:
         fn = t.grad_fn
         if fn is None:
             continue
-        metadata = cast(dict[str, Any], fn.metadata)  # torch's stubs call it a method: it is a dict
-        entry = metadata.get(KEY)
+        if fn._sequence_nr() < since:
+            continue
+        entry = table.get(fn)
         if entry is None:
             if info is None:
                 path, cls, owner = modules.stack[-1] if modules and modules.stack else ("", "", "")
                 frame = user_frame(2)
                 info = {"source": where(frame), "code": code_of(frame), "module": path, "module_class": cls,
-                        "owner": owner}
+                        "owner": owner, "pure": pure()}
                 del frame
-            entry = metadata[KEY] = dict(info, values={})
-            _tag_ancestors(fn, info, since)
+            entry = table.put(fn, info)
+            _tag_ancestors(fn, table, info, since)
         if t.numel() <= limit and t.output_nr not in entry["values"]:
             entry["values"][t.output_nr] = record(t, limit)
 
 
-def _tag_ancestors(fn: Any, info: dict[str, Any], since: int) -> None:
+def _tag_ancestors(fn: Any, table: Provenance, info: dict[str, Any], since: int) -> None:
     todo = [n for n, _ in fn.next_functions if n is not None]
     while todo:
         node = todo.pop()
-        if is_leaf_fn(node) or node._sequence_nr() < since:
+        if is_leaf_fn(node) or node._sequence_nr() < since or table.get(node) is not None or table.full():
             continue
-        meta = node.metadata
-        if KEY in meta:
-            continue
-        meta[KEY] = dict(info, values={})
+        table.put(node, info)
         todo.extend(n for n, _ in node.next_functions if n is not None)

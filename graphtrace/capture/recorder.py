@@ -16,10 +16,10 @@ from ..model import Pass
 from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
-from .provenance import KEY
+from .provenance import Provenance
 from .reuse import pend, same, same_elements
 from .userhooks import HookWatch
-from .values import JACOBIAN_LIMIT, dtype_name, record
+from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
 from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
 
 
@@ -27,8 +27,9 @@ class PassRecorder:
     """Records one backward call (or a snapshot) over the graph behind ``roots``."""
 
     def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict[str, Any], names: Names,
-                 limit: int, inputs: Sequence[torch.Tensor] = ()) -> None:
+                 limit: int, inputs: Sequence[torch.Tensor] = (), table: Provenance | None = None) -> None:
         self.meta = meta
+        self.table = table if table is not None else Provenance()
         self.limit = limit
         self.sk: Skeleton = walk(roots)
         self.in_slots = _in_slots(self.sk)
@@ -55,7 +56,7 @@ class PassRecorder:
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
         if meta.get("jacobians", True):
             try:
-                self.jacobians = node_jacobians(self.sk, min(limit, JACOBIAN_LIMIT))
+                self.jacobians = node_jacobians(self.sk, min(limit, JACOBIAN_LIMIT), self.table)
             except Exception as exc:  # an unforeseen node: no Jacobians, the backward still runs
                 self.problems.append(f"jacobians: {exc!r}")
 
@@ -86,7 +87,7 @@ class PassRecorder:
                 self.leaves.append((nid, var))
             else:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
-                op_owner = str((fn.metadata.get(KEY) or {}).get("owner") or "")
+                op_owner = str((self.table.get(fn) or {}).get("owner") or "")
                 if op_owner and attrs["module_class"]:
                     self.owners[nid] = op_owner
             self.nodes[nid] = attrs
@@ -95,7 +96,7 @@ class PassRecorder:
         value = self.rec(t)  # NOTE [no leaf value cache] in reuse.py
         return {
             "kind": kind, "op": op, "name": name, "param": "",
-            "shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": t.device.type,
+            "shape": shape_of(t), "dtype": dtype_name(t.dtype), "device": t.device.type,
             "requires_grad": t.requires_grad, "is_leaf": t.is_leaf, "retains_grad": t.retains_grad,
             "value": value, "step": None, "grad_in": [None], "retained_grad": None,
             "source": "", "module": "", "module_class": "", "outputs": 1,
@@ -104,7 +105,7 @@ class PassRecorder:
     def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict[str, Any]:
         metas = getattr(fn, "_input_metadata", ())
         first = metas[0] if metas else None
-        prov = fn.metadata.get(KEY) or {}
+        prov = self.table.get(fn) or {}
         value = None
         if named is not None:
             value = self.rec(named[1])
@@ -112,7 +113,7 @@ class PassRecorder:
             value = prov["values"].get(0)
         attrs = {
             "kind": "op", "op": op_name(fn), "name": named[0] if named else "", "param": "",
-            "shape": list(first.shape) if first is not None else None,
+            "shape": _meta_shape(first),
             "dtype": dtype_name(first.dtype) if first is not None else None,
             "device": first.device.type if first is not None else None,
             "requires_grad": True, "is_leaf": False,
@@ -230,15 +231,19 @@ class PassRecorder:
                 parts = [grad_inputs[s] for s in slots]
                 edge["parts"] = [rec(p) for p in parts]
                 defined = [p for p in parts if p is not None]
-                g = torch.stack(defined).sum(0) if self.values and defined and all(
-                    p.shape == defined[0].shape for p in defined) else None
+                g = None
+                if self.values and defined and all(p.shape == defined[0].shape and not unreadable(p)
+                                                   for p in defined):
+                    with unseen():
+                        g = torch.stack(defined).sum(0)
                 edge["grad"] = record(g, self.limit)
             if (self.values and scalar_out and (u, v) not in self.jacobians  # else exact, in _to_pass
                     and g is not None and g.numel() <= self.limit
                     and not g.is_complex() and g.device.type != "meta"
-                    and bool(grad_outputs[0] != 0)):
-                with torch.no_grad():
-                    edge["local"] = record(g / grad_outputs[0], self.limit)
+                    and not unreadable(g) and not unreadable(grad_outputs[0])):
+                with unseen():
+                    if bool(grad_outputs[0] != 0):
+                        edge["local"] = record(g / grad_outputs[0], self.limit)
 
     def _acc_hook(self, nid: int) -> Any:
         def hook(var: torch.Tensor) -> None:
@@ -277,6 +282,8 @@ class PassRecorder:
                     self._returned(input_id, edge[1], returned[k])
             return self._to_pass(input_ids, error)
         finally:
+            if not self.meta.get("retain_graph"):  # the graph is freed: so is its provenance
+                self.table.drop(self.sk.fns)
             self.sk.clear()
             self.pending.clear()
             self.watch.clear()
@@ -351,6 +358,14 @@ class PassRecorder:
             modules=_modules(graph, meta.get("modules") or {}, len(owners) > 1),
         )
         return Pass(graph)
+
+
+def _meta_shape(meta: Any) -> list[int] | None:
+    """The shape of a node's output as autograd saw it; None if it has none (or a ragged one)."""
+    try:
+        return [int(d) for d in meta.shape] if meta is not None else None
+    except (RuntimeError, TypeError):
+        return None
 
 
 def _in_slots(sk: Skeleton) -> dict[int, int]:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .values import unreadable
+
 # NOTE [no leaf value cache]: a leaf's value is summarised afresh in every pass. A cache
 # keyed by the version counter (plus a sample of elements) went stale after writes that
 # bypass the counter (``w.data[0, 1] += 1000``, numpy views, other threads), and no check
@@ -26,7 +28,8 @@ def same(hit: tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int], g: A
 
 def same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:
     """``a`` holds exactly ``b``'s elements (a reshaped or permuted view): same summary."""
-    if a.dtype != b.dtype or a.numel() != b.numel() or a.data_ptr() != b.data_ptr() or a.layout != b.layout:
+    if a.dtype != b.dtype or a.numel() != b.numel() or a.layout != b.layout or a.is_nested or b.is_nested \
+            or unreadable(a) or unreadable(b) or a.data_ptr() != b.data_ptr():
         return False
     if a.is_contiguous() and b.is_contiguous():
         return True

@@ -17,8 +17,10 @@ from .._plain import plain_call
 from ..model import Pass, Trace
 from .entry import Entry, dispatcher, entry_of, plain
 from .frames import Names, api_caller, user_frame, where
-from .provenance import ModuleStack, next_sequence_nr, tag
+from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
 from .recorder import PassRecorder
+from .values import unseen, wrapped
+from .walk import MAX_NODES, TooBig
 
 
 def _as_list(x: Any) -> list[Any]:
@@ -29,19 +31,27 @@ def _as_list(x: Any) -> list[Any]:
     return list(x)
 
 
+def _roots(entry: Entry, a: dict[str, Any]) -> list[Any]:
+    """The tensors the call starts from, from its bound arguments ``a``."""
+    if entry.name == "Tensor.backward":
+        return [a["self"]]
+    return _as_list(a["tensors"] if entry.name == "torch.autograd.backward" else a["outputs"])
+
+
 def _call(entry: Entry, a: dict[str, Any]) -> dict[str, Any]:
     """The call's roots, seed gradients, inputs and flags from its bound arguments ``a``."""
+    roots = _roots(entry, a)
     if entry.name == "Tensor.backward":
-        roots, seeds, inputs = [a["self"]], [a.get("gradient")], _as_list(a.get("inputs"))
+        seeds, inputs = [a.get("gradient")], _as_list(a.get("inputs"))
     elif entry.name == "torch.autograd.backward":
-        roots = _as_list(a["tensors"])
         seeds = _as_list(a.get("grad_tensors") if a.get("grad_tensors") is not None else a.get("grad_variables"))
         inputs = _as_list(a.get("inputs"))
     else:
-        roots, seeds, inputs = _as_list(a["outputs"]), _as_list(a.get("grad_outputs")), _as_list(a["inputs"])
+        seeds, inputs = _as_list(a.get("grad_outputs")), _as_list(a["inputs"])
     seeds = seeds + [None] * (len(roots) - len(seeds))
-    seeds = [s if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
-             else torch.ones_like(r, memory_format=torch.preserve_format) for r, s in zip(roots, seeds)]
+    with unseen():  # the engine's implicit seed, made where no user mode sees it
+        seeds = [s if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
+                 else torch.ones_like(r, memory_format=torch.preserve_format) for r, s in zip(roots, seeds)]
     create = bool(a.get("create_graph", False))
     retain = a.get("retain_graph")
     return {
@@ -49,6 +59,13 @@ def _call(entry: Entry, a: dict[str, Any]) -> dict[str, Any]:
         "create_graph": create, "retain_graph": create if retain is None else bool(retain),
         "batched": bool(a.get("is_grads_batched", False)),
     }
+
+
+# NOTE [compiled regions]: nothing of ours may be traced by the compiler: dynamo inlines the
+# TorchFunctionMode and the global module hooks into the code it compiles (and fails on our
+# state: "already tracked for mutation"). While it traces, ``torch.compiler.is_compiling()``
+# is a constant True for it, so each of our entry points returns at once: the compiled
+# region runs as compiled, and its backward is one node of the pass (CompiledFunctionBackward).
 
 
 class _Mode(TorchFunctionMode):
@@ -61,6 +78,8 @@ class _Mode(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        if torch.compiler.is_compiling():  # see NOTE [compiled regions]
+            return func(*args, **kwargs)
         tracer = self.tracer
         caller = dispatcher(sys._getframe())  # NOTE [wrapped entry points]
         entry = entry_of(func, caller) if tracer is not None else None
@@ -72,7 +91,7 @@ class _Mode(TorchFunctionMode):
         out = plain_call(call, args, kwargs)
         if tracer is not None and tracer.modules is not None:
             try:
-                tag(out, tracer.modules, tracer.tag_limit, tracer.since)
+                tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
         return out
@@ -93,6 +112,7 @@ class Tracer:
         self.trace = Trace()
         self.since = 0
         self.modules: ModuleStack | None = None
+        self.table = Provenance()  # see NOTE [provenance table]
         self.tag_limit = self._tag_limit()
         self._mode: _Mode | None = None
 
@@ -112,6 +132,7 @@ class Tracer:
                 _leave(self._mode)
         finally:
             self._mode = None
+            self.table.clear()
             if self.modules is not None:
                 self.modules.close()
                 self.modules = None
@@ -128,6 +149,10 @@ class Tracer:
     @property
     def count(self) -> int:
         return self.trace.count
+
+    @property
+    def not_drawn(self) -> dict[str, int]:
+        return self.trace.not_drawn
 
     def __iter__(self) -> Iterator[Pass]:
         return iter(self.trace)
@@ -161,8 +186,13 @@ class Tracer:
         index = self.trace.count + 1
         recorder = None
         try:
+            if torch._C._functorch.maybe_current_level() is not None \
+                    or any(isinstance(t, torch.Tensor) and wrapped(t) for t in _roots(entry, bound)):
+                return self._not_drawn("inside torch.func transforms", call, args, kwargs)  # NOTE [unread tensors]
             recorder = self._recorder(entry, bound, index)
             recorder.register()
+        except TooBig:
+            return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs)
         except Exception as exc:
             if recorder is not None:
                 _quietly(recorder.remove_hooks)
@@ -199,9 +229,14 @@ class Tracer:
                 meta["modules"] = self.modules.seen
             return _recorder(frame, call["roots"], call["seeds"], meta,
                              self.options.value_limit if meta["values"] else 0, call["inputs"],
-                             self.modules.params if self.modules is not None else None)
+                             self.modules.params if self.modules is not None else None, self.table)
         finally:
             del frame
+
+    def _not_drawn(self, why: str, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The plain call, counted in ``not_drawn`` under ``why`` (the run's summary names them)."""
+        self.trace.not_drawn[why] = self.trace.not_drawn.get(why, 0) + 1
+        return plain_call(call, args, kwargs)
 
     def _store(self, p: Pass) -> None:
         trace = self.trace
@@ -261,13 +296,13 @@ def snapshot(tensors: torch.Tensor | Sequence[torch.Tensor], options: SnapshotOp
 
 def _recorder(frame: Any, roots: list[Any], seeds: list[Any], meta: dict[str, Any], limit: int,
               inputs: Sequence[Any] = (),
-              params: dict[int, tuple[str, str]] | None = None) -> PassRecorder:
+              params: dict[int, tuple[str, str]] | None = None, table: Provenance | None = None) -> PassRecorder:
     """A recorder for ``roots``, with the names visible in ``frame`` (not kept afterwards)."""
     names = Names(frame)
     if params:
         names.add_params(params)
     try:
-        return PassRecorder(roots, seeds, meta=meta, names=names, limit=limit, inputs=inputs)
+        return PassRecorder(roots, seeds, meta=meta, names=names, limit=limit, inputs=inputs, table=table)
     finally:
         names.clear()
 

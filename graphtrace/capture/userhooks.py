@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .values import unreadable, unseen
+
 Rec = Callable[[torch.Tensor | None], dict[str, Any] | None]
 
 # NOTE [hooks seen]: torch runs a node's tensor pre-hooks (``Tensor.register_hook``, on
@@ -31,9 +33,9 @@ def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     try:
         if a.shape != b.shape or a.dtype != b.dtype or a.layout != b.layout:
             return False
-        if a.layout != torch.strided or a.device.type == "meta":
-            return True  # not comparable here: no change claimed
-        with torch.no_grad():
+        if a.layout != torch.strided or a.device.type == "meta" or a.is_nested or unreadable(a) or unreadable(b):
+            return True  # not comparable here (NOTE [unread tensors]): no change claimed
+        with unseen():
             if torch.equal(a, b):
                 return True
             return bool(((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point() else False
@@ -60,8 +62,11 @@ class HookWatch:
         if hit is None:
             self.expect[(v, nr)] = [g, g._version, 1, rec]
         elif hit[0] is not None:
+            if unreadable(g) or unreadable(hit[0]):  # NOTE [unread tensors]: not summed by us
+                hit[0] = None
+                return
             try:
-                with torch.no_grad():
+                with unseen():
                     total = hit[0] + g  # NOTE [hooks seen]: the engine's sum, in arrival order
                 self.expect[(v, nr)] = [total, total._version, hit[2] + 1, None]
             except (RuntimeError, TypeError, NotImplementedError):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any, cast
 
 import torch
+from torch._ops import _len_torch_dispatch_stack_pre_dispatch as _len_pre_dispatch
+from torch.utils._python_dispatch import _disable_current_modes
 
 from .._options import VALUE_LIMIT
 
@@ -106,12 +110,78 @@ def _summary(t: torch.Tensor) -> dict[str, Any]:
 
 _EMPTY = {"norm": None, "min": None, "max": None, "mean": None, "nan": 0, "inf": 0}
 
+# NOTE [unread tensors]: some tensors cannot be read without changing the program: functorch
+# wrappers (torch.func, vmap) have no storage and no batching rule for our ops; a subclass
+# with its own __torch_dispatch__ would run its code on our ops; while the profiler records,
+# each of our ops would be an event of the user's profile. Their record keeps what is read
+# for free (shape, dtype) and names why the values are missing (``"unread"``); a nested
+# tensor's ragged shape is given as its leading dimension with ``"layout"``.
+
+
+def wrapped(t: torch.Tensor) -> bool:
+    """``t`` is a functorch wrapper (torch.func grad/vjp/jacrev, vmap): it has no storage."""
+    functorch = torch._C._functorch
+    return functorch.is_functorch_wrapped_tensor(t) or functorch.is_batchedtensor(t) \
+        or functorch.is_legacy_batchedtensor(t)
+
+
+def unreadable(t: torch.Tensor) -> str:
+    """Why the values of ``t`` are not read (see NOTE [unread tensors]), or ""."""
+    if wrapped(t):
+        return "inside a torch.func transform"
+    if type(t) is not torch.Tensor and type(t).__torch_dispatch__ is not torch.Tensor.__torch_dispatch__:
+        return f"tensor subclass {type(t).__name__}"
+    if torch._C._autograd._profiler_enabled():
+        return "the profiler was recording"
+    return ""
+
+
+def shape_of(t: Any) -> list[int]:
+    """``list(t.shape)``; for a nested tensor, its sizes up to the first ragged one."""
+    if not t.is_nested:
+        return list(t.shape)
+    sizes = []
+    for d in range(t.dim()):
+        try:
+            size = t.size(d)
+        except RuntimeError:  # a ragged dimension of a strided nested tensor
+            break
+        if not isinstance(size, int):  # a jagged tensor's ragged size (a symbol)
+            break
+        sizes.append(size)
+    return sizes
+
+
+@contextlib.contextmanager
+def unseen() -> Iterator[None]:
+    """Our own tensor ops run here, where no user TorchDispatchMode (a logging mode, a
+    selective-checkpoint policy) and no TorchFunctionMode sees them."""
+    with torch.no_grad(), torch._C.DisableTorchFunction():
+        if torch._C._len_torch_dispatch_stack() == 0 and _len_pre_dispatch() == 0:
+            yield
+        else:
+            with _disable_current_modes():
+                yield
+
+
+def _unread(t: torch.Tensor, why: str) -> dict[str, Any]:
+    rec: dict[str, Any] = {"shape": shape_of(t), "dtype": dtype_name(t.dtype)}
+    if t.is_nested:  # its element count is not a size of its own
+        rec["layout"] = "nested"
+    else:
+        rec["numel"] = t.numel()
+    rec.update(values=None, unread=why, **_EMPTY)
+    return rec
+
 
 def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
     """The value record of a tensor (see docs/trace-format.md), or None for no tensor."""
     if not isinstance(t, torch.Tensor):
         return None
-    with torch.no_grad():
+    why = "nested tensor" if t.is_nested else unreadable(t)
+    if why:
+        return _unread(t, why)
+    with unseen():
         t = t.detach()
         rec: dict[str, Any] = {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": t.numel()}
         if t.layout == torch.sparse_coo:
@@ -128,7 +198,7 @@ def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
         try:
             rec["values"] = plain(t.tolist()) if t.numel() <= limit else None
             rec.update(_summary(t))
-        except (RuntimeError, TypeError, NotImplementedError):  # exotic dtype: never break the pass
+        except Exception:  # exotic dtype or subclass: never break the pass
             rec["values"] = None
             rec.update(_EMPTY)
         return rec

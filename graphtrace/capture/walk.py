@@ -16,6 +16,13 @@ from torch.autograd.graph import get_gradient_edge
 #      grad_fns in root order; a grad_fn (or a leaf's AccumulateGrad) gets the next int the
 #      first time it is reached.
 # The walk is iterative (no recursion limit for deep graphs) and never uses id() for ids.
+# It stops at MAX_NODES: every node it reads keeps a Python object until the graph is freed,
+# and freeing a long chain of those overflows the C stack (NOTE [provenance table]).
+MAX_NODES = 20_000
+
+
+class TooBig(Exception):
+    """The graph has more nodes than a pass may hold; it is not walked further."""
 
 
 @dataclass
@@ -59,6 +66,8 @@ def walk(roots: list[torch.Tensor]) -> Skeleton:
     def visit(fn: Any) -> int:
         nid = sk.ids.get(fn)
         if nid is None:
+            if len(sk.fns) >= MAX_NODES:
+                raise TooBig(f"the graph has more than {MAX_NODES} nodes")
             nid = len(sk.roots) + len(sk.fns)
             sk.ids[fn] = nid
             sk.fns.append(fn)

@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -145,7 +145,7 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
     def stopped_by(name: str) -> None:  # NOTE [stopped by a signal]
         writer.finish(title=_shown_path(script), command=shown, notes=[
             f"The script was stopped by {name} after {writer.count + writer.skipped} passes; those are written here."])
-        _report(writer, folder, quiet)
+        _report(writer, folder, quiet, _not_drawn(tracer.not_drawn))
 
     code, interrupted = SIGINT_EXIT, True
     guard = TermGuard(stopped_by)
@@ -156,12 +156,15 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
         notes = _stop_notes(code, interrupted, writer.count + writer.skipped)
         writer.finish(title=_shown_path(script), command=shown, notes=notes)
+    not_drawn = _not_drawn(tracer.not_drawn)
     try:
         if writer.count == 0 and not writer.skipped:
             held.remove_if_empty()
             _say(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw")
+            for line in not_drawn:
+                _say(f"graphtrace: {line}")
             return code
-        failed = _report(writer, folder, quiet)
+        failed = _report(writer, folder, quiet, not_drawn)
         if open_index:
             webbrowser.open((folder / "index.html").absolute().as_uri())
     finally:
@@ -251,10 +254,10 @@ def _stop_notes(code: int, interrupted: bool, count: int) -> list[str]:
     return []
 
 
-def _report(writer: Writer, folder: Path, quiet: bool) -> bool:
+def _report(writer: Writer, folder: Path, quiet: bool, not_drawn: Sequence[str] = ()) -> bool:
     """The summary (unless quiet) and the problems; True when something other than a missing dot failed."""
     if not quiet:
-        _summary(writer, folder)
+        _summary(writer, folder, not_drawn)
     return _problems(writer)
 
 
@@ -279,7 +282,13 @@ def _problems(writer: Writer, warn_dot: bool = True) -> bool:
     return bool(writer.errors or writer.failed)
 
 
-def _summary(writer: Writer, folder: Path) -> None:
+def _not_drawn(counts: dict[str, int]) -> list[str]:
+    """``2 passes inside torch.func transforms were not drawn``, one line per reason."""
+    return [f"{n} pass{'es' if n != 1 else ''} {why} {'were' if n != 1 else 'was'} not drawn"
+            for why, n in counts.items()]
+
+
+def _summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None:
     """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
     total = writer.count + writer.skipped
     lines = [(f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
@@ -298,6 +307,7 @@ def _summary(writer: Writer, folder: Path) -> None:
         lines.append(f"  after pass {ALWAYS}, only the first and last pass of each structure are written")
     if writer.skipped:
         lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
+    lines += [f"  {line}" for line in not_drawn]
     if writer.index_written:
         lines.append(f"  open {_shown_path(folder / 'index.html')}")
     _say(*lines)

@@ -135,11 +135,14 @@ class Trace:
     """The passes recorded by one ``graphtrace.trace()`` block, in the order they ran.
 
     ``count``: the passes recorded, kept in ``passes`` or not (``trace(keep=...)``).
+    ``not_drawn``: passes that ran but could not be recorded, counted by reason
+    (``{"inside torch.func transforms": 2}``).
     """
 
     def __init__(self, passes: list[Pass] | None = None) -> None:
         self.passes: list[Pass] = list(passes or [])
         self.count = len(self.passes)
+        self.not_drawn: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[Pass]:
         return iter(self.passes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -51,3 +53,32 @@ def test_without_provenance_nothing_is_tagged():
     g = t.passes[0].graph
     assert g.graph["modules"] == {}
     assert all(a["module"] == "" and a["source"] == "" for _, a in g.nodes(data=True))
+
+
+_DEEP_CHAIN = """
+import torch, graphtrace
+x = torch.ones(1, requires_grad=True)
+with graphtrace.trace():
+    y = x
+    for _ in range(150_000):
+        y = y * 1.0
+    del y
+print("freed")
+"""
+
+
+def test_a_deep_graph_built_in_the_block_is_freed_without_crashing():
+    # NOTE [provenance table]: a Python dict on each node made freeing this chain overflow the C stack
+    done = subprocess.run([sys.executable, "-c", _DEEP_CHAIN], capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout) == (0, "freed\n"), done.stderr[-2000:]
+
+
+def test_provenance_is_kept_beside_the_graph_not_on_its_nodes():
+    x = torch.ones(2, requires_grad=True)
+    with graphtrace.trace() as t:
+        y = (x * 3).sin()
+        assert y.grad_fn.next_functions[0][0].metadata == {}  # nothing of ours on the node
+        y.sum().backward()
+    ops = {a["op"]: a["source"] for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "op"}
+    assert ops["MulBackward0"].endswith(ops["SinBackward0"]) and ":" in ops["SinBackward0"]
+    assert len(t.table) == 0  # dropped with the pass that freed the graph

@@ -599,3 +599,23 @@ def test_index_draws_the_rms_gradient_of_each_parameter_over_the_passes(tmp_path
     result = invoke("render", "-q", str(out / "pass-001.json"), "-f", "dot")  # run.json read back ...
     assert result.exit_code == 0, result.output
     assert "weight: rms from 1 to 30 over 30 passes" in (out / "index.html").read_text()  # ... the map stays
+
+
+FUNC = """
+import torch
+from torch.func import grad, vjp
+x = torch.tensor([0.5, 1.0])
+print(grad(lambda t: torch.sin(t).sum())(x).tolist())
+_, pullback = vjp(torch.sin, x)
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+(w * 3).sum().backward()
+print(w.grad.tolist())
+"""
+
+
+def test_passes_inside_torch_func_transforms_are_named_in_the_summary(tmp_path: Path) -> None:
+    result = invoke("run", "-f", "json", "-o", str(tmp_path / "out"), write(tmp_path, FUNC))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1] == "[3.0, 3.0]"
+    assert "  1 pass inside torch.func transforms was not drawn" in result.stderr.splitlines()
+    assert (tmp_path / "out" / "pass-001.json").exists()

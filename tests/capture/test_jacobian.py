@@ -1,0 +1,98 @@
+"""graphtrace never runs a backward node where the program could see it (NOTE [pure nodes])."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+
+import graphtrace
+
+
+def _twice(traced: bool, body) -> object:
+    """body() run plain or in a trace() block; its own counts are returned."""
+    if not traced:
+        return body()
+    with graphtrace.trace():
+        return body()
+
+
+def _unpacks() -> int:
+    calls = []
+    x = torch.ones(3, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: calls.append(1) or t):
+        y = (x * x).sum()
+    y.backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    return len(calls)
+
+
+def test_saved_tensor_unpack_hooks_run_as_often_as_without_tracing():
+    assert _twice(False, _unpacks) == _twice(True, _unpacks) == 2
+
+
+def _forwards() -> int:
+    runs = []
+
+    def f(t):
+        runs.append(1)
+        return t.sin() * 2
+
+    x = torch.tensor([0.5, 1.0], requires_grad=True)
+    checkpoint(f, x, use_reentrant=False).sum().backward()
+    assert torch.allclose(x.grad, 2 * torch.cos(torch.tensor([0.5, 1.0])))
+    return len(runs)
+
+
+def test_a_checkpointed_forward_is_recomputed_once():
+    assert _twice(False, _forwards) == _twice(True, _forwards) == 2
+
+
+def _policy_calls() -> int:
+    calls = []
+
+    def policy(ctx, op, *args, **kwargs):
+        calls.append(op)
+        return CheckpointPolicy.PREFER_RECOMPUTE
+
+    x = torch.tensor([0.5, 1.0], requires_grad=True)
+    contexts = functools.partial(create_selective_checkpoint_contexts, policy)
+    checkpoint(lambda t: t.sin().cos(), x, use_reentrant=False, context_fn=contexts).sum().backward()
+    assert x.grad is not None
+    return len(calls)
+
+
+def test_selective_checkpoint_recomputes_once_and_its_policy_sees_only_the_programs_ops():
+    assert _twice(False, _policy_calls) == _twice(True, _policy_calls)
+
+
+class _Counted(torch.autograd.Function):
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 3
+
+    @staticmethod
+    def backward(ctx, g):
+        _Counted.calls += 1
+        return g * 3
+
+
+def test_a_custom_backward_runs_once():
+    x = torch.ones(2, requires_grad=True)
+    with graphtrace.trace() as t:
+        _Counted.apply(x).sum().backward()
+    assert _Counted.calls == 1 and x.grad.tolist() == [3.0, 3.0]
+    assert len(t.passes) == 1
+
+
+def test_pure_nodes_still_give_their_jacobian():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with graphtrace.trace() as t:
+        (x * x).sum().backward()
+    g = t.passes[0].graph
+    mul = next(n for n, a in g.nodes(data=True) if a["op"] == "MulBackward0")
+    leaf = next(n for n, a in g.nodes(data=True) if a["kind"] == "leaf")
+    assert g.edges[mul, leaf]["jacobian"] == [[2.0, 0.0], [0.0, 4.0]]

@@ -1,0 +1,94 @@
+"""Value records of tensors that cannot be read freely: nested, subclasses, functorch wrappers."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import graphtrace
+from graphtrace.capture.values import record
+
+
+class _Logged(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def _ops_seen(traced: bool) -> list[str]:
+    x = torch.ones(3, requires_grad=True)
+    log = _Logged()
+    if traced:
+        with graphtrace.trace(), log:
+            (x * 2).sum().backward()
+    else:
+        with log:
+            (x * 2).sum().backward()
+    return log.ops
+
+
+def test_a_users_dispatch_mode_sees_only_the_programs_ops():
+    plain = _ops_seen(traced=False)
+    assert plain[:2] == ["aten.mul.Tensor", "aten.sum.default"]
+    assert _ops_seen(traced=True) == plain
+
+
+def test_a_strided_nested_tensor_is_recorded_without_raising():
+    nt = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])
+    rec = record(nt)
+    assert rec["shape"] == [2] and rec["layout"] == "nested" and rec["values"] is None
+    assert rec["unread"] == "nested tensor"
+
+
+def test_a_jagged_nested_tensor_gives_its_sizes_up_to_the_ragged_one():
+    nt = torch.nested.nested_tensor([torch.ones(2, 4), torch.ones(3, 4)], layout=torch.jagged)
+    rec = record(nt)
+    assert rec["shape"] == [2] and rec["layout"] == "nested" and rec["values"] is None
+
+
+class _Opaque(torch.Tensor):
+    """A wrapper subclass: its own __torch_dispatch__, no .tolist()."""
+
+    calls = 0
+
+    @staticmethod
+    def __new__(cls, inner):
+        return torch.Tensor._make_wrapper_subclass(cls, inner.shape, dtype=inner.dtype)
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        cls.calls += 1
+        raise NotImplementedError(str(func))
+
+
+def test_a_subclass_with_its_own_dispatch_is_named_and_never_run():
+    t = _Opaque(torch.ones(2, 3))
+    rec = record(t)
+    assert rec["shape"] == [2, 3] and rec["dtype"] == "float32" and rec["numel"] == 6
+    assert rec["values"] is None and rec["unread"] == "tensor subclass _Opaque"
+    assert _Opaque.calls == 0
+
+
+def test_a_functorch_wrapper_is_recorded_by_shape_and_dtype():
+    seen = []
+    torch.func.vmap(lambda t: seen.append(record(t)) or t)(torch.ones(4, 3))
+    assert seen[0]["shape"] == [3] and seen[0]["values"] is None
+    assert seen[0]["unread"] == "inside a torch.func transform"
+
+
+def test_values_are_not_read_while_the_profiler_records():
+    x = torch.ones(2, requires_grad=True)
+    with graphtrace.trace() as t, torch.profiler.profile() as prof:
+        (x * 3).sum().backward()
+    names = {e.name for e in prof.events()}
+    assert "aten::aminmax" not in names and "aten::linalg_vector_norm" not in names
+    leaf = next(a for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "leaf")
+    assert leaf["grad_after"]["unread"] == "the profiler was recording"
+    assert x.grad.tolist() == [3.0, 3.0]
