@@ -75,10 +75,11 @@ def test_a_deep_graph_built_in_the_block_is_freed_without_crashing():
 
 def test_provenance_is_kept_beside_the_graph_not_on_its_nodes():
     x = torch.ones(2, requires_grad=True)
-    with graphtrace.trace() as t:
+    tracer = graphtrace.trace()
+    with tracer as t:
         y = (x * 3).sin()
         assert y.grad_fn.next_functions[0][0].metadata == {}  # nothing of ours on the node
         y.sum().backward()
     ops = {a["op"]: a["source"] for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "op"}
     assert ops["MulBackward0"].endswith(ops["SinBackward0"]) and ":" in ops["SinBackward0"]
-    assert len(t.table) == 0  # dropped with the pass that freed the graph
+    assert len(tracer.table) == 0  # dropped with the pass that freed the graph
