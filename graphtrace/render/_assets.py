@@ -29,6 +29,12 @@ svg .gt-in > path { stroke: #ff7f0e; stroke-width: 3px; }
 svg .gt-in > polygon { stroke: #ff7f0e; fill: #ff7f0e; }
 svg .gt-out > path { stroke: #2ca02c; stroke-width: 3px; }
 svg .gt-out > polygon { stroke: #2ca02c; fill: #2ca02c; }
+@media (prefers-color-scheme: dark) {  /* the page follows its SVG (NOTE [dark mode] in _svg.py) */
+  body, header { background: #141414; color: #ddd; }
+  header, #gt-panel { border-color: #3a3a3a; }
+  header button { background: #2a2a2a; color: #ddd; border: 1px solid #555; }
+  #gt-panel h3, #gt-panel td:first-child { color: #aaa; }
+}
 """
 
 JS = r"""

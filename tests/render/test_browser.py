@@ -128,5 +128,12 @@ def test_svg_turns_dark_with_the_readers_colour_scheme(browser, tmp_path):
             browser.get(page.as_uri())
             assert browser.execute_script(filter_of) == want
             assert browser.execute_script("return getComputedStyle(document.body).filter") == "none"  # scoped
+        page = tmp_path / "page.html"
+        page.write_text(to_html(S.chain()), encoding="utf-8")
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        browser.get(page.as_uri())  # the step page follows its picture
+        assert browser.execute_script("return getComputedStyle(document.body).backgroundColor") == "rgb(20, 20, 20)"
+        assert browser.execute_script(filter_of) == "invert(0.92) hue-rotate(180deg)"
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
