@@ -206,12 +206,16 @@ class Tracer:
             error = exc
             raise
         finally:
+            recorded = None
             try:
                 recorder.remove_hooks()
-                self._store(recorder.finish(returned if entry.name == "torch.autograd.grad" else None, error))
+                recorded = recorder.finish(returned if entry.name == "torch.autograd.grad" else None, error)
+                self._store(recorded)
             except Exception as exc:  # the user's result or exception must win over ours
                 _quietly(recorder.remove_hooks)
                 _warn(index, exc)
+            if recorded is not None and self.options.on_pass is not None:
+                self.options.on_pass(recorded)  # the user's callback: its errors are the user's
 
     def _recorder(self, entry: Entry, bound: dict[str, Any], index: int) -> PassRecorder:
         frame = user_frame(3)
@@ -244,8 +248,6 @@ class Tracer:
             trace.passes.append(p)
         trace.count += 1
         self.tag_limit = self._tag_limit()
-        if self.options.on_pass is not None:
-            self.options.on_pass(p)
 
 
 def _leave(mode: _Mode) -> None:

@@ -169,17 +169,21 @@ def test_nested_traces_both_record_the_inner_pass() -> None:
 
 def test_two_traces_in_a_row_are_independent_and_a_trace_cannot_nest_in_itself() -> None:
     x = _leaf()
-    with graphtrace.trace() as a:
+    first = graphtrace.trace()
+    with first as a:
         (x * 2).sum().backward()
-    with graphtrace.trace() as b:
+    second = graphtrace.trace()
+    with second as b:
         (x * 3).sum().backward()
         with pytest.raises(GraphtraceError, match="already active"):
-            b.__enter__()
+            second.__enter__()
         (x * 3).sum().backward()
     assert len(a) == 1 and len(b) == 2 and [p.index for p in b] == [1, 2]
-    with a:  # a finished trace can be entered again: its passes are appended
+    assert not hasattr(a, "__enter__")  # what the block yields is the recorded data, not a recorder
+    with first as again:  # a finished tracer can be entered again: its passes are appended
         (x * 4).sum().backward()
-    assert [p.index for p in a] == [1, 2]
+    assert again is a and [p.index for p in a] == [1, 2]
+    assert x.grad.tolist() == [2.0 + 3.0 + 3.0 + 4.0] * 3
 
 
 def test_anomaly_mode_on() -> None:
