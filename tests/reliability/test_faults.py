@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
@@ -292,8 +291,6 @@ def test_a_partial_data_write_between_passes_is_recorded() -> None:
     assert before["values"][0][1] == 1.0 and after["values"][0][1] == 1001.0 and after["max"] == 1001.0
 
 
-@pytest.mark.xfail(sys.version_info < (3, 13), strict=True, reason="issue 11 item 8: tracing empties the "
-                   "frame's locals() dict before Python 3.13")
 def test_the_users_locals_are_untouched() -> None:
     def user_code() -> dict:
         x = torch.tensor([1.0, 2.0], requires_grad=True)
