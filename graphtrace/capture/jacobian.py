@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -139,11 +140,17 @@ def _flat_record(flat: list[Any], shape: list[int]) -> dict[str, Any]:
     nums = [x for x in flat if not isinstance(x, str)]
     values = _nest(flat, list(shape))
     n = len(flat)
+    mean = sum(nums) / n if nums else 0.0
+    norm = sum(x * x for x in nums) ** 0.5
+    big = max((abs(x) for x in nums), default=0.0)
+    if 0 < big < math.inf:  # NOTE [scaled summaries]
+        mean = mean if math.isfinite(mean) else sum(x / n for x in nums)
+        norm = norm if big * (1 - 1e-6) <= norm < math.inf else math.hypot(*nums)
     return {
         "shape": list(shape), "dtype": "float", "numel": n, "values": values,
-        "norm": sum(x * x for x in nums) ** 0.5 if nums else None,
+        "norm": plain(norm) if nums else None,
         "min": min(nums) if nums else None, "max": max(nums) if nums else None,
-        "mean": sum(nums) / n if nums and len(nums) == n else None,
+        "mean": plain(mean) if nums and len(nums) == n else None,
         "nan": sum(1 for x in flat if x == "nan"),
         "inf": sum(1 for x in flat if x in ("inf", "-inf")),
     }

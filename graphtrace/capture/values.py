@@ -79,6 +79,22 @@ def _stats(t: torch.Tensor, acc: torch.dtype) -> list[float]:
     return torch.stack([t.sum(dtype=acc), _norm(t, acc), lo.to(acc), hi.to(acc)]).tolist()
 
 
+def _scaled(t: torch.Tensor, acc: torch.dtype, scale: float) -> tuple[float, float]:
+    """(mean, norm) of finite values whose squares or sum leave the dtype's range.
+
+    NOTE [scaled summaries]: finite values near the top of the range (1e200 in float64, 3e38
+    in float32) overflow the sum of squares, and tiny ones (1e-200) underflow it, though the
+    norm itself is representable; so, only then (one more pass over a copy), the values are
+    divided by the largest magnitude, reduced, and the results multiplied back. A norm beyond
+    the dtype's largest finite value stays ``inf`` (written ``"inf"``, docs/trace-format.md).
+    """
+    s = t.to(acc) / scale
+    mean = scale * (s.sum(dtype=acc).item() / t.numel())
+    with torch.no_grad():
+        norm = scale * _norm(s, acc).item()
+    return mean, norm
+
+
 def _summary(t: torch.Tensor) -> dict[str, Any]:
     """norm, min, max, mean, NaN and Inf counts: three reductions, in float32, over the data.
 
@@ -94,15 +110,19 @@ def _summary(t: torch.Tensor) -> dict[str, Any]:
     t = _dense(t)
     acc = torch.float64 if t.dtype == torch.float64 else torch.float32
     total, norm, lo, hi = _stats(t, acc)
+    mean = total / t.numel()
     nan = inf = 0
     if not (math.isfinite(total) and math.isfinite(norm)):  # only then count (rare)
         nan = int(torch.isnan(t).sum())
         inf = int(torch.isinf(t).sum())
+    scale = max(abs(lo), abs(hi))
+    if 0 < scale < math.inf and not (math.isfinite(total) and scale * (1 - 1e-6) <= norm < math.inf):
+        mean, norm = _scaled(t, acc, scale)
     return {
         "norm": plain(norm),
         "min": plain(lo),
         "max": plain(hi),
-        "mean": plain(total / t.numel()),
+        "mean": plain(mean),
         "nan": nan,
         "inf": inf,
     }

@@ -175,7 +175,9 @@ class GradStats:
     """Per-parameter gradient magnitudes accumulated over passes (leaves with a param or name)."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[float]] = {}  # name -> [sum of rms, max |grad|, passes]
+        # name -> [sum of rms / 2**shift, max |grad|, passes, shift]: the shift grows only when
+        # the sum would overflow (gradients near the top of float64), so it is 0 otherwise
+        self.rows: dict[str, list[float]] = {}
         self.params: set[str] = set()  # keys that are nn.Module parameters
         self.series = GradSeries()  # rms per pass, for the heat map (NOTE [gradient heat map])
 
@@ -193,14 +195,18 @@ class GradStats:
                 continue
             if attrs.get("param"):
                 self.params.add(key)
-            row = self.rows.setdefault(key, [0.0, 0.0, 0])
-            row[0] += m[0]
+            row = self.rows.setdefault(key, [0.0, 0.0, 0, 0])
+            total = row[0] + math.ldexp(m[0], -int(row[3]))
+            while math.isinf(total):  # halving is exact here: these are huge numbers
+                row[0], row[3] = row[0] / 2, row[3] + 1
+                total = row[0] + math.ldexp(m[0], -int(row[3]))
+            row[0] = total
             row[1] = max(row[1], m[1])
             row[2] += 1
 
     def table(self) -> list[tuple[str, float, float, int]]:
         """(name, mean over passes of rms |grad|, max |grad|, passes), in first-seen order."""
-        return [(k, s / n, mx, int(n)) for k, (s, mx, n) in self.rows.items()]
+        return [(k, math.ldexp(s / n, int(shift)), mx, int(n)) for k, (s, mx, n, shift) in self.rows.items()]
 
     def is_training_loop(self, min_named: int = 20) -> bool:
         """Parameters seen in two passes or more, or a plain named leaf in ``min_named`` or more
@@ -211,7 +217,7 @@ class GradStats:
 def grad_flow_chart(stats: Iterable[tuple[str, float, float, int]]) -> str:
     """A horizontal log-scale bar chart: mean rms |grad| (bar) and max |grad| (tick) per parameter."""
     rows = list(stats)
-    positive = [v for _, mean, mx, _ in rows for v in (mean, mx) if v > 0]
+    positive = [v for _, mean, mx, _ in rows for v in (mean, mx) if 0 < v < math.inf]
     lo_exp = math.floor(math.log10(min(positive))) if positive else -3
     hi_exp = math.ceil(math.log10(max(positive))) if positive else 0
     hi_exp = max(hi_exp, lo_exp + 1)
@@ -220,10 +226,13 @@ def grad_flow_chart(stats: Iterable[tuple[str, float, float, int]]) -> str:
     plot_w = width - label_w - 180
     height = top + row_h * len(rows) + 30
 
+    def at(exponent: float) -> float:
+        return label_w + (exponent - lo_exp) / (hi_exp - lo_exp) * plot_w
+
     def px(v: float) -> float:
         if v <= 0:
             return label_w
-        return label_w + (math.log10(v) - lo_exp) / (hi_exp - lo_exp) * plot_w
+        return at(math.log10(v)) if v < math.inf else label_w + plot_w
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
@@ -234,7 +243,7 @@ def grad_flow_chart(stats: Iterable[tuple[str, float, float, int]]) -> str:
            f'<rect x="{label_w + 200}" y="20" width="3" height="10" fill="#d62728"/>'
            f'<text x="{label_w + 208}" y="28">max |grad|</text>']
     for e in range(lo_exp, hi_exp + 1):
-        x = px(10.0 ** e)
+        x = at(e)  # not px(10.0 ** e): 1e309 is past float64
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + row_h * len(rows)}" stroke="#eee"/>'
                    f'<text x="{x:.1f}" y="{top + row_h * len(rows) + 14}" text-anchor="middle">1e{e}</text>')
     for k, (name, mean, mx, n) in enumerate(rows):

@@ -1,11 +1,18 @@
-"""Value records of tensors that cannot be read freely: nested, subclasses, functorch wrappers."""
+"""Value records: tensors that cannot be read freely (nested, subclasses, functorch wrappers); finite values
+at the ends of the range summarised exactly."""
 
 from __future__ import annotations
 
+import json
+import math
+
+import pytest
 import torch
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import graphtrace
+from graphtrace.capture.jacobian import local_from_jacobian
 from graphtrace.capture.values import record
 
 
@@ -92,3 +99,49 @@ def test_values_are_not_read_while_the_profiler_records():
     leaf = next(a for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "leaf")
     assert leaf["grad_after"]["unread"] == "the profiler was recording"
     assert x.grad.tolist() == [3.0, 3.0]
+
+
+@pytest.mark.parametrize("values, dtype, norm, mean", [
+    ([1e200, 2e200, 3e200], torch.float64, math.sqrt(14) * 1e200, 2e200),
+    ([1e308] * 3, torch.float64, math.sqrt(3) * 1e308, 1e308),
+    ([-1e308, 1e308, 1e308], torch.float64, math.sqrt(3) * 1e308, 1e308 / 3),
+    ([1e-200, 2e-200], torch.float64, math.sqrt(5) * 1e-200, 1.5e-200),
+    ([3e38] * 3, torch.float32, math.sqrt(3) * 3.0000000054977558e38, 3.0000000054977558e38),
+])
+def test_summaries_of_huge_and_tiny_values_are_finite_and_exact(values, dtype, norm, mean) -> None:
+    for limit in (64, 0):  # kept in full, and summarised only
+        rec = record(torch.tensor(values, dtype=dtype), limit)
+        assert rec["norm"] == pytest.approx(norm, rel=1e-6) and rec["mean"] == pytest.approx(mean, rel=1e-6)
+        assert rec["nan"] == 0 and rec["inf"] == 0
+        json.dumps(rec, allow_nan=False)
+
+
+def test_a_big_tensor_of_huge_values_summarised_chunk_by_chunk() -> None:
+    t = torch.full((1 << 20 | 5,), 1e200, dtype=torch.float64)
+    rec = record(t, 0)
+    assert rec["norm"] == pytest.approx(math.sqrt(t.numel()) * 1e200, rel=1e-9) and rec["mean"] == 1e200
+
+
+def test_a_norm_past_the_largest_float_is_written_as_the_format_says() -> None:
+    rec = record(torch.full((100,), 1e308, dtype=torch.float64), 0)
+    assert rec["norm"] == "inf" and rec["mean"] == pytest.approx(1e308) and rec["max"] == 1e308
+    assert rec["inf"] == 0  # no element is inf; only the norm does not fit
+
+
+def test_local_derivatives_of_huge_values_are_finite() -> None:
+    rec = local_from_jacobian([[1e200, 2e200, 3e200]], [3])
+    assert rec is not None and rec["norm"] == pytest.approx(math.sqrt(14) * 1e200) and rec["mean"] == 2e200
+    json.dumps(rec, allow_nan=False)
+
+
+def test_passes_of_huge_float64_gradients_are_recorded_and_serialised() -> None:
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 2).double()
+    with graphtrace.trace() as t:
+        (x * 1e200).sum().backward()
+        (lin(x.detach() * 1e308) * 1e-10).sum().backward()
+    assert len(t.passes) == 2
+    for p in t.passes:
+        json.loads(p.to_json())
+    assert t.passes[0].node("x")["grad_after"]["norm"] == pytest.approx(math.sqrt(3) * 1e200)

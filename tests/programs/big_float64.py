@@ -4,7 +4,6 @@ import torch
 from corpus import node, save_grads
 from torch import nn
 
-XFAIL = "issue 11 item 6"
 ARGS = ["-q", "--format", "json,svg,html"]
 
 

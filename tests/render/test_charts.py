@@ -117,3 +117,15 @@ def test_index_lists_passes_groups_and_notes() -> None:
     assert "no picture" in page and "RuntimeError: &lt;bad&gt;" in page and "via torch.autograd.functional" in page
     assert "<td>21&ndash;300</td>" in page and '<a href="#pass-300">300</a>' in page
     assert "exit code 3" in page and "Gradient flow" not in page
+
+
+def test_gradient_flow_of_gradients_near_the_top_of_float64() -> None:
+    stats = charts.GradStats()
+    for _ in range(3):  # the sum of the rms over passes is past float64; their mean is not
+        g = nx.DiGraph()
+        g.add_node(0, kind="leaf", param="w", name="", grad_in=[dict(record([1.0]), norm=1.5e308, max=1.5e308)])
+        stats.add(g)
+    (name, rms, mx, n), = stats.table()
+    assert (name, rms, mx, n) == ("w", 1.5e308, 1.5e308, 3)
+    chart = charts.grad_flow_chart([*stats.table(), ("huge", math.inf, 1.7e308, 1)])
+    assert ET.fromstring(chart).get("aria-label") == "gradient flow" and ">1e309<" in chart
