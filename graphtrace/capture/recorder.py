@@ -16,6 +16,8 @@ from ..model import Pass
 from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
+from .nested import Nesting, join
+from .owners import modules_of, qualify
 from .provenance import Provenance
 from .reuse import pend, same, same_elements
 from .userhooks import HookWatch
@@ -51,6 +53,8 @@ class PassRecorder:
         self.leaves: list[tuple[int, torch.Tensor]] = []
         self.owners: dict[int, str] = {}  # node id -> owner of its module or parameter (NOTE [owners])
         self.watch = HookWatch(self.rec)  # NOTE [hooks seen] in userhooks.py
+        self.nesting: Nesting | None = None  # set by the tracer: NOTE [nested backward] in nested.py
+        self.nested: list[tuple[int, Graph]] = []  # (node id, the pass of a backward call inside it)
         self.seeds = seeds
         self._build_nodes(seeds, names)
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
@@ -180,6 +184,8 @@ class PassRecorder:
                     self.pending[nid] = pend(grad_outputs[0], node["grad_in"][0])
                 if self.values:
                     self.watch.arrived(nid, grad_outputs, node["grad_in"])
+                if self.nesting is not None and is_python_fn(self.sk.fns[nid - len(self.sk.roots)]):
+                    self.nesting.enter(self, nid)
             except Exception as exc:  # a recording fault must never break the user's backward
                 self.problems.append(f"pre-hook of node {nid}: {exc!r}")
         return hook
@@ -189,6 +195,8 @@ class PassRecorder:
 
         def hook(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
             try:
+                if self.nesting is not None:
+                    self.nesting.exit(self, nid)
                 self._record_edges(nid, targets, grad_inputs, grad_outputs)
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"hook of node {nid}: {exc!r}")
@@ -311,20 +319,8 @@ class PassRecorder:
             handle.remove()
         self.handles = []
 
-    def _qualify(self) -> set[str]:
-        """Owner prefixes on parameter names and module paths when several owners take part."""
-        owners = set(self.owners.values())
-        if len(owners) > 1:
-            for nid, owner in self.owners.items():
-                node = self.nodes[nid]
-                if node["param"]:
-                    node["param"] = f"{owner}.{node['param']}"
-                if node["module_class"]:
-                    node["module"] = f"{owner}.{node['module']}" if node["module"] else owner
-        return owners
-
     def _to_pass(self, input_ids: list[int], error: BaseException | None) -> Pass:
-        owners = self._qualify()
+        owners = qualify(self.nodes, self.owners)
         graph: Graph = nx.DiGraph()
         for nid in sorted(self.nodes):
             if nid in self.watch.found:  # only where a user's hook changed a gradient
@@ -347,6 +343,7 @@ class PassRecorder:
             names = self.slot_inputs.get(u)
             edge["inputs"] = [names[s] for s in edge["slots"]] if names else []
             graph.add_edge(u, v, **edge)
+        join(graph, self.nested)
         meta = self.meta
         graph.graph.update(
             index=meta["index"], kind=meta["kind"], api=meta["api"], call_site=meta["call_site"],
@@ -355,7 +352,7 @@ class PassRecorder:
             steps=self.step, value_limit=self.limit,
             error=_one_line(error), capture_error="; ".join(self.problems[:3]),
             signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
-            modules=_modules(graph, meta.get("modules") or {}, len(owners) > 1),
+            modules=modules_of(graph, meta.get("modules") or {}, len(owners) > 1),
         )
         return Pass(graph)
 
@@ -374,24 +371,6 @@ def _in_slots(sk: Skeleton) -> dict[int, int]:
     for (_, v), edge in sk.edges.items():
         count[v] = count.get(v, 0) + len(edge["slots"])
     return count
-
-
-def _modules(graph: Graph, seen: dict[tuple[str, str], str], qualified: bool) -> dict[str, str]:
-    """Class names of the modules the pass's ops ran in, and of their enclosing modules
-    (keys prefixed with their owner when ``qualified``, see NOTE [owners])."""
-    classes: dict[str, str] = {}
-    for (owner, path), cls in seen.items():
-        key = (f"{owner}.{path}" if path else owner) if qualified else path
-        classes.setdefault(key, cls)
-    paths: set[str] = set()
-    for _, a in graph.nodes(data=True):
-        module = a.get("module")
-        if a.get("module_class"):
-            paths.add(module or "")
-            while module:
-                module = module.rpartition(".")[0]
-                paths.add(module)
-    return {p: classes[p] for p in sorted(paths) if p in classes}
 
 
 def _one_line(error: BaseException | None) -> str:

@@ -17,6 +17,7 @@ from .._plain import plain_call
 from ..model import Pass, Trace
 from .entry import Entry, dispatcher, entry_of, plain
 from .frames import Names, api_caller, user_frame, where
+from .nested import Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
 from .recorder import PassRecorder
 from .values import unseen, wrapped
@@ -115,6 +116,7 @@ class Tracer:
         self.table = Provenance()  # see NOTE [provenance table]
         self.tag_limit = self._tag_limit()
         self._mode: _Mode | None = None
+        self._nesting: Nesting | None = None
 
     def __enter__(self) -> Trace:
         if self._mode is not None:
@@ -123,6 +125,7 @@ class Tracer:
             self.modules = ModuleStack()
         self.since = next_sequence_nr()
         self._mode = _Mode(self)
+        self._nesting = Nesting(self._mode)
         TorchFunctionMode.__enter__(self._mode)
         return self.trace
 
@@ -133,6 +136,7 @@ class Tracer:
         finally:
             self._mode = None
             self.table.clear()
+            self._nesting = None
             if self.modules is not None:
                 self.modules.close()
                 self.modules = None
@@ -183,13 +187,19 @@ class Tracer:
             bound = entry.signature.bind(*args, **kwargs).arguments
         except TypeError:
             return plain_call(call, args, kwargs)
-        index = self.trace.count + 1
+        nesting = self._nesting
+        outer = nesting.current() if nesting is not None else None  # NOTE [nested backward]
+        depth = len(nesting.stack()) if nesting is not None else 0
+        index = self.trace.count + 1 if outer is None else outer[0].meta["index"]
         recorder = None
         try:
             if torch._C._functorch.maybe_current_level() is not None \
                     or any(isinstance(t, torch.Tensor) and wrapped(t) for t in _roots(entry, bound)):
                 return self._not_drawn("inside torch.func transforms", call, args, kwargs)  # NOTE [unread tensors]
             recorder = self._recorder(entry, bound, index)
+            recorder.nesting = nesting
+            if outer is not None:
+                recorder.step = outer[0].step
             recorder.register()
         except TooBig:
             return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs)
@@ -208,9 +218,16 @@ class Tracer:
         finally:
             recorded = None
             try:
+                if nesting is not None:
+                    nesting.unwind(depth)
                 recorder.remove_hooks()
                 recorded = recorder.finish(returned if entry.name == "torch.autograd.grad" else None, error)
-                self._store(recorded)
+                if outer is None:
+                    self._store(recorded)
+                else:  # part of the outer pass, stored (and given to on_pass) with it
+                    outer[0].nested.append((outer[1], recorded.graph))
+                    outer[0].step = recorder.step
+                    recorded = None
             except Exception as exc:  # the user's result or exception must win over ours
                 _quietly(recorder.remove_hooks)
                 _warn(index, exc)
