@@ -20,7 +20,7 @@ if __name__ == "__main__":
     G = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2))
     D = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
     z = torch.randn(4, 2)
-    for step in range(2):
+    for _ in range(2):
         D(G(z)).mean().backward()
         for p in G.parameters():
             p.grad = None
