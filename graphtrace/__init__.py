@@ -43,6 +43,7 @@ def trace(
     jacobian_passes: int | None = None,
     on_pass: Callable[[Pass], None] | None = None,
     keep: bool | int = True,
+    check: bool = False,
 ) -> Tracer:
     """Record every backward pass run inside ``with graphtrace.trace() as t:`` into ``t.passes``.
 
@@ -58,13 +59,16 @@ def trace(
     on_pass: called with each pass as soon as it is recorded.
     keep: True keeps every pass in ``t.passes``; False none (stream them through ``on_pass``);
         an int N the first N. ``t.count`` counts every pass recorded either way.
+    check: check the backward of every small node against central finite differences of the
+        forward call that made it (on float64 copies; see NOTE [gradient check]); each checked
+        node gets ``check`` (status ok, mismatch or skipped) and the pass a summary.
     Raises GraphtraceError for an option of the wrong type or range.
     """
     from .capture import Tracer  # torch is imported only when capturing
 
     return Tracer(_options.TraceOptions(
         values=values, value_limit=value_limit, provenance=provenance, jacobians=jacobians,
-        value_passes=value_passes, jacobian_passes=jacobian_passes, on_pass=on_pass, keep=keep,
+        value_passes=value_passes, jacobian_passes=jacobian_passes, on_pass=on_pass, keep=keep, check=check,
     ))
 
 

@@ -50,11 +50,13 @@ class TraceOptions(SnapshotOptions):
     jacobian_passes: int | None = None  # only the first N passes get local Jacobians (None: all)
     on_pass: Callable[[Pass], None] | None = None
     keep: bool | int = True  # True: every pass into t.passes; False: none; N: the first N
+    check: bool = False  # check each small node's backward against finite differences
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _flag("values", self.values)
         _flag("provenance", self.provenance)
+        _flag("check", self.check)
         _count("value_passes", self.value_passes, optional=True)
         _count("jacobian_passes", self.jacobian_passes, optional=True)
         if self.on_pass is not None and not callable(self.on_pass):

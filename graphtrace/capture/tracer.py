@@ -15,6 +15,7 @@ from .._errors import GraphtraceError
 from .._options import SnapshotOptions, TraceOptions
 from .._plain import plain_call
 from ..model import Pass, Trace
+from .check import Calls, FunctionApply, annotate
 from .entry import Entry, dispatcher, entry_of, plain
 from .frames import Names, api_caller, user_frame, where
 from .nested import Nesting
@@ -95,6 +96,11 @@ class _Mode(TorchFunctionMode):
                 tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
+        if tracer is not None and tracer.calls is not None:
+            try:
+                tracer.calls.add(call, args, kwargs, out)
+            except Exception:  # see NOTE [gradient check]: remembering is best effort
+                pass
         return out
 
 
@@ -114,6 +120,8 @@ class Tracer:
         self.since = 0
         self.modules: ModuleStack | None = None
         self.table = Provenance()  # see NOTE [provenance table]
+        self.calls = Calls() if options.check else None  # see NOTE [gradient check]
+        self._apply = FunctionApply(self.calls) if self.calls is not None else None
         self.tag_limit = self._tag_limit()
         self._mode: _Mode | None = None
         self._nesting: Nesting | None = None
@@ -127,6 +135,8 @@ class Tracer:
         self._mode = _Mode(self)
         self._nesting = Nesting(self._mode)
         TorchFunctionMode.__enter__(self._mode)
+        if self._apply is not None:
+            self._apply.install()
         return self.trace
 
     def __exit__(self, *exc: Any) -> None:
@@ -137,6 +147,10 @@ class Tracer:
             self._mode = None
             self.table.clear()
             self._nesting = None
+            if self._apply is not None:
+                self._apply.remove()
+            if self.calls is not None:
+                self.calls.clear()
             if self.modules is not None:
                 self.modules.close()
                 self.modules = None
@@ -201,6 +215,8 @@ class Tracer:
             if outer is not None:
                 recorder.step = outer[0].step
             recorder.register()
+            seqs = {len(recorder.sk.roots) + i: fn._sequence_nr() for i, fn in enumerate(recorder.sk.fns)} \
+                if self.calls is not None else {}
         except TooBig:
             return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs)
         except Exception as exc:
@@ -222,6 +238,8 @@ class Tracer:
                     nesting.unwind(depth)
                 recorder.remove_hooks()
                 recorded = recorder.finish(returned if entry.name == "torch.autograd.grad" else None, error)
+                if self.calls is not None:
+                    annotate(recorded, self.calls, seqs)
                 if outer is None:
                     self._store(recorded)
                 else:  # part of the outer pass, stored (and given to on_pass) with it
