@@ -167,7 +167,8 @@ RUN_SCHEMA = {
             "properties": {"passes": {"type": "array", "items": {"type": "integer"}},
                            "rows": {"type": "array", "items": {
                                "type": "array", "prefixItems": [{"type": "string"}, {"type": "array", "items": {
-                                   "anyOf": [{"type": "null"}, _NUMBER]}}], "minItems": 2, "maxItems": 2}}}}]},
+                                   "anyOf": [{"type": "null"}, _NUMBER]}}, {"type": "integer", "minimum": 1}],
+                               "minItems": 2, "maxItems": 3}}}}]},
     },
 }
 
@@ -180,7 +181,7 @@ def write_run(out: Path, run: dict[str, Any]) -> None:
     if data.get("grad_series") is not None:
         series = data["grad_series"]
         data["grad_series"] = {"passes": series["passes"], "rows": [
-            [name, [None if v is None else _num(v) for v in vals]] for name, vals in series["rows"]]}
+            [name, [None if v is None else _num(v) for v in vals], *rest] for name, vals, *rest in series["rows"]]}
     write_file(out / RUN_FILE, json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION, **data},
                                           sort_keys=True, indent=1, allow_nan=False) + "\n")
 

@@ -189,7 +189,7 @@ class GradStats:
                 continue
             rms = rms_of(_gradient(attrs))
             if column is not None and rms is not None:
-                self.series.add(key, column, rms)
+                self.series.add(key, column, rms, _gradient(attrs)["numel"])
             m = grad_magnitudes(_gradient(attrs))
             if m is None:
                 continue

@@ -593,7 +593,7 @@ def test_index_draws_the_rms_gradient_of_each_parameter_over_the_passes(tmp_path
     assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, TRAINING)).exit_code == 0
     series = json.loads((out / "run.json").read_text())["grad_series"]  # NOTE [gradient heat map]
     assert series["passes"] == list(range(1, 31))
-    assert series["rows"] == [["weight", [float(k) for k in range(1, 31)]]]  # rms of [k, k, k, k] is k
+    assert series["rows"] == [["weight", [float(k) for k in range(1, 31)], 4]]  # rms of [k, k, k, k] is k
     index = (out / "index.html").read_text()
     assert "rms gradient per parameter over the recorded passes" in index and "weight: rms from 1 to 30" in index
     result = invoke("render", "-q", str(out / "pass-001.json"), "-f", "dot")  # run.json read back ...

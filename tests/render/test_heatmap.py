@@ -8,7 +8,7 @@ import re
 import networkx as nx
 
 from graphtrace.render import charts, heatmap
-from graphtrace.render.heatmap import MAX_PASSES, GradSeries, grad_heatmap, rms_of
+from graphtrace.render.heatmap import MAX_PASSES, MAX_ROWS, GradSeries, by_module, grad_heatmap, rms_of
 
 
 def a_pass(index: int, grads: dict[str, float]) -> nx.DiGraph:
@@ -32,7 +32,7 @@ def test_each_pass_adds_one_rms_per_parameter_to_the_stats():
         stats.add(a_pass(i, {"w": 0.5 * i, "b": 10.0 ** -i}))
     data = stats.series.to_data()
     assert data["passes"] == [1, 2, 3]
-    assert data["rows"] == [["w", [0.5, 1.0, 1.5]], ["b", [0.1, 0.01, 0.001]]]
+    assert data["rows"] == [["w", [0.5, 1.0, 1.5], 4], ["b", [0.1, 0.01, 0.001], 4]]  # name, rms per pass, numel
 
 
 def test_long_loops_keep_real_passes_at_a_growing_stride():
@@ -58,3 +58,15 @@ def test_heat_map_marks_vanishing_exploding_and_nonfinite_cells():
     assert "<text" in svg and ">1e-2<" in svg and ">1e0<" in svg  # the scale spans the normal cells
     assert "b: rms from 1e-09 to 1000 over 2 passes, NaN/Inf in 1" in svg
     assert grad_heatmap({"passes": [1], "rows": [["w", [1.0]]]}) is None  # one pass: nothing over time
+
+
+def test_many_parameters_are_drawn_per_module_with_the_exact_rms_of_their_elements():
+    rows = [[f"h.{i}.w{j}", [1.0 * (j + 1), None if i == 0 else 2.0], 4 * (j + 1)] for i in range(10) for j in range(5)]
+    merged, depth = by_module(rows)
+    assert depth == 2 and len(merged) == 10 <= MAX_ROWS < len(rows)
+    name, values, numel = merged[1]
+    assert name == "h.1 (5 tensors)" and numel == 60
+    assert values[0] == math.sqrt(sum((j + 1) ** 2 * 4 * (j + 1) for j in range(5)) / 60)  # all elements' rms
+    assert merged[0][1][1] is None and values[1] == 2.0  # h.0 missed pass 2: no number made up for it
+    svg = grad_heatmap({"passes": [1, 2], "rows": rows})
+    assert "rms gradient per module (depth 2)" in svg and "h.9 (5 tensors)" in svg
