@@ -15,6 +15,7 @@ import click
 from .. import __version__
 from .._errors import GraphtraceError
 from .._front_options import DEPTH, MAX_PASSES, VALUES
+from .checks import CheckReport
 from .folder import Folder, open_folder, read_run
 from .index import file_name
 from .printing import printable
@@ -97,10 +98,13 @@ def cli() -> None:
 @_open_option
 @_quiet_option
 @_force_option
+@click.option("--check", is_flag=True, help="Check each small node's backward against finite differences of its "
+              "forward call; mismatches are drawn red and listed after the summary.")
 @click.argument("script", type=click.Path(dir_okay=True, path_type=str))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str, ...],
-        max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool, force: bool) -> int:
+        max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool, force: bool,
+        check: bool) -> int:
     """Run SCRIPT [ARGS...] as `python SCRIPT ARGS...` would, and draw every backward pass.
 
     Writes pass-001.svg, pass-001.json and pass-001.html (a step-through page) per pass and an
@@ -119,15 +123,16 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
     folder = out if out is not None else Path("outputs") / target.stem
     held = open_folder(folder, force=force, clean=True)  # NOTE [marked folders]
     try:
-        return _run(target, held, fmts, max_passes, values, depth, open_index, quiet)
+        return _run(target, held, fmts, max_passes, values, depth, open_index, quiet, check)
     finally:
         held.close()
 
 
 def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | None, values: bool,
-         depth: int | None, open_index: bool, quiet: bool) -> int:
+         depth: int | None, open_index: bool, quiet: bool, check: bool = False) -> int:
     script, args, folder = target.given, target.args, held.path
     writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
+    checks = CheckReport() if check else None
 
     try:
         import graphtrace
@@ -136,8 +141,8 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
         # and only sharpen the pictures; only the first ALWAYS passes (after them most repeats
         # are never drawn) get them, and only the first --max-passes record values (later
         # passes are only counted). Measured in bench/cli_training_loop.py.
-        tracer = graphtrace.trace(on_pass=writer.add, keep=False, values=values,
-                                  jacobian_passes=ALWAYS, value_passes=max_passes)
+        tracer = graphtrace.trace(on_pass=writer.add if checks is None else checks.tee(writer.add), keep=False,
+                                  values=values, jacobian_passes=ALWAYS, value_passes=max_passes, check=check)
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
     shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))
@@ -156,7 +161,7 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
         notes = _stop_notes(code, interrupted, writer.count + writer.skipped)
         writer.finish(title=_shown_path(script), command=shown, notes=notes)
-    not_drawn = _not_drawn(tracer.not_drawn)
+    not_drawn = _not_drawn(tracer.not_drawn) + (checks.lines() if checks is not None else [])
     try:
         if writer.count == 0 and not writer.skipped:
             held.remove_if_empty()

@@ -8,6 +8,7 @@ from typing import Any
 from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
+from ._check import MISMATCH, check_line, mismatched
 
 
 def name_of(attrs: dict[str, Any]) -> str:
@@ -65,7 +66,7 @@ def root_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bri
 
 def op_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
     op, name = attrs.get("op") or "?", name_of(attrs)
-    lines = [_title(f"{name} = {op}" if name else op), *_info_line(attrs)]
+    lines = [_title(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs)]
     if values:
         lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         lines += _in_sum(graph, n, attrs)
@@ -164,4 +165,6 @@ def node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bri
     if health in ("nan", "inf", "zero"):
         out["color"] = L.COLORS[health]
         out["penwidth"] = "2" if health != "zero" else "1"
+    if mismatched(attrs):  # a wrong backward outranks every other mark
+        out["color"], out["penwidth"], out["class"] = MISMATCH, "3", out["class"] + " gt-mismatch"
     return out

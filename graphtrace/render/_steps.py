@@ -7,6 +7,7 @@ from typing import Any
 from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
+from ._check import check_rows
 from ._dot import edge_dom_id, node_dom_id
 from ._nodes import arrived, name_of
 
@@ -46,6 +47,7 @@ def _facts(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
         rows.append(["value", _text(attrs["value"])])
     if attrs.get("retained_grad") is not None:
         rows.append(["retained .grad", _text(attrs["retained_grad"])])
+    rows += check_rows(attrs)
     return rows
 
 

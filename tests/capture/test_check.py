@@ -144,3 +144,37 @@ def test_no_false_alarms_on_random_programs(prog) -> None:  # type: ignore[no-un
         bad = [(a["op"], a["check"]) for _, a in p.graph.nodes(data=True)
                if a.get("check") and a["check"]["status"] == "mismatch"]
         assert not bad, bad
+
+
+def test_run_check_lists_the_failing_node_and_keeps_the_exit_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "wrong.py"
+    script.write_text(
+        "import sys, torch\n"
+        "class Cube(torch.autograd.Function):\n"
+        "    @staticmethod\n"
+        "    def forward(ctx, x):\n"
+        "        ctx.save_for_backward(x)\n"
+        "        return x ** 3\n"
+        "    @staticmethod\n"
+        "    def backward(ctx, g):\n"
+        "        (x,) = ctx.saved_tensors\n"
+        "        return g * 2 * x ** 2\n"
+        "x = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+        "Cube.apply(torch.sin(x)).sum().backward()\n"
+        "print(x.grad.tolist())\n"
+        "sys.exit(3)\n"
+    )
+    graphtrace_cmd = str(Path(sys.executable).with_name("graphtrace"))
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    traced = subprocess.run([graphtrace_cmd, "run", "--check", "-o", "out", str(script)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert plain.returncode == traced.returncode == 3 and plain.stdout == traced.stdout
+    assert "gradient check: 1 of 3 nodes failed (2 ok, 0 skipped)" in traced.stderr
+    assert "mismatch: CubeBackward in pass 1: forward wrong.py:12, backward wrong.py:8" in traced.stderr
+    unchecked = subprocess.run([graphtrace_cmd, "run", "-o", "out2", str(script)],
+                               capture_output=True, text=True, cwd=tmp_path)
+    assert "gradient check" not in unchecked.stderr and unchecked.returncode == 3
