@@ -67,8 +67,8 @@ def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_p
     for proc in (plain, traced):
         assert proc.stdout.readline() == "two passes done\n"
         proc.send_signal(signal.SIGTERM)
-    _, plain_err = plain.communicate(timeout=60)
-    _, err = traced.communicate(timeout=60)
+    _, plain_err = plain.communicate(timeout=300)
+    _, err = traced.communicate(timeout=300)
     assert traced.returncode == plain.returncode == -signal.SIGTERM  # a shell shows 143 for both
     assert plain_err == "" and "Traceback" not in err
     assert err.startswith("graphtrace: 2 backward passes, 2 written to out/"), err
@@ -83,7 +83,7 @@ def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path, our_frames) -> No
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "two passes done\n"
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert err.startswith("Traceback (most recent call last):") and "KeyboardInterrupt" in err
     assert our_frames(err, tmp_path) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import networkx as nx
 import pytest
@@ -306,11 +305,9 @@ def test_auto_without_modules_collapses_structurally():
         == g.number_of_nodes()
 
 
-def test_big_graphs_reduce_fast_and_without_recursion():
-    for g, limit in ((gpt_graph(120), 1.0), (gpt_graph(120, modules=False), 1.0), (chain_graph(20_000), 3.0)):
-        start = time.perf_counter()
+def test_big_graphs_reduce_without_recursion():  # their speed is measured in bench/, not asserted here
+    for g in (gpt_graph(120), gpt_graph(120, modules=False), chain_graph(20_000)):
         v = views.apply(g)
-        assert time.perf_counter() - start < limit, g.number_of_nodes()  # ~0.07 s for 3,254 nodes
         assert v.number_of_nodes() <= views.NODE_BUDGET
         assert 0 in v  # the root stays
 
