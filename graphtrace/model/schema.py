@@ -1,105 +1,114 @@
-"""Validation of pass data loaded from JSON, so bad files fail with one clear message."""
+"""Validation of pass and trace JSON against the published JSON Schema, so bad files fail up front in one line.
+
+NOTE [one schema]
+The format is published as a JSON Schema (draft 2020-12) in ``graphtrace/model/trace.schema.json``,
+shipped inside the package so validation works from an installed wheel; ``docs/trace.schema.json``
+is the same file for readers and other languages (a test keeps the two identical). The
+``jsonschema`` library checks it; the few rules JSON Schema cannot state (unique ids, edges and
+roots naming nodes, values nested as their shape says) are checked here and listed in the
+schema's ``x-also-checked``. A file either passes every check and then loads and draws, or fails
+before anything is written, with one line naming the field.
+"""
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from importlib import resources
 from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
 
 from .._errors import TraceFormatError
 
 FORMAT_VERSION = 1  # of pass and trace files
-_KINDS = {"root", "op", "leaf", "group"}
-_STR_NODE_ATTRS = ("op", "name", "param", "source", "module", "module_class", "dtype", "device", "code",
-                   "backward_source")
-_RECORD_NODE_ATTRS = ("value", "retained_grad", "grad_before", "grad_after", "returned_grad")
-_MAX_NODES = 2_000_000
+SCHEMA_FILE = "trace.schema.json"
+_RECORDS = ("value", "retained_grad", "grad_before", "grad_after", "returned_grad")
+_SHOWN = 160  # characters of a schema message kept (it quotes the offending value)
 
 
-def _fail(msg: str) -> None:
-    raise TraceFormatError(msg)
+def schema() -> dict[str, Any]:
+    """The JSON Schema of pass and trace files (NOTE [one schema])."""
+    loaded: dict[str, Any] = json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8"))
+    return loaded
 
 
-def _check_record(rec: Any, where: str) -> None:
-    """A value record is null or an object with a shape list of ints."""
-    if rec is None:
-        return
-    if not isinstance(rec, dict):
-        _fail(f"{where} must be a value record (an object) or null, not {type(rec).__name__}")
-    shape = rec.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-        _fail(f"{where} has no valid 'shape' (a list of ints)")
-    for key in ("norm", "min", "max", "mean"):
-        if key in rec and not isinstance(rec[key], (int, float, str, type(None))):
-            _fail(f"{where}.{key} must be a number")
+@cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    full = schema()
+    sub = {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{kind}"}
+    return jsonschema.Draft202012Validator(sub)
 
 
-def _check_id(value: Any, where: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        _fail(f"{where} must be an integer node id, not {value!r:.40}")
+def validate(data: dict[str, Any], kind: str) -> None:
+    """Raise TraceFormatError unless ``data`` is a ``kind`` ("pass" or "trace") in the documented format."""
+    if data.get("version") != FORMAT_VERSION:
+        raise TraceFormatError(f"unsupported {kind} format version {data.get('version')!r:.40}")
+    error = best_match(_validator(kind).iter_errors(data))
+    if error is not None:
+        where = error.json_path.removeprefix("$.").removeprefix("$") or "the top level"
+        message = _message(error)
+        raise TraceFormatError(f"{where}: {message if len(message) <= _SHOWN else message[:_SHOWN] + '...'}")
+    for i, p in enumerate(data["passes"] if kind == "trace" else [data]):
+        _check_pass(p, f"passes[{i}]." if kind == "trace" else "")
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """The schema's complaint; for a choice of types ("a record or null"), the types it may be."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        here = [e for e in error.context if e.validator == "type" and not e.relative_path]
+        kinds = [str(k) for e in here for k in (e.validator_value if isinstance(e.validator_value, list)
+                                                 else [e.validator_value])]
+        if kinds:
+            return f"{error.instance!r:.60} is not of type {' or '.join(dict.fromkeys(kinds))}"
+        return _message(best_match(error.context) or error)
+    return error.message
 
 
 def validate_pass(data: Any) -> None:
     """Raise TraceFormatError unless ``data`` is a pass in the documented format."""
     if not isinstance(data, dict):
-        _fail("a pass must be a JSON object")
-    if data.get("version") != FORMAT_VERSION:
-        _fail(f"unsupported pass format version {data.get('version')!r}")
-    graph, nodes, edges = data.get("graph"), data.get("nodes"), data.get("edges")
-    if not isinstance(graph, dict):
-        _fail("a pass needs a 'graph' object")
-    if not isinstance(nodes, list) or not isinstance(edges, list):
-        _fail("a pass needs 'nodes' and 'edges' lists")
-    if len(nodes) > _MAX_NODES:
-        _fail(f"a pass with {len(nodes)} nodes is more than graphtrace loads")
-    for key in ("index", "steps"):
-        if key in graph and (not isinstance(graph[key], int) or isinstance(graph[key], bool)):
-            _fail(f"graph.{key} must be an integer")
-    for key in ("kind", "api", "call_site", "error"):
-        if key in graph and not isinstance(graph[key], str):
-            _fail(f"graph.{key} must be a string")
-    ids = set()
-    for i, node in enumerate(nodes):
-        where = f"nodes[{i}]"
-        if not isinstance(node, dict):
-            _fail(f"{where} must be an object")
-        _check_id(node.get("id"), f"{where}.id")
+        raise TraceFormatError("a pass must be a JSON object")
+    validate(data, "pass")
+
+
+def _check_pass(p: dict[str, Any], at: str) -> None:
+    """What the schema cannot say: ids unique, references resolve, values as the shape says."""
+    ids: set[int] = set()
+    for i, node in enumerate(p["nodes"]):
         if node["id"] in ids:
-            _fail(f"{where}.id {node['id']} appears twice")
+            raise TraceFormatError(f"{at}nodes[{i}].id: {node['id']} appears twice")
         ids.add(node["id"])
-        if node.get("kind") not in _KINDS:
-            _fail(f"{where}.kind must be one of {sorted(_KINDS)}, not {node.get('kind')!r:.40}")
-        for key in _STR_NODE_ATTRS:
-            if node.get(key) is not None and not isinstance(node[key], str):
-                _fail(f"{where}.{key} must be a string")
-        for key in _RECORD_NODE_ATTRS:
-            _check_record(node.get(key), f"{where}.{key}")
-        saved = node.get("saved") or {}
-        if not isinstance(saved, dict):
-            _fail(f"{where}.saved must be an object")
-        for name, rec in saved.items():
-            _check_record(rec, f"{where}.saved.{name}")
-        grad_in = node.get("grad_in", [])
-        if not isinstance(grad_in, list):
-            _fail(f"{where}.grad_in must be a list")
-        for j, rec in enumerate(grad_in):
-            _check_record(rec, f"{where}.grad_in[{j}]")
-        step = node.get("step")
-        if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
-            _fail(f"{where}.step must be an integer or null")
-        shape = node.get("shape")
-        if shape is not None and (not isinstance(shape, list) or not all(isinstance(d, int) for d in shape)):
-            _fail(f"{where}.shape must be a list of ints or null")
-    for i, edge in enumerate(edges):
-        where = f"edges[{i}]"
-        if not isinstance(edge, dict):
-            _fail(f"{where} must be an object")
+        for key in _RECORDS:
+            _check_values(node.get(key), f"{at}nodes[{i}].{key}")
+        for j, rec in enumerate(node.get("grad_in") or []):
+            _check_values(rec, f"{at}nodes[{i}].grad_in[{j}]")
+        for name, rec in (node.get("saved") or {}).items():
+            _check_values(rec, f"{at}nodes[{i}].saved.{name}")
+    for key in ("roots", "inputs"):
+        for j, n in enumerate(p["graph"].get(key) or []):
+            if n not in ids:
+                raise TraceFormatError(f"{at}graph.{key}[{j}]: names node {n}, which is not in the pass")
+    for i, edge in enumerate(p["edges"]):
         for end in ("source", "target"):
-            _check_id(edge.get(end), f"{where}.{end}")
             if edge[end] not in ids:
-                _fail(f"{where}.{end} names node {edge[end]}, which is not in the pass")
-        _check_record(edge.get("grad"), f"{where}.grad")
-        _check_record(edge.get("local"), f"{where}.local")
+                raise TraceFormatError(f"{at}edges[{i}].{end}: names node {edge[end]}, which is not in the pass")
+        for key in ("grad", "local"):
+            _check_values(edge.get(key), f"{at}edges[{i}].{key}")
         for j, rec in enumerate(edge.get("parts") or []):
-            _check_record(rec, f"{where}.parts[{j}]")
-        jac = edge.get("jacobian")
-        if jac is not None and (not isinstance(jac, list) or not all(isinstance(r, list) for r in jac)):
-            _fail(f"{where}.jacobian must be a list of rows or null")
+            _check_values(rec, f"{at}edges[{i}].parts[{j}]")
+
+
+def _check_values(rec: dict[str, Any] | None, where: str) -> None:
+    if rec is None or rec.get("values") is None:
+        return
+    if not _fits(rec["values"], rec["shape"]):
+        raise TraceFormatError(f"{where}.values: not nested as its shape {rec['shape']} says")
+
+
+def _fits(values: Any, shape: list[int]) -> bool:
+    if not shape:
+        return not isinstance(values, list)
+    return (isinstance(values, list) and len(values) == shape[0]
+            and all(_fits(v, shape[1:]) for v in values))

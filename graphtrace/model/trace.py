@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import networkx as nx
 from .._errors import GraphtraceError, TraceFormatError
 from .._files import read_bytes, write_file
 from .._types import Graph
-from .schema import FORMAT_VERSION, validate_pass
+from .schema import FORMAT_VERSION, validate, validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
 TRACE_FORMAT = "graphtrace-trace"
@@ -73,9 +74,10 @@ class Pass:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> Pass:
-        """Build a pass from validated plain data; raises TraceFormatError when it is not one."""
-        validate_pass(data)
+    def from_dict(cls, data: Any, *, validated: bool = False) -> Pass:
+        """Build a pass from plain data, validated unless it already was; TraceFormatError when it is not one."""
+        if not validated:
+            validate_pass(data)
         graph: Graph = nx.DiGraph()
         graph.graph.update(data["graph"])
         for node in data["nodes"]:
@@ -206,7 +208,7 @@ def load(source: str | os.PathLike[str]) -> Trace:
 def loads(text: str, origin: str = "<string>") -> Trace:
     """Parse trace or pass JSON text into a Trace, with one clear error when it is not one."""
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except RecursionError:
         raise TraceFormatError(f"{origin} is nested too deeply to be a trace file") from None
     except ValueError as exc:
@@ -218,18 +220,23 @@ def loads(text: str, origin: str = "<string>") -> Trace:
         if fmt == PASS_FORMAT:
             return Trace([Pass.from_dict(data)])
         if fmt == TRACE_FORMAT:
-            if data.get("version") != FORMAT_VERSION:
-                raise TraceFormatError(f"unsupported trace format version {data.get('version')!r}")
-            passes = data.get("passes")
-            if not isinstance(passes, list):
-                raise TraceFormatError("'passes' must be a list")
-            return Trace([Pass.from_dict(p) for p in passes])
+            validate(data, "trace")
+            return Trace([Pass.from_dict(p, validated=True) for p in data["passes"]])
+    except RecursionError:
+        raise TraceFormatError(f"{origin} is nested too deeply to be a trace file") from None
     except TraceFormatError as exc:
         raise TraceFormatError(f"{origin}: {exc}") from None
     raise TraceFormatError(
-        f"{origin} is JSON but not a graphtrace trace (its 'format' is {fmt!r}, "
+        f"{origin} is JSON but not a graphtrace trace (its 'format' is {fmt!r:.60}, "
         f"expected {TRACE_FORMAT!r} or {PASS_FORMAT!r})"
     )
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal[:40]} is too large for a number (not finite)")
+    return value
 
 
 def _reject_constant(name: str) -> None:

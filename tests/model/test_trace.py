@@ -79,13 +79,13 @@ def test_node_lookup_names_the_known_names():
         ('{"format": "graphtrace-trace", "version": 1, "passes": [', "not valid JSON"),
         ("[1, 2]", "top level is not an object"),
         ('{"format": "other"}', "not a graphtrace trace"),
-        ('{"format": "graphtrace-trace", "version": 1, "passes": {}}', "'passes' must be a list"),
-        ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": "a"}], "edges": []}',
-         "must be an integer node id"),
+        ('{"format": "graphtrace-trace", "version": 1, "passes": {}}', "passes: {} is not of type 'array'"),
+        ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": "a", "kind": "op"}], "edges": []}',
+         "id: 'a' is not of type 'integer'"),
         ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op"}],'
          ' "edges": [{"source": 0, "target": 5}]}', "not in the pass"),
         ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op",'
-         ' "value": {"shape": "big"}}], "edges": []}', "valid 'shape'"),
+         ' "value": {"shape": "big"}}], "edges": []}', "value.shape: 'big' is not of type 'array'"),
         ("[" * 100000 + "]" * 100000, "nested too deeply"),
         ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op",'
          ' "value": {"shape": [], "norm": NaN}}], "edges": []}', "not valid JSON"),
