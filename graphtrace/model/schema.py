@@ -58,7 +58,7 @@ def _message(error: jsonschema.ValidationError) -> str:
     """The schema's complaint; for a choice of types ("a record or null"), the types it may be."""
     if error.validator in ("anyOf", "oneOf") and error.context:
         here = [e for e in error.context if e.validator == "type" and not e.relative_path]
-        kinds = [str(k) for e in here for k in (e.validator_value if isinstance(e.validator_value, list)
+        kinds = [repr(k) for e in here for k in (e.validator_value if isinstance(e.validator_value, list)
                                                  else [e.validator_value])]
         if kinds:
             return f"{error.instance!r:.60} is not of type {' or '.join(dict.fromkeys(kinds))}"
@@ -98,6 +98,9 @@ def _check_pass(p: dict[str, Any], at: str) -> None:
             _check_values(edge.get(key), f"{at}edges[{i}].{key}")
         for j, rec in enumerate(edge.get("parts") or []):
             _check_values(rec, f"{at}edges[{i}].parts[{j}]")
+        for row in edge.get("jacobian") or []:
+            if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in row):
+                raise TraceFormatError(f"{at}edges[{i}].jacobian: rows must hold numbers only")
 
 
 def _check_values(rec: dict[str, Any] | None, where: str) -> None:
@@ -109,6 +112,6 @@ def _check_values(rec: dict[str, Any] | None, where: str) -> None:
 
 def _fits(values: Any, shape: list[int]) -> bool:
     if not shape:
-        return not isinstance(values, list)
+        return isinstance(values, (int, float, str, bool))
     return (isinstance(values, list) and len(values) == shape[0]
             and all(_fits(v, shape[1:]) for v in values))
