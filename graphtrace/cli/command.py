@@ -161,6 +161,8 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
         notes = _stop_notes(code, interrupted, writer.count + writer.skipped)
         writer.finish(title=_shown_path(script), command=shown, notes=notes)
+    if writer.forked:  # a child forked by the script ends here, as under python (NOTE [forked children])
+        return code
     not_drawn = _not_drawn(tracer.not_drawn) + (checks.lines() if checks is not None else [])
     try:
         if writer.count == 0 and not writer.skipped:

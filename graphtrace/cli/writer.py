@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
@@ -90,9 +91,27 @@ class Writer:
         self.errors: list[str] = []
         self.no_dot: str = ""
         self.runs: list[list[Any]] = []  # consecutive passes alike: [first, last, entry]
-        self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1),
-                                        thread_name_prefix="graphtrace-render")
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="graphtrace-render")
         self._jobs: list[Future[None]] = []
+        self.forked = False  # NOTE [forked children]: this is a child's copy, writing into pid-<pid>/
+        self.started = time.time()
+        _in_forked_children(self)
+
+    def _as_child(self) -> None:
+        """NOTE [forked children]: a process forked from the script (``os.fork``, a ``fork``
+        DataLoader worker or multiprocessing start) holds a copy of this writer whose drawing
+        threads do not exist in it: waiting for them would hang the child, and writing pass-NNN
+        files would replace the parent's. So the child's copy starts afresh in ``pid-<pid>/``
+        beside the parent's passes, writes each pass whole as it comes (no threads, no groups:
+        a child may end by ``os._exit`` at any moment), writes no index, prints nothing and
+        touches none of the parent's files; the parent's index lists those folders."""
+        self.out = self.out / f"pid-{os.getpid()}"
+        self.forked, self.previous, self._pool = True, None, None
+        self.count = self.skipped = 0
+        self.written, self.failed, self.entries, self.errors, self.runs, self._jobs = [], [], [], [], [], []
+        self.groups, self.pending = {}, {}
+        self.stats = charts.GradStats()
 
     # -- receiving passes -------------------------------------------------------------------
     def add(self, p: Pass, number: int | None = None) -> None:
@@ -114,7 +133,7 @@ class Writer:
         self.stats.add(graph)
         entry = Entry.of(number, graph)
         self._extend_runs(entry)
-        if number <= self.always:
+        if number <= self.always or self.forked:
             self._emit(p, entry)
             return
         sig = entry.signature or f"#{number}"
@@ -140,7 +159,10 @@ class Writer:
         if "json" in self.formats:
             self._save(entry, "json", p.to_json())
         if any(f != "json" for f in self.formats):
-            self._jobs.append(self._pool.submit(self._draw, p.graph, entry))
+            if self._pool is None:  # a forked child: drawn here and now
+                self._draw(p.graph, entry)
+            else:
+                self._jobs.append(self._pool.submit(self._draw, p.graph, entry))
 
     def _error(self, message: str) -> None:
         if message not in self.errors:
@@ -186,7 +208,10 @@ class Writer:
         """Write the pending last passes of groups, wait for drawings, write index.html.
 
         Ctrl-C while waiting cancels the drawings not yet started; the index is written anyway.
+        A forked child's copy has written everything already and writes no index.
         """
+        if self.forked or self._pool is None:
+            return
         try:
             for sig, (number, p) in self.pending.items():
                 self.groups[sig].drawn.append(number)
@@ -223,6 +248,7 @@ class Writer:
         if self.skipped:
             notes.append(f"{self.skipped} more passes ran after --max-passes {self.max_passes}; "
                          "they were only counted.")
+        notes.extend(self._children())
         run = {"title": printable(title), "command": printable(command), "total": self.count + self.skipped,
                "counted_only": self.skipped, "always": self.always, "notes": notes,
                "grad_stats": self.stats.table() if self.stats.is_training_loop() else None,
@@ -235,6 +261,33 @@ class Writer:
         except WriteError as exc:
             self.failed.append(("run.json", exc.reason))
         self.index_written = self._write("index.html", index_html(run))
+
+
+    def _children(self) -> list[str]:
+        """Notes on the folders of forked children made during this run (NOTE [forked children])."""
+        notes = []
+        try:
+            folders = sorted(p for p in self.out.glob("pid-*") if p.is_dir() and p.stat().st_mtime >= self.started)
+            for folder in folders:
+                passes = {f.name.split(".")[0] for f in folder.glob("pass-*")}
+                notes.append(f"A forked child process ran {len(passes)} backward "
+                             f"pass{'es' if len(passes) != 1 else ''}: see {folder.name}/.")
+        except OSError:
+            pass
+        return notes
+
+
+def _in_forked_children(writer: Writer) -> None:
+    """Have a child forked later turn its copy of ``writer`` into a child's (NOTE [forked children])."""
+    ref = weakref.ref(writer)
+
+    def after_fork() -> None:
+        copy = ref()
+        if copy is not None:
+            copy._as_child()
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=after_fork)
 
 
 def extend_run(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""The run folder's files are render's files: ``Pass.save`` writes the very same bytes."""
+"""The run folder's files are render's files (``Pass.save`` writes the very same bytes); forked children's own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 import graphtrace
@@ -35,3 +36,41 @@ def test_pass_save_writes_the_files_graphtrace_run_writes(tmp_path: Path, depth:
     for fmt in ("html", "svg", "dot"):
         saved = p.save(tmp_path / f"saved.{fmt}", **options)
         assert saved.read_bytes() == (out / f"pass-001.{fmt}").read_bytes(), fmt
+
+
+def test_a_forked_child_writes_its_passes_into_its_own_folder_and_never_hangs(tmp_path: Path) -> None:
+    import os
+    import select
+    import signal
+
+    from graphtrace.cli.writer import Writer
+
+    x = torch.tensor(2.0, requires_grad=True)
+    passes = []
+    with graphtrace.trace(on_pass=passes.append) as t:
+        (x ** 2).backward()
+        (x ** 3).backward()
+    writer = Writer(tmp_path, ("json", "dot"))
+    writer.add(passes[0])  # its drawing thread exists in this process only
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one pass, then the end of graphtrace run's path
+        try:
+            writer.add(passes[1])
+            writer.finish(title="t", command="c", notes=[])
+            os.write(write, f"{writer.forked} {sorted(os.listdir(writer.out))}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 30)
+    report = os.read(read, 1000).decode() if ready else "the child hung"
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert report == "True ['pass-001.dot', 'pass-001.json']"
+    writer.finish(title="t", command="c", notes=[])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "index.html", "pass-001.dot", "pass-001.json", f"pid-{pid}", "run.json"]
+    assert f"see pid-{pid}/" in (tmp_path / "index.html").read_text()
+    assert len(t.passes) == 2
