@@ -158,6 +158,8 @@ class PassRecorder:
             if not is_leaf_fn(fn):
                 self.handles.append(fn.register_hook(self._post_hook(nid, fn)))
         for nid, var in self.leaves:
+            if not var._backward_hooks:  # no tensor hook can change what this leaf gets
+                self.watch.unhooked.add(nid)
             if self.values:
                 first = self.watch.watch_leaf(nid, var)
                 if first is not None:
@@ -166,7 +168,7 @@ class PassRecorder:
         if self.values:
             for (u, v), edge in self.sk.edges.items():  # a root's seed is what its node gets first
                 seed = self.seeds[u] if u < len(self.sk.roots) else None
-                if isinstance(seed, torch.Tensor):
+                if isinstance(seed, torch.Tensor) and v not in self.watch.unhooked:
                     self.watch.contribute(v, edge["input_nrs"][0], seed, edge.get("grad"))
 
     def _pre_hook(self, nid: int) -> Any:
@@ -226,7 +228,7 @@ class PassRecorder:
         for v in targets:
             edge = self.sk.edges[(u, v)]
             slots = edge["slots"]
-            if self.values:
+            if self.values and v not in self.watch.unhooked:
                 for s, nr in zip(slots, edge["input_nrs"]):
                     if grad_inputs[s] is not None:
                         self.watch.contribute(v, nr, grad_inputs[s], rec(grad_inputs[s]))

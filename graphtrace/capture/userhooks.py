@@ -23,7 +23,9 @@ Rec = Callable[[torch.Tensor | None], dict[str, Any] | None]
 # identity node: what leaves it differs from what arrived only through them. Post-accumulate
 # hooks run in the insertion order of a dict on the tensor: the user's are re-inserted after
 # one of ours, which so sees ``.grad`` before them, and another of ours runs last. Each
-# change is one entry of the node's ``hooks``.
+# change is one entry of the node's ``hooks``. A leaf without tensor hooks (``_backward_hooks``)
+# is not watched: holding the sum of its contributions (a tied embedding's two 154 MB
+# gradients in GPT-2) would cost memory for nothing.
 
 MODULE_NODE = "BackwardHookFunctionBackward"
 
@@ -51,6 +53,7 @@ class HookWatch:
         self.expect: dict[tuple[int, int], list[Any]] = {}  # (node, input) -> [tensor, version, count, rec]
         self.first: dict[int, tuple[torch.Tensor | None, dict[str, Any] | None]] = {}  # leaf -> .grad then
         self.found: dict[int, list[dict[str, Any]]] = {}  # node id -> hook entries
+        self.unhooked: set[int] = set()  # leaves without tensor hooks: nothing to hold for them
 
     def _add(self, nid: int, kind: str, output: int, before: dict[str, Any] | None,
              after: dict[str, Any] | None) -> None:
