@@ -19,6 +19,7 @@ from .jacobian import local_from_jacobian, node_jacobians
 from .nested import Nesting, join
 from .owners import modules_of, qualify
 from .provenance import Provenance
+from .reduced import Reductions, world
 from .reuse import pend, same, same_elements
 from .userhooks import HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
@@ -56,6 +57,8 @@ class PassRecorder:
         self.nesting: Nesting | None = None  # set by the tracer: NOTE [nested backward] in nested.py
         self.nested: list[tuple[int, Graph]] = []  # (node id, the pass of a backward call inside it)
         self.seeds = seeds
+        ranks = world()
+        self.reductions = Reductions(ranks[1]) if ranks is not None else None  # NOTE [all-reduce]
         self._build_nodes(seeds, names)
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
         if meta.get("jacobians", True):
@@ -269,6 +272,8 @@ class PassRecorder:
                     node["grad_after"] = self.rec(var.grad)
                 if self.values:
                     self.watch.accumulated(nid, var.grad, node["grad_after"])
+                if self.reductions is not None:
+                    self.reductions.saw(nid, var.grad)
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"accumulate hook of node {nid}: {exc!r}")
         return hook
@@ -290,6 +295,8 @@ class PassRecorder:
                 input_ids.append(input_id)
                 if returned is not None and k < len(returned) and returned[k] is not None:
                     self._returned(input_id, edge[1], returned[k])
+            if self.reductions is not None:
+                self.reductions.collect(self.nodes, self.leaves, self.rec)
             return self._to_pass(input_ids, error)
         finally:
             if not self.meta.get("retain_graph"):  # the graph is freed: so is its provenance
@@ -356,6 +363,9 @@ class PassRecorder:
             signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
             modules=modules_of(graph, meta.get("modules") or {}, len(owners) > 1),
         )
+        ranks = world()
+        if ranks is not None:  # only under torch.distributed, so other passes keep their bytes
+            graph.graph.update(rank=ranks[0], world_size=ranks[1])
         return Pass(graph)
 
 

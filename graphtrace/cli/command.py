@@ -19,6 +19,7 @@ from .checks import CheckReport
 from .folder import Folder, open_folder, read_run
 from .index import file_name
 from .printing import printable
+from .ranks import rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
 from .stop import TermGuard
@@ -121,11 +122,34 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
     fmts = parse_formats(formats, RUN_FORMATS)
     target = Script(script, args)  # a missing, binary or syntactically wrong script: one line
     folder = out if out is not None else Path("outputs") / target.stem
+    ranks = ranks_from_env()  # NOTE [a folder per rank]
+    parent = None
+    if ranks is not None:
+        rank, world = ranks
+        if rank == 0:
+            parent = open_folder(folder, force=force, inputs=tuple(rank_folder(folder, r) for r in range(world)))
+        folder = rank_folder(folder, rank)
     held = open_folder(folder, force=force, clean=True)  # NOTE [marked folders]
     try:
         return _run(target, held, fmts, max_passes, values, depth, open_index, quiet, check)
     finally:
         held.close()
+        if parent is not None and ranks is not None:
+            _index_ranks(parent, ranks[1], quiet)
+
+
+def _index_ranks(parent: Folder, world: int, quiet: bool) -> None:
+    """Rank 0's index of every rank (NOTE [a folder per rank]); a fault here is a warning, never the job's."""
+    try:
+        late = wait_for_ranks(parent.path, world)
+        write_rank_index(parent.path, world, late)
+        if not quiet:
+            _say(f"graphtrace: {world} ranks: open {_shown_path(parent.path / 'index.html')}"
+                 + (f" (ranks {', '.join(map(str, late))} did not finish in time)" if late else ""))
+    except (OSError, GraphtraceError) as exc:
+        _say(f"graphtrace: warning: the index of all ranks was not written: {exc}")
+    finally:
+        parent.close()
 
 
 def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | None, values: bool,

@@ -57,7 +57,8 @@ def attr_list(attrs: dict[str, str]) -> str:
 def title(graph: Graph) -> list[str]:
     """The title row: pass index, api, call site, kind, and the error if the backward raised."""
     g = graph.graph
-    bits = [f"pass {g.get('index', '?')}", g.get("api") or "", g.get("caller") or "",
+    rank = f"rank {g['rank']} of {g.get('world_size')}" if "rank" in g else ""
+    bits = [f"pass {g.get('index', '?')}", rank, g.get("api") or "", g.get("caller") or "",
             g.get("call_site") or "", g.get("kind") or ""]
     rows = [L.font(L.esc(" · ".join(b for b in bits if b), 160), bold=True)]
     if g.get("view_note"):

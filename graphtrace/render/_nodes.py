@@ -89,10 +89,27 @@ def leaf_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bri
         lines.append(L.esc(f".grad untouched: {N.inline(attrs.get('grad_before'))}"))
     elif attrs.get("step") is not None:
         post = L.hooks_of(attrs, "post_accumulate")  # .grad as accumulated, then changed by the hook
-        after = post[0].get("before") if post else attrs.get("grad_after")
+        after = post[0].get("before") if post else local_after(attrs)
         lines += L.accumulation(attrs.get("grad_before"), inc, after)
         lines += hook_lines(attrs, "post_accumulate")
+        lines += reduce_lines(attrs)
     return lines
+
+
+def local_after(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """A leaf's .grad as this rank accumulated it: before DDP's all-reduce wrote the reduced one."""
+    reduced = attrs.get("reduced")
+    after: dict[str, Any] | None = reduced.get("local") if isinstance(reduced, dict) else attrs.get("grad_after")
+    return after
+
+
+def reduce_lines(attrs: dict[str, Any]) -> list[str]:
+    """``all-reduce across 2 ranks → [[3, 3, 3]]``: the .grad the script sees after backward()."""
+    reduced = attrs.get("reduced")
+    if not isinstance(reduced, dict):
+        return []
+    text = f"all-reduce across {reduced.get('world_size')} ranks → .grad {N.inline(attrs.get('grad_after'))}"
+    return [L.font(L.esc(text, 120), L.COLORS["ok"], bold=True)]
 
 
 def group_label(attrs: dict[str, Any], values: bool) -> str:

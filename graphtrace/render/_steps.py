@@ -9,7 +9,7 @@ from . import _labels as L
 from . import _numbers as N
 from ._check import check_rows
 from ._dot import edge_dom_id, node_dom_id
-from ._nodes import arrived, name_of
+from ._nodes import arrived, local_after, name_of
 
 
 def _text(rec: dict[str, Any] | None) -> str:
@@ -62,11 +62,15 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
         return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
                 [".grad", f"untouched: {N.inline(attrs.get('grad_before'))}"]]
-    before, after = attrs.get("grad_before"), attrs.get("grad_after")
+    before, after = attrs.get("grad_before"), local_after(attrs)
     post = L.hooks_of(attrs, "post_accumulate")
     if post:  # .grad as accumulated; the hook's change is a step of its own
         after = post[0].get("before")
-    return [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
+    rows = [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
+    reduced = attrs.get("reduced")
+    if isinstance(reduced, dict):  # NOTE [all-reduce] in capture/reduced.py
+        rows.append([f"all-reduce, {reduced.get('world_size')} ranks", _text(attrs.get("grad_after"))])
+    return rows
 
 
 def _hook_step(base: dict[str, Any], attrs: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""graphtrace.cli.ranks: ``graphtrace run`` under a real two-process torchrun job (gloo), a folder per rank."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import graphtrace
+from graphtrace._errors import GraphtraceError
+from graphtrace.cli.ranks import _difference, ranks_from_env
+
+TRAIN = '''\
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = torch.nn.Linear(3, 1)
+ddp = DDP(model)
+x = torch.full((2, 3), float(rank + 1))
+ddp(x).sum().backward()
+print(f"rank {rank} weight.grad {model.weight.grad.tolist()}", flush=True)
+with ddp.no_sync():
+    ddp(x).sum().backward()
+print(f"rank {rank} no_sync {model.weight.grad.tolist()}", flush=True)
+dist.destroy_process_group()
+'''
+
+
+def test_ranks_come_from_torchruns_variables() -> None:
+    assert ranks_from_env({}) is None
+    assert ranks_from_env({"RANK": "1", "WORLD_SIZE": "2"}) == (1, 2)
+    with pytest.raises(GraphtraceError, match="not below WORLD_SIZE"):
+        ranks_from_env({"RANK": "2", "WORLD_SIZE": "2"})
+
+
+def test_the_difference_across_ranks_is_exact_and_flagged_only_where_ddp_reduced() -> None:
+    same = {"values": [[3.0, 3.0]], "norm": 4.2426}
+    assert _difference([same, same], reduced=True) == "0"
+    other = {"values": [[3.0, 5.0]], "norm": 5.831}
+    assert "2 (ranks diverge)" in _difference([same, other], reduced=True) and 'class="bad"' in _difference(
+        [same, other], reduced=True)
+    assert "not all-reduced in this pass" in _difference([same, other], reduced=False)
+    assert "no .grad on rank 1" in _difference([same, None], reduced=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_each_in_its_folder_with_the_all_reduce(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(TRAIN)
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node=2", f"--master_port={_free_port()}", "--master_addr=127.0.0.1",
+         "-m", "graphtrace", "run", "-o", "D", "train.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # what the script sees: the mean of the ranks' local gradients (2 and 4), then local accumulation
+    assert "rank 0 weight.grad [[3.0, 3.0, 3.0]]" in proc.stdout and "rank 1 weight.grad [[3.0, 3.0, 3.0]]" in proc.stdout
+    assert "rank 0 no_sync [[5.0, 5.0, 5.0]]" in proc.stdout and "rank 1 no_sync [[7.0, 7.0, 7.0]]" in proc.stdout
+    out = tmp_path / "D"
+    for rank, local in ((0, 2.0), (1, 4.0)):
+        folder = out / f"rank-{rank}"
+        assert (folder / "index.html").exists() and (folder / ".graphtrace").exists()
+        first = graphtrace.load(folder / "pass-001.json").passes[0]
+        assert (first.graph.graph["rank"], first.graph.graph["world_size"]) == (rank, 2)
+        weight = first.node("model.weight")
+        assert weight["reduced"]["local"]["values"] == [[local] * 3] and weight["reduced"]["world_size"] == 2
+        assert weight["grad_after"]["values"] == [[3.0, 3.0, 3.0]]  # what the script sees
+        second = graphtrace.load(folder / "pass-002.json").passes[0].node("model.weight")
+        assert "reduced" not in second  # no_sync(): no all-reduce
+        assert second["grad_after"]["values"] == [[3.0 + local] * 3]
+        assert "all&#45;reduce across 2 ranks" in (folder / "pass-001.svg").read_text()  # dot writes - as &#45;
+    index = (out / "index.html").read_text()
+    assert 'href="rank-0/index.html"' in index and 'href="rank-1/index.html"' in index
+    assert "<tr><td>1</td><td>model.weight</td><td>0</td></tr>" in index
+    assert "2 (not all-reduced in this pass)" in index
