@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -406,3 +407,89 @@ def test_35_a_symlink_planted_in_the_output_folder(tmp_path: Path) -> None:
     (out / "p.json").symlink_to(victim)
     _good_pass().save(out / "p.json")
     assert victim.read_text() == "precious" and not (out / "p.json").is_symlink()
+
+
+# -- output folders, signals, options, names ----------------------------------------------------------
+def test_36_cli_run_into_a_folder_of_the_users_files(cli_dir: Path) -> None:
+    (cli_dir / "mine").mkdir()
+    (cli_dir / "mine" / "index.html").write_text("my page")
+    res = _cli("run", "-o", "mine", "ok.py", cwd=cli_dir)
+    _one_line_error(res, "mine is not empty and was not made by graphtrace (index.html)", "--force")
+    assert res.returncode == 2 and (cli_dir / "mine" / "index.html").read_text() == "my page"
+
+
+def test_37_cli_two_runs_into_one_folder(cli_dir: Path) -> None:
+    from graphtrace.cli.folder import open_folder
+
+    held = open_folder(cli_dir / "out")
+    try:
+        res = _cli("run", "-o", "out", "ok.py", cwd=cli_dir)
+    finally:
+        held.close()
+    _one_line_error(res, "another graphtrace command is writing to out")
+    assert res.returncode == 2 and sorted(p.name for p in (cli_dir / "out").iterdir()) == [".graphtrace"]
+
+
+def test_38_cli_a_full_disk(cli_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from graphtrace import _files
+    from graphtrace.cli.command import cli
+
+    def full(f: object, raw: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_files, "_write_all", full)
+    res = CliRunner().invoke(cli, ["run", "-f", "json", "-o", str(cli_dir / "out"), str(cli_dir / "ok.py")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert [p.name for p in (cli_dir / "out").iterdir()] == [".graphtrace"]  # no temporary file left
+    assert res.stderr.splitlines()[-1] == (f"graphtrace: error: No space left on device: wrote 0 of 3 files to "
+                                           f"{cli_dir / 'out'}/; not written: index.html, pass-001.json, run.json")
+
+
+def test_39_cli_render_json_onto_its_own_input(cli_dir: Path) -> None:
+    assert _cli("run", "-f", "json", "-o", "out", "ok.py", cwd=cli_dir).returncode == 0
+    before = (cli_dir / "out" / "pass-001.json").read_bytes()
+    res = _cli("render", "-f", "json", "out/pass-001.json", cwd=cli_dir)
+    _one_line_error(res, "-f json would replace the input out/pass-001.json")
+    assert (cli_dir / "out" / "pass-001.json").read_bytes() == before
+
+
+def test_40_cli_an_option_out_of_range(cli_dir: Path) -> None:
+    (cli_dir / "loud.py").write_text("print('the script ran')\n")
+    res = _cli("run", "--depth", "0", "loud.py", cwd=cli_dir)
+    _one_line_error(res, "Invalid value for '--depth'")
+    assert res.returncode == 2 and res.stdout == "" and not (cli_dir / "outputs").exists()
+
+
+@pytest.mark.parametrize("field", ["numel", "roots", "values", "1e400"])
+def test_41_load_a_file_that_passed_the_old_checks(tmp_path: Path, field: str) -> None:
+    data = json.loads(_good_pass().to_json())
+    leaf = next(n for n in data["nodes"] if n["kind"] == "leaf")
+    if field == "numel":
+        leaf["grad_in"][0]["numel"] = "many"
+    elif field == "roots":
+        data["graph"]["roots"] = 5
+    elif field == "values":
+        leaf["grad_in"][0]["values"] = [[1.0], [2.0]]
+    text = json.dumps(data)
+    if field == "1e400":
+        text = text.replace('"norm": ', '"norm": 1e400, "x": ', 1)
+    assert (field if field != "1e400" else "too large") in _load_error(tmp_path, text)
+
+
+def test_42_cli_a_script_name_and_argument_that_are_not_utf8(cli_dir: Path) -> None:
+    name = os.fsdecode(b"ok\xff.py")
+    (cli_dir / name).write_text((cli_dir / "ok.py").read_text() + "import sys\nprint(ascii(sys.argv))\n")
+    res = _cli("run", "-f", "json", name, os.fsdecode(b"\xfe"), cwd=cli_dir)
+    assert res.returncode == 0 and "Traceback" not in res.stderr
+    assert res.stdout == "['ok\\udcff.py', '\\udcfe']\n" and "ok\\xff.py:3" in res.stderr
+
+
+def test_43_cli_control_characters_in_a_trace_file(cli_dir: Path) -> None:
+    data = json.loads(_good_pass().to_json())
+    data["graph"]["call_site"] = "x.py:1\r\x1b[2Kgraphtrace: all good\n"
+    (cli_dir / "p.json").write_text(json.dumps(data))
+    res = _cli("render", "-f", "dot", "-o", "r", "p.json", cwd=cli_dir)
+    assert res.returncode == 0 and "\x1b" not in res.stderr and "\r" not in res.stderr
+    assert "x.py:1\\r\\x1b[2Kgraphtrace: all good\\n" in res.stderr and len(res.stderr.splitlines()) == 4
