@@ -19,7 +19,7 @@ from .checks import CheckReport
 from .folder import Folder, open_folder, read_run
 from .index import file_name
 from .printing import printable
-from .ranks import rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
+from .ranks import chosen_ranks, rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
 from .stop import TermGuard
@@ -99,13 +99,15 @@ def cli() -> None:
 @_open_option
 @_quiet_option
 @_force_option
+@click.option("--ranks", "ranks_option", metavar="LIST", help="Under torchrun: the ranks that trace, e.g. 0,1,-1 "
+              "(negative: from the last); the others run the script untraced (default: all).")
 @click.option("--check", is_flag=True, help="Check each small node's backward against finite differences of its "
               "forward call; mismatches are drawn red and listed after the summary.")
 @click.argument("script", type=click.Path(dir_okay=True, path_type=str))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str, ...],
         max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool, force: bool,
-        check: bool) -> int:
+        ranks_option: str | None, check: bool) -> int:
     """Run SCRIPT [ARGS...] as `python SCRIPT ARGS...` would, and draw every backward pass.
 
     Writes pass-001.svg, pass-001.json and pass-001.html (a step-through page) per pass and an
@@ -123,10 +125,13 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
     target = Script(script, args)  # a missing, binary or syntactically wrong script: one line
     folder = out if out is not None else Path("outputs") / target.stem
     ranks = ranks_from_env()  # NOTE [a folder per rank]
-    parent = None
+    parent, chosen = None, []
     if ranks is not None:
         rank, world = ranks
-        if rank == 0:
+        chosen = chosen_ranks(ranks_option, world)
+        if rank not in chosen:
+            return run_script(target)  # an untraced rank runs as under plain python
+        if rank == chosen[0]:
             parent = open_folder(folder, force=force, inputs=tuple(rank_folder(folder, r) for r in range(world)))
         folder = rank_folder(folder, rank)
     held = open_folder(folder, force=force, clean=True)  # NOTE [marked folders]
@@ -135,14 +140,14 @@ def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str
     finally:
         held.close()
         if parent is not None and ranks is not None:
-            _index_ranks(parent, ranks[1], quiet)
+            _index_ranks(parent, ranks[1], chosen, quiet)
 
 
-def _index_ranks(parent: Folder, world: int, quiet: bool) -> None:
-    """Rank 0's index of every rank (NOTE [a folder per rank]); a fault here is a warning, never the job's."""
+def _index_ranks(parent: Folder, world: int, chosen: list[int], quiet: bool) -> None:
+    """The first traced rank's index of all (NOTE [a folder per rank]); a fault here is a warning, never the job's."""
     try:
-        late = wait_for_ranks(parent.path, world)
-        write_rank_index(parent.path, world, late)
+        late = wait_for_ranks(parent.path, chosen[1:])
+        write_rank_index(parent.path, world, late, chosen)
         if not quiet:
             _say(f"graphtrace: {world} ranks: open {_shown_path(parent.path / 'index.html')}"
                  + (f" (ranks {', '.join(map(str, late))} did not finish in time)" if late else ""))

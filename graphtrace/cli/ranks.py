@@ -3,13 +3,15 @@
 NOTE [a folder per rank]
 torchrun starts one ``graphtrace run`` per rank with RANK and WORLD_SIZE set. Each rank writes
 into ``OUT/rank-<RANK>/``, a marked and locked run folder of its own (NOTE [marked folders]),
-so ranks never share a file. Rank 0 also takes ``OUT`` itself (marked; its ``rank-N`` folders
-do not count as the user's files) and, once its own script has finished, waits for every other
-rank to release the lock of its folder (a rank holds it until its index is written), at most
-WAIT seconds, and writes ``OUT/index.html``: a link to each rank's index and, per pass and
-parameter, the largest difference of ``.grad`` after the pass across ranks (zero for healthy
-DDP). A rank that does not finish in time is named on the page; the job is never held up longer,
-and nothing of this changes any rank's exit code.
+so ranks never share a file. ``--ranks 0,1,-1`` chooses the ranks that trace; the others run
+the script untraced and write nothing. The first traced rank (rank 0 by default) also takes
+``OUT`` itself (marked; its ``rank-N`` folders do not count as the user's files) and, once its
+own script has finished, waits for every other traced rank to release the lock of its folder
+(a rank holds it until its index is written), at most WAIT seconds, and writes
+``OUT/index.html``: a link to each rank's index and, per pass and parameter, the largest
+difference of ``.grad`` after the pass across ranks (zero for healthy DDP). A rank that does
+not finish in time is named on the page; the job is never held up longer, and nothing of this
+changes any rank's exit code.
 """
 
 from __future__ import annotations
@@ -45,16 +47,32 @@ def ranks_from_env(environ: dict[str, str] | None = None) -> tuple[int, int] | N
     return rank, world
 
 
+def chosen_ranks(text: str | None, world: int) -> list[int]:
+    """``--ranks 0,1,-1``: the ranks that trace (negative counts from the last), sorted; all by default."""
+    if text is None:
+        return list(range(world))
+    chosen = set()
+    for part in text.split(","):
+        try:
+            rank = int(part)
+        except ValueError:
+            raise GraphtraceError(f"--ranks takes whole numbers separated by commas (0,1,-1), not {text!r}") from None
+        if not -world <= rank < world:
+            raise GraphtraceError(f"--ranks {rank} is outside the job's {world} ranks")
+        chosen.add(rank % world)
+    return sorted(chosen)
+
+
 def rank_folder(out: Path, rank: int) -> Path:
     return out / f"rank-{rank}"
 
 
-def wait_for_ranks(out: Path, world: int, timeout: float = WAIT) -> list[int]:
-    """Wait until every other rank released its folder's lock; returns the ranks still busy at the deadline."""
+def wait_for_ranks(out: Path, others: list[int], timeout: float = WAIT) -> list[int]:
+    """Wait until the ``others`` released their folders' locks; returns the ranks still busy at the deadline."""
     import fcntl
 
     deadline = time.monotonic() + timeout
-    pending = list(range(1, world))
+    pending = list(others)
     while pending:
         still = []
         for rank in pending:
@@ -77,11 +95,12 @@ def wait_for_ranks(out: Path, world: int, timeout: float = WAIT) -> list[int]:
     return pending
 
 
-def write_rank_index(out: Path, world: int, late: list[int]) -> None:
-    """``OUT/index.html``: each rank's folder, and how their gradients differ pass by pass."""
+def write_rank_index(out: Path, world: int, late: list[int], chosen: list[int] | None = None) -> None:
+    """``OUT/index.html``: each traced rank's folder, and how their gradients differ pass by pass."""
+    ranks = list(range(world)) if chosen is None else chosen
     rows = []
     per_rank: dict[int, dict[int, dict[str, Any]]] = {}
-    for rank in range(world):
+    for rank in ranks:
         folder = rank_folder(out, rank)
         passes = _grads_after(folder)
         per_rank[rank] = passes
@@ -89,12 +108,13 @@ def write_rank_index(out: Path, world: int, late: list[int]) -> None:
         link = f'<a href="rank-{rank}/index.html">rank-{rank}/</a>' if (folder / "index.html").exists() else \
             f"rank-{rank}/ (no index)"
         rows.append(f"<tr><td>{rank}</td><td>{link}</td><td>{escape(state)}</td></tr>")
-    compare = _comparison(per_rank, world)
+    compare = _comparison(per_rank, ranks)
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>graphtrace: "
         f"{world} ranks</title>\n<style>body{{font-family:sans-serif;margin:1.5em}}td,th{{padding:2px 10px;"
         "text-align:left}}.bad{color:#d62728;font-weight:bold}.local{color:#6b6b6b}</style></head><body>\n"
-        f"<h1>{world} ranks</h1>\n<table><tr><th>rank</th><th>folder</th><th>passes</th></tr>\n"
+        f"<h1>{world} ranks" + (f", {len(ranks)} traced" if len(ranks) != world else "") + "</h1>\n"
+        "<table><tr><th>rank</th><th>folder</th><th>passes</th></tr>\n"
         + "\n".join(rows) + "\n</table>\n<h2>.grad after each pass, across ranks</h2>\n" + compare
         + "\n</body></html>\n"
     )
@@ -117,7 +137,7 @@ def _grads_after(folder: Path) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _comparison(per_rank: dict[int, dict[int, dict[str, Any]]], world: int) -> str:
+def _comparison(per_rank: dict[int, dict[int, dict[str, Any]]], ranks: list[int]) -> str:
     """One row per pass and parameter: the largest |difference| of .grad after across ranks, flagged if not 0."""
     indexes = sorted({i for passes in per_rank.values() for i in passes})
     if not indexes:
@@ -126,7 +146,7 @@ def _comparison(per_rank: dict[int, dict[int, dict[str, Any]]], world: int) -> s
     for i in indexes:
         names = sorted({n for passes in per_rank.values() for n in passes.get(i, {})})
         for name in names:
-            found = [per_rank[r].get(i, {}).get(name) for r in range(world)]
+            found = [per_rank[r].get(i, {}).get(name) for r in ranks]
             recs = [f[0] if f is not None else None for f in found]
             reduced = any(f is not None and f[1] for f in found)
             rows.append(f"<tr><td>{i}</td><td>{escape(name)}</td><td>{_difference(recs, reduced)}</td></tr>")
@@ -141,7 +161,7 @@ def _difference(recs: list[dict[str, Any] | None], reduced: bool) -> str:
     all-reduce (``no_sync()``, no DDP) ranks are expected to differ, and the row says so."""
     flag = "bad" if reduced else "local"
     why = "ranks diverge" if reduced else "not all-reduced in this pass"
-    missing = [r for r, rec in enumerate(recs) if rec is None]
+    missing = [r for r, rec in enumerate(recs) if rec is None]  # positions in the traced ranks
     if missing:
         return f'<span class="bad">no .grad on rank {", ".join(map(str, missing))} (unused parameter?)</span>'
     flats = [_flat(rec.get("values")) for rec in recs if rec is not None]

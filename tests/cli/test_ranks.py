@@ -88,3 +88,22 @@ def test_torchrun_two_ranks_each_in_its_folder_with_the_all_reduce(tmp_path: Pat
     assert 'href="rank-0/index.html"' in index and 'href="rank-1/index.html"' in index
     assert "<tr><td>1</td><td>model.weight</td><td>0</td></tr>" in index
     assert "2 (not all-reduced in this pass)" in index
+
+    only_last = subprocess.run(
+        [torchrun, "--nproc_per_node=2", f"--master_port={_free_port()}", "--master_addr=127.0.0.1",
+         "-m", "graphtrace", "run", "--ranks", "-1", "-o", "E", "train.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert only_last.returncode == 0, only_last.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "E").iterdir()) == [".graphtrace", "index.html", "rank-1"]
+    assert "2 ranks, 1 traced" in (tmp_path / "E" / "index.html").read_text()
+
+
+def test_ranks_option_counts_from_the_end_and_refuses_what_is_not_a_rank() -> None:
+    from graphtrace.cli.ranks import chosen_ranks
+
+    assert chosen_ranks(None, 4) == [0, 1, 2, 3]
+    assert chosen_ranks("0,1,-1", 8) == [0, 1, 7]
+    with pytest.raises(GraphtraceError, match="outside the job's 4 ranks"):
+        chosen_ranks("4", 4)
+    with pytest.raises(GraphtraceError, match="whole numbers"):
+        chosen_ranks("0,last", 4)
