@@ -93,7 +93,12 @@ class Writer:
         self.runs: list[list[Any]] = []  # consecutive passes alike: [first, last, entry]
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="graphtrace-render")
-        self._jobs: list[Future[None]] = []
+        self._jobs: list[Future[Any]] = []
+        # NOTE [pass page links]: a pass's page links to the previous and next page written;
+        # the next is known only when it comes, so each page waits (as graph, entry and its
+        # drawing job) until then, or until finish(). A forked child's pages link nothing.
+        self._page_wait: tuple[Any, Entry, Future[Any]] | None = None
+        self._last_page: Entry | None = None
         self.forked = False  # NOTE [forked children]: this is a child's copy, writing into pid-<pid>/
         self.started = time.time()
         _in_forked_children(self)
@@ -111,6 +116,7 @@ class Writer:
         self.count = self.skipped = 0
         self.written, self.failed, self.entries, self.errors, self.runs, self._jobs = [], [], [], [], [], []
         self.groups, self.pending = {}, {}
+        self._page_wait, self._last_page = None, None
         self.stats = charts.GradStats()
 
     # -- receiving passes -------------------------------------------------------------------
@@ -160,28 +166,69 @@ class Writer:
             self._save(entry, "json", p.to_json())
         if any(f != "json" for f in self.formats):
             if self._pool is None:  # a forked child: drawn here and now
-                self._draw(p.graph, entry)
+                drawn: Future[Any] = Future()
+                drawn.set_result(self._draw(p.graph, entry))
+                if "html" in self.formats:
+                    self._page(p.graph, entry, drawn, {})
             else:
-                self._jobs.append(self._pool.submit(self._draw, p.graph, entry))
+                drawing = self._pool.submit(self._draw, p.graph, entry)
+                self._jobs.append(drawing)
+                if "html" in self.formats:
+                    self._queue_page(entry)
+                    self._page_wait = (p.graph, entry, drawing)
+
+    def _queue_page(self, following: Entry | None) -> None:
+        """Start the page waiting for its next neighbour (NOTE [pass page links])."""
+        if self._page_wait is None or self._pool is None:
+            return
+        graph, entry, drawing = self._page_wait
+        links = {"index": "index.html"}
+        if self._last_page is not None:
+            links["prev"] = file_name(self._last_page.number, "html")
+        if following is not None:
+            links["next"] = file_name(following.number, "html")
+        self._jobs.append(self._pool.submit(self._page, graph, entry, drawing, links))
+        self._page_wait, self._last_page = None, entry
 
     def _error(self, message: str) -> None:
         if message not in self.errors:
             self.errors.append(message)
 
     # -- drawing (worker threads) -----------------------------------------------------------
-    def _draw(self, graph: Any, entry: Entry) -> None:
+    def _draw(self, graph: Any, entry: Entry) -> str | None:
         from .. import render
 
         opts: dict[str, Any] = {"depth": self.depth} if self.depth is not None else {}
         formats = [f for f in self.formats if f != "json" and (f == "dot" or not self.no_dot)]
         try:
-            for fmt, data in render.draw(graph, formats, **opts):  # the files Pass.save writes
+            svg = None
+            for fmt, data in render.draw(graph, [f for f in formats if f != "html"], **opts):  # as Pass.save
                 self._save(entry, fmt, data)
+                svg = data.decode("utf-8") if fmt == "svg" and isinstance(data, bytes) else svg
+            return svg
         except GraphvizNotFoundError as exc:
             self.no_dot = str(exc)
         except GraphtraceError as exc:
             self._error(str(exc))
         except Exception as exc:  # a renderer bug: say which pass, keep going
+            self._error(f"could not draw pass {entry.index}: {type(exc).__name__}: {exc}")
+        return None
+
+    def _page(self, graph: Any, entry: Entry, drawing: Future[Any], links: dict[str, str]) -> None:
+        """The step-through page of a pass, with the SVG its drawing job made (started before this)."""
+        from .. import render
+
+        opts: dict[str, Any] = {"depth": self.depth} if self.depth is not None else {}
+        try:
+            svg = drawing.result()
+            if self.no_dot:
+                return
+            self._save(entry, "html", render.to_html(graph, svg=svg, links=links, **opts))  # the same SVG
+        except GraphvizNotFoundError as exc:
+            self.no_dot = str(exc)
+        except GraphtraceError as exc:
+            self._error(str(exc))
+        except Exception as exc:  # see _draw
             self._error(f"could not draw pass {entry.index}: {type(exc).__name__}: {exc}")
 
     def _save(self, entry: Entry, fmt: str, data: str | bytes) -> None:
@@ -213,10 +260,11 @@ class Writer:
         if self.forked or self._pool is None:
             return
         try:
-            for sig, (number, p) in self.pending.items():
+            for sig, (number, p) in sorted(self.pending.items(), key=lambda item: item[1][0]):
                 self.groups[sig].drawn.append(number)
                 self.add_written(p, number)
             self.pending.clear()
+            self._queue_page(None)
             self._wait(progress if progress is not None else sys.stderr)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -54,16 +54,18 @@ def to_svg(graph: Graph, **options: Any) -> str:
 
 def to_html(graph: Graph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
             expand: tuple[Any, ...] = (), fold: bool | None = None, budget: int | None = None,
-            svg: str | None = None) -> str:
+            svg: str | None = None, links: dict[str, str] | None = None) -> str:
     """A self-contained page stepping through the backward pass (buttons or arrow keys), with
     the chart of values and gradients when the pass has one (charts.value_grad_chart).
 
     ``svg``: the pass's SVG drawn already with the same options, so that dot need not run again.
+    ``links``: hrefs of the ``prev``ious and ``next`` pass pages and the ``index`` of a run folder.
     """
     from . import charts
     from ._html import add_before_body, step_page
 
-    page = step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg)
+    page = step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg,
+                     links=links)
     return add_before_body(page, charts.value_grad_chart(graph)) if values else page
 
 

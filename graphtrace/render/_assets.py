@@ -22,18 +22,26 @@ main { display: flex; align-items: flex-start; }
 .gt-nan, .gt-inf { color: #d62728; font-weight: bold; }
 .gt-zero { color: #9a9a9a; }
 .gt-local { color: #2e7d32; }
+header nav { display: flex; gap: .8em; }
+#gt-key { margin: 0; padding: .3em 1em; font-size: 12px; color: #555; border-bottom: 1px solid #eee; }
+.gt-k { display: inline-block; width: 1.6em; height: .7em; margin: 0 .3em 0 .8em; vertical-align: middle;
+        border-radius: 2px; }
+.gt-k-current { border: 3px solid #ff7f0e; background: #fff; height: .5em; }
+.gt-k-in { background: #ff7f0e; } .gt-k-out { background: #2ca02c; } .gt-k-todo { background: #ccc; opacity: .5; }
 svg .node, svg .edge { transition: opacity .15s; }
 svg .gt-todo { opacity: .3; }
-svg .gt-current > path, svg .gt-current > polygon { stroke: #ff7f0e; stroke-width: 4px; }
-svg .gt-in > path { stroke: #ff7f0e; stroke-width: 3px; }
-svg .gt-in > polygon { stroke: #ff7f0e; fill: #ff7f0e; }
-svg .gt-out > path { stroke: #2ca02c; stroke-width: 3px; }
-svg .gt-out > polygon { stroke: #2ca02c; fill: #2ca02c; }
+svg .gt-hide { visibility: hidden; }
+svg .gt-current path, svg .gt-current polygon { stroke: #ff7f0e; stroke-width: 4px; }
+svg .gt-in path { stroke: #ff7f0e; stroke-width: 3px; }
+svg .gt-in polygon { stroke: #ff7f0e; fill: #ff7f0e; }
+svg .gt-out path { stroke: #2ca02c; stroke-width: 3px; }
+svg .gt-out polygon { stroke: #2ca02c; fill: #2ca02c; }
 @media (prefers-color-scheme: dark) {  /* the page follows its SVG (NOTE [dark mode] in _svg.py) */
   body, header { background: #141414; color: #ddd; }
   header, #gt-panel { border-color: #3a3a3a; }
   header button { background: #2a2a2a; color: #ddd; border: 1px solid #555; }
   #gt-panel h3, #gt-panel td:first-child { color: #aaa; }
+  #gt-key { color: #aaa; border-color: #3a3a3a; }
 }
 """
 
@@ -70,13 +78,29 @@ JS = r"""
     var e = document.getElementById(id);
     if (e) e.classList.toggle(cls, on);
   }
+  // NOTE [lines known before a step]: a node not yet reached shows only what the forward
+  // pass knew; an edge's gradient shows from the step of the node it leaves.
+  function texts(id) {
+    var e = document.getElementById(id);
+    return e ? e.querySelectorAll("text") : [];
+  }
+  function reveal(t, done) {
+    mark(t.node, "gt-todo", !done);
+    if (t.known !== null) {
+      texts(t.node).forEach(function (x, k) { x.classList.toggle("gt-hide", !done && k >= t.known); });
+    }
+    t.out.forEach(function (e) {
+      mark(e.edge, "gt-todo", !done);
+      texts(e.edge).forEach(function (x) { x.classList.toggle("gt-hide", !done); });
+    });
+  }
   function show(i) {
     pos = Math.max(0, Math.min(steps.length - 1, i));
     var s = steps[pos];
     document.querySelectorAll("svg .gt-in, svg .gt-out, svg .gt-current").forEach(function (e) {
       e.classList.remove("gt-in", "gt-out", "gt-current");
     });
-    steps.forEach(function (t, j) { mark(t.node, "gt-todo", j > pos); });
+    steps.forEach(function (t, j) { if (t.kind !== "hook") reveal(t, j <= pos); });
     mark(s.node, "gt-current", true);
     s["in"].forEach(function (e) { mark(e.edge, "gt-in", true); });
     s.out.forEach(function (e) { mark(e.edge, "gt-out", true); });
@@ -88,6 +112,7 @@ JS = r"""
     section(panel, "gradient arriving", s["in"].map(function (e) { return ["from " + e.from, e.grad, e.health]; }));
     if (s.sum) section(panel, "sum of contributions", [["grad in", s.sum]]);
     section(panel, "gradient", s.grads);
+    section(panel, "backward rule (PyTorch's derivatives.yaml)", s.rule);
     section(panel, "gradient leaving", s.out.map(function (e) {
       return ["to " + e.to, e.grad + (e.local ? "   (" + e.local + ")" : ""), e.health];
     }));

@@ -9,7 +9,8 @@ from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
 from ._clusters import nest
-from ._nodes import node_attrs
+from ._nodes import node_attrs, node_health
+from ._tips import edge_tip, node_tip
 
 # NOTE [dot speed]: on a GPT-2-sized pass (700+ nodes) dot's time goes mostly to text:
 # parsing and measuring labels (HTML tables cost most, so node labels are plain lines), and
@@ -68,26 +69,61 @@ def title(graph: Graph) -> list[str]:
     return rows
 
 
-def legend() -> str:
-    """A table of notation and colours, one span per cell (NOTE [one span per line])."""
+_KINDS = (("root", "output: the seed"), ("op", "op: a backward function"), ("leaf", "leaf: .grad accumulates"),
+          ("group", "group of nodes"))
+
+
+def _marks(graph: Graph, values: bool) -> list[tuple[str, str | None]]:
+    """The notation this picture uses, each with its colour (NOTE [one span per line])."""
     c = L.COLORS
-    cells = [
-        [(L.esc("↓ gradient flows from the output (top) to the leaves"), c["ok"]),
-         (L.esc("edge label: gradient"), None), (L.esc("×local derivative"), L.LOCAL),
-         (L.esc("grad in 2 + 2 = 4: contributions, sum"), None)],
-        [(L.esc("red: NaN/Inf gradient"), c["nan"]), (L.esc("grey: all-zero gradient"), c["zero"]),
-         (L.esc("dashed: did not run"), None), (L.esc(".grad before + increment = after"), None)],
-    ]
-    rows = "".join(
-        "<TR>" + "".join(f'<TD ALIGN="LEFT">{L.font(text, color, 10)}</TD>' for text, color in r) + "</TR>"
-        for r in cells
-    )
-    return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">{rows}</TABLE>'
+    edges = [a for _, _, a in graph.edges(data=True)]
+    nodes = [a for _, a in graph.nodes(data=True)]
+    healths = {N.health(a.get("grad")) for a in edges} | {node_health(a) for a in nodes}
+    marks: list[tuple[str, str | None]] = []
+    if values and any(a.get("grad") is not None for a in edges):
+        marks.append(("edge label: the gradient that flowed", None))
+    if values and any(N.factor(a.get("local")) for a in edges):
+        marks.append(("×local derivative", L.LOCAL))
+    if values and any(a.get("formula") or a.get("backward_source") for a in nodes):
+        marks.append(("rule: PyTorch's backward formula, saved values → ×local", L.LOCAL))
+    if values and any(graph.in_degree(n) > 1 and a.get("step") is not None for n, a in graph.nodes(data=True)):
+        marks.append(("grad in: contributions and their sum", None))
+    if values and any(a.get("kind") == "leaf" and a.get("grad_after") is not None for a in nodes):
+        marks.append((".grad before + increment = after", None))
+    if healths & {"nan", "inf"}:
+        marks.append(("red: NaN/Inf gradient", c["nan"]))
+    if "zero" in healths:
+        marks.append(("grey: all-zero gradient", c["zero"]))
+    if any(a.get("kind") != "group" and a.get("step") is None for a in nodes):
+        marks.append(("dashed: did not run", None))
+    return marks
 
 
-def graph_label(graph: Graph) -> str:
+def legend(graph: Graph, values: bool = True) -> str:
+    """How to read this picture: the chain rule, the node colours, and only the marks it uses."""
+    kinds = {a.get("kind", "op") for _, a in graph.nodes(data=True)}
+    first: list[tuple[str, str | None, str | None]] = [
+        (L.esc("↓ gradient flows from the output (top) to the leaves"), L.COLORS["ok"], None)]
+    if values:
+        first.append((L.esc("gradient leaving a node = gradient arriving × local derivative"), None, None))
+    colours: list[tuple[str, str | None, str | None]] = [(L.esc(text), None, L.FILLS[k]) for k, text in _KINDS
+                                                         if k in kinds]
+    marks: list[tuple[str, str | None, str | None]] = [(L.esc(t), color, None) for t, color in _marks(graph, values)]
+    cells = [first, colours] + [marks[i:i + 4] for i in range(0, len(marks), 4)]
+
+    def cell(text: str, color: str | None, fill: str | None) -> str:
+        bg = f' BGCOLOR="{fill}"' if fill else ""
+        return f'<TD ALIGN="LEFT"{bg}>{L.font(text, color, 10)}</TD>'
+
+    table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+    rows = "".join(f'<TR><TD ALIGN="LEFT">{table}<TR>{"".join(cell(*c) for c in r)}</TR></TABLE></TD></TR>'
+                   for r in cells if r)  # a table per row: columns of different rows need not line up
+    return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>'
+
+
+def graph_label(graph: Graph, values: bool = True) -> str:
     rows = "".join(f'<TR><TD ALIGN="LEFT">{r}</TD></TR>' for r in title(graph))
-    rows += f'<TR><TD ALIGN="LEFT">{legend()}</TD></TR>'
+    rows += f'<TR><TD ALIGN="LEFT">{legend(graph, values)}</TD></TR>'
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
 
 
@@ -95,7 +131,7 @@ def edge_attrs(u: object, v: object, attrs: dict[str, Any], values: bool, big: b
     grad = attrs.get("grad")
     health = N.health(grad)
     out = {"id": edge_dom_id(u, v), "color": L.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
-    label = L.edge_label(grad, attrs.get("local"), attrs.get("parts"), values)
+    label = L.edge_label(grad, attrs.get("local"), attrs.get("parts"), values, big)
     if label:
         out["xlabel" if big else "label"] = label  # NOTE [dot speed]: xlabels add no ranks
         out["fontcolor"] = L.COLORS[health] if health in ("nan", "inf", "zero") else "#222222"
@@ -103,13 +139,24 @@ def edge_attrs(u: object, v: object, attrs: dict[str, Any], values: bool, big: b
         out["penwidth"] = "2"
     if grad is None:
         out["style"] = "dashed"
+    tip = edge_tip(attrs) if values and not big else ""
+    if tip:
+        out["tooltip"] = tip  # NOTE [numbers that never mislead]: full precision on hover
     return out
+
+
+def _node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, big: bool) -> dict[str, str]:
+    """A node's DOT attributes: its id, label and style, and its tooltip of full-precision numbers."""
+    node = {"id": node_dom_id(n), **node_attrs(graph, n, attrs, values, big)}
+    if values and not big and attrs.get("kind") != "group":
+        node["tooltip"] = node_tip(graph, n, attrs)  # NOTE [numbers that never mislead]
+    return node
 
 
 def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) -> str:
     """DOT for an already-reduced graph; O(nodes + edges)."""
     index = graph.graph.get("index", 0)
-    head = {"rankdir": "TB", "label": graph_label(graph), "labelloc": "t", "labeljust": "l",
+    head = {"rankdir": "TB", "label": graph_label(graph, values), "labelloc": "t", "labeljust": "l",
             "fontname": FONT, "nodesep": "0.25", "ranksep": "0.35", "bgcolor": "white"}
     size = graph.number_of_nodes() + graph.number_of_edges()
     big = size > BIG
@@ -121,7 +168,7 @@ def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) 
     lines += [f"  {k}={quote(v)}" for k, v in head.items()]
     lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05'})}")
     lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7'})}")
-    node_lines = [(n, f"n{dom_id(n)} {attr_list({'id': node_dom_id(n), **node_attrs(graph, n, attrs, values, big)})}")
+    node_lines = [(n, f"n{dom_id(n)} {attr_list(_node_attrs(graph, n, attrs, values, big))}")
                   for n, attrs in graph.nodes(data=True)]
     if clusters:  # NOTE [nested clusters] in _clusters.py
         outside, boxes = nest(graph, node_lines)

@@ -33,8 +33,26 @@ def page_title(graph: Graph) -> str:
     return " · ".join(b for b in bits if b)
 
 
-def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg: str | None = None) -> str:
-    """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS."""
+_LINKS = (("prev", "◀ previous pass"), ("index", "all passes"), ("next", "next pass ▶"))  # ids gt-<key>-pass
+_KEY = ('<p id="gt-key"><span class="gt-k gt-k-current"></span>this step\'s node '
+        '<span class="gt-k gt-k-in"></span>gradient arriving <span class="gt-k gt-k-out"></span>gradient leaving '
+        '(= arriving × local derivative) <span class="gt-k gt-k-todo"></span>later steps: their gradients '
+        "are hidden until computed</p>")
+
+
+def nav(links: dict[str, str] | None) -> str:
+    """Links to the previous and next pass pages and the index (those given), for a run folder."""
+    items = [f'<a id="gt-{key}-pass" href="{html.escape(links[key])}">{text}</a>'
+             for key, text in _LINKS if links and links.get(key)]
+    return f'<nav>{" ".join(items)}</nav>' if items else ""
+
+
+def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg: str | None = None,
+              links: dict[str, str] | None = None) -> str:
+    """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS.
+
+    ``links``: hrefs of the ``prev``ious and ``next`` pass pages and the ``index``, where there are.
+    """
     svg = unprefix(inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg))  # one picture
     title = html.escape(page_title(graph))
     return "\n".join([
@@ -49,9 +67,10 @@ def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg:
         '<button id="gt-prev" title="previous step (←)">◀ prev</button>',
         '<span id="gt-pos"></span>',
         '<button id="gt-next" title="next step (→)">next ▶</button>',
-        '<button id="gt-last" title="last step (End)">last »</button></header>',
+        '<button id="gt-last" title="last step (End)">last »</button>',
+        f"{nav(links)}</header>{_KEY}",
         f'<main><div id="gt-graph">{svg}</div><aside id="gt-panel"></aside></main>',
-        f'<script type="application/json" id="gt-data">{script_json({"steps": steps(graph)})}</script>',
+        f'<script type="application/json" id="gt-data">{script_json({"steps": steps(graph, values)})}</script>',
         f"<script>{_assets.JS}</script>",
         "</body></html>",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .._types import Attrs
 from . import _numbers as N
 
 # NOTE [label escaping]: every piece of user or trace text reaches a label through esc().
@@ -53,67 +54,84 @@ def label(lines: list[str]) -> str:
     return "<" + BR.join(lines) + BR + ">"
 
 
-def matrix_lines(rec: dict[str, Any]) -> list[str]:
-    """A small tensor as numpy-style text lines with right-aligned columns: [[1, 2], / [3, -4.5]]."""
-    cells = N.rows(rec)
-    nested = len(rec.get("shape") or []) >= 2
-    if not nested:  # a vector wraps every 8 values
-        cells = [cells[0][i : i + 8] for i in range(0, len(cells[0]), 8)] or [[]]
-    width = max((len(c) for r in cells for c in r), default=0)
-    body = [", ".join(c.rjust(width) for c in r) for r in cells]
-    first, mid, sep, end = ("[[", " [", "],", "]]") if nested else ("[", " ", ",", "]")
-    last = len(body) - 1
-    return [(first if i == 0 else mid) + line + (end if i == last else sep) for i, line in enumerate(body)]
+def mono(lines: list[str]) -> list[str]:
+    """Text lines in a monospace font, spaces kept, so that columns of numbers line up."""
+    return [f'<FONT FACE="{MONO}">{esc(line, 400).replace(" ", "&#160;")}</FONT>' for line in lines]
 
 
-def value_lines(key: str, rec: dict[str, Any] | None, shape: object = None, brief: bool = False) -> list[str]:
-    """A record after its key: tiny ones inline, small ones as a matrix, big ones summarised
-    (their shape left out when it is ``shape``, the node's own; only the norm if ``brief``)."""
+def value_lines(key: str, rec: Attrs | None, shape: object = None, brief: bool = False) -> list[str]:
+    """A record after its key: tiny ones inline, recorded ones element by element (cut between
+    elements past N.SHOW_LIMIT), big ones summarised (their shape left out when it is ``shape``,
+    the node's own; only the norm if ``brief``)."""
     if rec is None:
         return []
     if N.shown(rec, N.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
         return [esc(f"{key} {N.inline(rec)}")]
-    if N.shown(rec):
-        mono = [f'<FONT FACE="{MONO}">{esc(line).replace(" ", "&#160;")}</FONT>' for line in matrix_lines(rec)]
-        return [esc(key), *mono]
+    shown = [] if brief else N.elements(rec)
+    if shown:
+        return [esc(key), *mono(shown)]
     where = "" if rec.get("shape") == shape else N.shape_text(rec.get("shape")) + " "
     return [esc(f"{key} {where}{N.stats(rec, brief)}")]
 
 
-def sum_text(parts: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
-    """Contributions and their sum: '2 + 2 = 4'."""
-    return " + ".join(N.inline(p) for p in parts) + " = " + N.inline(total)
+def sum_lines(key: str, parts: list[Attrs | None], total: Attrs | None, brief: bool = False) -> list[str]:
+    """Contributions and their sum after ``key``: 'grad in 2 + 2 = 4' on one line, vectors stacked
+    element by element in monospace, big ones as norms (NOTE [numbers that never mislead])."""
+    lines, adds_up = N.sum_lines(parts, total, limit=N.INLINE_LIMIT if brief else N.SHOW_LIMIT)
+    if not adds_up:
+        return [esc(f"{key}: {lines[0]}", 400), esc(lines[1], 400)]
+    if len(lines) == 1:
+        return [esc(f"{key} {lines[0]}", 400)]
+    return [esc(key), *mono(lines)]
 
 
-def accumulation(before: dict[str, Any] | None, inc: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    """A leaf's .grad change: '.grad -2.6509 + -1.3254 = -3.9763', on three lines when long."""
-    pieces = [N.inline(before), N.inline(inc), N.inline(after)]
-    if sum(len(p) for p in pieces) <= 48:
-        return [esc(f".grad {pieces[0]} + {pieces[1]} = {pieces[2]}")]
-    return [esc(f".grad {word} {p}") for word, p in zip(("before", "+ increment", "= after"), pieces)]
+def accumulation(before: Attrs | None, inc: Attrs | None, after: Attrs | None, brief: bool = False) -> list[str]:
+    """A leaf's .grad change: '.grad -2.6509 + -1.3254 = -3.9763'; vectors element by element;
+    big tensors listed by norm without '+' and '=' (NOTE [numbers that never mislead])."""
+    if before is None and inc is not None and after is not None:
+        short = [N.inline(inc), N.inline(after)]
+        if N.shown(inc, N.INLINE_LIMIT) and len(inc.get("shape") or []) <= 1 and sum(map(len, short)) <= N.SHORT_SUM:
+            return [esc(f".grad None + {short[0]} = {short[1]}")]
+    if before is None:
+        if after is not None and after.get("values") is not None and not brief:
+            return [esc(".grad None + increment = after"), *mono(N.elements(after))]
+        return [esc(f".grad was None, now {N.inline(after)}")]
+    lines, adds_up = N.sum_lines([before, inc], after, limit=N.INLINE_LIMIT if brief else N.SHOW_LIMIT)
+    if not adds_up:
+        return [esc(f".grad before {N.inline(before)}"), esc(f"increment {N.inline(inc)}"),
+                esc(f".grad after {N.inline(after)}")]
+    if len(lines) == 1:
+        return [esc(f".grad {lines[0]}")]
+    return [esc(".grad before + increment = after"), *mono(lines)]
 
 
 HOOK = "#a0522d"  # gradients changed by the user's hooks
 HOOK_TITLES = {"tensor": "hook", "module": "module hook", "post_accumulate": "post-accumulate hook"}
 
 
-def hook_text(entry: dict[str, Any]) -> str:
+def hook_text(entry: Attrs) -> str:
     """A hook that changed a gradient, as one line: 'hook: [6, 12] → [60, 120]'."""
     title = HOOK_TITLES.get(entry.get("kind", ""), "hook")
     return f"{title}: {N.inline(entry.get('before'))} → {N.inline(entry.get('after'))}"
 
 
-def hooks_of(attrs: dict[str, Any], *kinds: str) -> list[dict[str, Any]]:
+def hooks_of(attrs: Attrs, *kinds: str) -> list[Attrs]:
     """The node's hook entries of the given kinds (see docs/trace-format.md, ``hooks``)."""
     return [h for h in attrs.get("hooks") or [] if h.get("kind") in kinds]
 
 
-def edge_label(grad: dict[str, Any] | None, local: dict[str, Any] | None, parts: list[Any] | None, values: bool) -> str:
+def edge_label(grad: Attrs | None, local: Attrs | None, parts: list[Any] | None, values: bool,
+               brief: bool = False) -> str:
     """What flowed along an edge: the gradient (its slot parts summed) and the local factor."""
     if not values or grad is None:
         return ""
-    text = esc(sum_text(parts, grad) if parts and len(parts) > 1 else N.inline(grad), 60)
+    limit = N.INLINE_LIMIT if brief else N.SHOW_LIMIT
+    if parts and len(parts) > 1:
+        lines = N.sum_lines(parts, grad, limit=limit)[0]
+    else:
+        lines = (N.elements(grad, limit) if not brief or N.shown(grad, N.INLINE_LIMIT) else []) or [N.inline(grad)]
     fac = N.factor(local)
-    if fac:
-        text += "<BR/>" + font(esc(fac, 40), LOCAL)
-    return f"<{text}>"
+    tail = [font(esc(fac, 40), LOCAL)] if fac else []
+    if len(lines) == 1:
+        return "<" + "<BR/>".join([esc(lines[0], 400), *tail]) + ">"
+    return "<" + BR.join(mono(lines) + tail) + BR + ">"  # columns of numbers: left-aligned

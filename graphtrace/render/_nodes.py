@@ -8,6 +8,7 @@ from typing import Any
 from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
+from . import _rules as R
 from ._check import MISMATCH, check_line, mismatched
 
 
@@ -41,13 +42,13 @@ def arrived(attrs: dict[str, Any]) -> dict[str, Any] | None:
     return first
 
 
-def _in_sum(graph: Graph, n: object, attrs: dict[str, Any]) -> list[str]:
+def _in_sum(graph: Graph, n: object, attrs: dict[str, Any], brief: bool = False) -> list[str]:
     """Where several gradients meet a node: each contribution and their sum."""
     parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
     parts = [p for p in parts if p is not None]
     if len(parts) < 2 or not attrs.get("grad_in"):
         return []
-    return [L.esc("grad in " + L.sum_text(parts, arrived(attrs)), 120)]
+    return L.sum_lines("grad in", parts, arrived(attrs), brief)
 
 
 def hook_lines(attrs: dict[str, Any], *kinds: str) -> list[str]:
@@ -55,45 +56,71 @@ def hook_lines(attrs: dict[str, Any], *kinds: str) -> list[str]:
     return [L.font(L.esc(L.hook_text(h), 120), L.HOOK) for h in L.hooks_of(attrs, *kinds)]
 
 
-def root_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
+# NOTE [lines known before a step]: a node's label lists first what the forward pass knew
+# (title, step, dtype and shape, the code line, the forward value), then what its backward
+# step computed (the rule with its local derivative, gradients, hooks, .grad). The step page
+# hides the second part of each node until its step (``parts()[0]`` counts the first): every
+# label line is one SVG text element (NOTE [one span per line]).
+
+
+def _code_line(attrs: dict[str, Any]) -> list[str]:
+    code = attrs.get("code")
+    return [L.font(L.esc(code, 60), L.MUTED)] if code else []
+
+
+def root_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
+               brief: bool = False) -> tuple[list[str], list[str]]:
     name = name_of(attrs)
-    lines = [_title(f"{name} (output)" if name else "output"), *_info_line(attrs)]
+    known = [_title(f"{name} (output)" if name else "output"), *_info_line(attrs)]
     if values:
-        lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
-        lines += L.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
-    return lines
+        known += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+        known += L.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
+    return known, []
 
 
-def op_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
+def op_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
+             brief: bool = False) -> tuple[list[str], list[str]]:
     op, name = attrs.get("op") or "?", name_of(attrs)
-    lines = [_title(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs)]
+    known = [_title(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs), *_code_line(attrs)]
+    later: list[str] = []
     if values:
-        lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
-        lines += _in_sum(graph, n, attrs)
-        lines += hook_lines(attrs, "tensor", "module")
-        lines += L.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
-        lines += L.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
-    return lines
+        known += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+        if not brief:
+            later += [L.font(L.esc(line, 120), L.LOCAL) for line in R.node_lines(graph, n)]
+        later += _in_sum(graph, n, attrs, brief)
+        later += hook_lines(attrs, "tensor", "module")
+        later += L.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
+        later += L.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
+    return known, later
 
 
-def leaf_lines(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> list[str]:
-    lines = [_title(name_of(attrs) or "leaf"), *_info_line(attrs)]
+def leaf_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
+               brief: bool = False) -> tuple[list[str], list[str]]:
+    known = [_title(name_of(attrs) or "leaf"), *_info_line(attrs)]
     if not values:
-        return lines
-    lines += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
-    lines += _in_sum(graph, n, attrs)
-    lines += hook_lines(attrs, "tensor")
+        return known, []
+    known += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+    later = _in_sum(graph, n, attrs, brief)
+    later += hook_lines(attrs, "tensor")
     inc = (attrs.get("grad_in") or [None])[0]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
-        lines += L.value_lines("returned grad", attrs.get("returned_grad") or inc, attrs.get("shape"), brief)
-        lines.append(L.esc(f".grad untouched: {N.inline(attrs.get('grad_before'))}"))
+        later += L.value_lines("returned grad", attrs.get("returned_grad") or inc, attrs.get("shape"), brief)
+        later.append(L.esc(f".grad untouched: {N.inline(attrs.get('grad_before'))}"))
     elif attrs.get("step") is not None:
         post = L.hooks_of(attrs, "post_accumulate")  # .grad as accumulated, then changed by the hook
         after = post[0].get("before") if post else local_after(attrs)
-        lines += L.accumulation(attrs.get("grad_before"), inc, after)
-        lines += hook_lines(attrs, "post_accumulate")
-        lines += reduce_lines(attrs)
-    return lines
+        later += L.accumulation(attrs.get("grad_before"), inc, after, brief)
+        later += hook_lines(attrs, "post_accumulate")
+        later += reduce_lines(attrs)
+    return known, later
+
+
+def parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
+          brief: bool = False) -> tuple[list[str], list[str]]:
+    """A node's label lines: (known before its step, computed by it) (NOTE [lines known before a step])."""
+    kind = attrs.get("kind", "op")
+    make = root_parts if kind == "root" else leaf_parts if kind == "leaf" else op_parts
+    return make(graph, n, attrs, values, brief)
 
 
 def local_after(attrs: dict[str, Any]) -> dict[str, Any] | None:
@@ -162,12 +189,9 @@ def node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bri
     kind = attrs.get("kind", "op")
     if kind == "group":
         label = group_label(attrs, values)
-    elif kind == "root":
-        lines = root_lines(graph, n, attrs, values, brief)
-    elif kind == "leaf":
-        lines = leaf_lines(graph, n, attrs, values, brief)
     else:
-        lines = op_lines(graph, n, attrs, values, brief)
+        known, later = parts(graph, n, attrs, values, brief)
+        lines = known + later
     health = node_health(attrs)
     style = ["filled", "rounded"]
     if kind != "group" and attrs.get("step") is None:

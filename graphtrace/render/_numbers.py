@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from typing import Any
 
-SIG = 5  # significant digits everywhere
-SHOW_LIMIT = 16  # tensors up to this many elements are drawn in full
-INLINE_LIMIT = 6  # ... and up to this many on one line (edge labels, sums)
+SIG = 5  # significant digits in pictures
+SHOW_LIMIT = 64  # recorded tensors up to this many elements are drawn element by element
+INLINE_LIMIT = 6  # ... and up to this many on one line (node facts, the panel's lists)
+ROW = 10  # values per line when a vector wraps
+SHORT_SUM = 48  # a sum of short vectors up to this many characters stays on one line
+LINE = 72  # ... or fewer, so that a line of wide numbers stays within about this many characters
+
+# NOTE [numbers that never mislead]: a picture rounds to 5 significant digits; the step page
+# and tooltips give each number at its dtype's full precision: 8 significant digits for
+# float32 (9 where 8 would read back as another float32: 21.384121, 0.1049936), the shortest
+# round-trip text for float16 and float64. -0 prints as 0. A long vector is cut
+# between elements ("… 54 more"), never inside a number. '+' and '=' join only numbers that
+# add up element by element; summaries of big tensors (norms) are listed, never summed.
 
 
 def num(x: Any) -> str:
@@ -14,20 +26,50 @@ def num(x: Any) -> str:
     if isinstance(x, bool):
         return str(x)
     if isinstance(x, float):
-        return format(x, f".{SIG}g")
+        return format(x + 0.0, f".{SIG}g")  # -0.0 + 0.0 is 0.0
     if x is None:
         return "?"
     return str(x)
+
+
+_PACK = {"float32": ("f", 8), "complex64": ("f", 8), "bfloat16": ("f", 8), "float16": ("e", 1)}
+
+
+def full(x: Any, dtype: str | None = "float32") -> str:
+    """One number at its dtype's full precision (NOTE [numbers that never mislead])."""
+    if not isinstance(x, float) or isinstance(x, bool):
+        return num(x)
+    x += 0.0
+    code, start = _PACK.get(dtype or "", ("", 0))
+    if not code:
+        return repr(x)
+    try:
+        target = struct.pack(code, x)
+    except (OverflowError, struct.error):
+        return repr(x)
+    for digits in range(start, 18):
+        text = format(x, f".{digits}g")
+        if struct.pack(code, float(text)) == target:
+            return text
+    return repr(x)
 
 
 def shape_text(shape: Any) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]" if isinstance(shape, list) else "?"
 
 
-def _nested(values: Any) -> str:
+def _nested(values: Any, fmt: Callable[[Any], str] = num) -> str:
     if isinstance(values, list):
-        return "[" + ", ".join(_nested(v) for v in values) + "]"
-    return num(values)
+        return "[" + ", ".join(_nested(v, fmt) for v in values) + "]"
+    return fmt(values)
+
+
+def formatter(rec: dict[str, Any] | None, precise: bool) -> Callable[[Any], str]:
+    """``num`` for pictures, or ``full`` at the record's dtype for the step page and tooltips."""
+    if not precise:
+        return num
+    dtype = (rec or {}).get("dtype")
+    return lambda x: full(x, dtype)
 
 
 def shown(rec: dict[str, Any] | None, limit: int = SHOW_LIMIT) -> bool:
@@ -57,15 +99,85 @@ def stats(rec: dict[str, Any], brief: bool = False) -> str:
     return " · ".join(parts)
 
 
-def inline(rec: dict[str, Any] | None) -> str:
+def inline(rec: dict[str, Any] | None, precise: bool = False) -> str:
     """A record on one short line: its values when tiny, else its shape and norm."""
     if rec is None:
         return "None"
+    fmt = formatter(rec, precise)
     if shown(rec, INLINE_LIMIT):
-        return _nested(rec["values"])
-    text = f"{shape_text(rec.get('shape'))} norm {num(rec.get('norm'))}"
+        return _nested(rec["values"], fmt)
+    text = f"{shape_text(rec.get('shape'))} norm {fmt(rec.get('norm'))}"
     bad = [f"{rec[k]} {k}" for k in ("nan", "inf") if rec.get(k)]
     return text + (" (" + ", ".join(bad) + ")" if bad else "")
+
+
+def elements(rec: dict[str, Any], limit: int = SHOW_LIMIT, precise: bool = False) -> list[str]:
+    """A recorded tensor element by element: a scalar, a vector wrapped ROW to a line with
+    aligned columns, a small matrix row by row; past ``limit`` elements cut between elements
+    with '… N more' (NOTE [numbers that never mislead]). [] when the values are not recorded."""
+    return _blocks([("", rec)], limit, precise)
+
+
+def _cells(rec: dict[str, Any], fmt: Callable[[Any], str], limit: int) -> tuple[list[str], int, list[int] | None]:
+    """(formatted elements, elements left out, row lengths if drawn as a matrix) of a record with values."""
+    values, shape = rec["values"], rec.get("shape") or []
+    if len(shape) == 2 and shape[0] <= ROW and shape[1] <= ROW and shape[0] * shape[1] <= limit:
+        return [fmt(v) for row in values for v in row], 0, [len(row) for row in values]
+    flat = _flat(values)
+    return [fmt(v) for v in flat[:limit]], max(0, len(flat) - limit), None
+
+
+def _blocks(items: list[tuple[str, dict[str, Any]]], limit: int, precise: bool) -> list[str]:
+    """Records stacked with a shared column width, each block led by its mark ('', '+ ', '= '):
+    a vector wraps after ROW elements, fewer when they are wide (LINE characters a line)."""
+    if any(r is None or r.get("values") is None for _, r in items):
+        return []
+    if all(not (r.get("shape") or []) for _, r in items):  # scalars: one line
+        return [" ".join(f"{mark}{formatter(r, precise)(r['values'])}" for mark, r in items).strip()]
+    laid = [(mark, r, *_cells(r, formatter(r, precise), limit)) for mark, r in items]
+    width = max((len(c) for _, _, cells, _, _ in laid for c in cells), default=0)
+    per = max(3, min(ROW, LINE // (width + 2)))
+    longest = max(len(cells) for _, _, cells, _, _ in laid)
+    per = -(-longest // -(-longest // per)) if longest else per  # rows of even length: 10 as 5 + 5, not 8 + 2
+    pad = max(len(mark) for mark, *_ in laid)
+    lines = []
+    for mark, r, cells, more, matrix in laid:
+        sizes = matrix or [per] * (len(cells) // per) + ([len(cells) % per] if len(cells) % per or not cells else [])
+        rows, at = [], 0
+        for size in sizes:
+            rows.append(cells[at:at + size])
+            at += size
+        if len(laid) == 1 and len(rows) == 1:  # one line: no columns to line up
+            width = 0
+        body = [", ".join(c.rjust(width) for c in row) for row in rows]
+        first, mid, sep, end = ("[[", " [", "],", "]]") if matrix else ("[", " ", ",", "]")
+        tail = f", … {more} more]" if more else end
+        prefix = "" if matrix or len(r.get("shape") or []) == 1 else shape_text(r.get("shape")) + " "
+        for i, text in enumerate(body):
+            lead = (mark if i == 0 else "").ljust(pad) + (prefix if i == 0 else " " * len(prefix))
+            close = tail if i == len(body) - 1 else sep
+            lines.append(lead + (first if i == 0 else mid) + text + close)
+    return lines
+
+
+def sum_lines(parts: list[dict[str, Any] | None], total: dict[str, Any] | None, precise: bool = False,
+              limit: int = SHOW_LIMIT) -> tuple[list[str], bool]:
+    """(lines, whether they add up element by element) of contributions and their sum: '2 + 2 = 4',
+    vectors stacked element by element; big ones listed by norm, never joined by '+' and '='
+    (NOTE [numbers that never mislead])."""
+    given = [p for p in parts if p is not None]
+    marks: list[tuple[str, Any]] = [("  " if i == 0 else "+ ", p) for i, p in enumerate(given)] + [("= ", total)]
+    if total is not None and all(p.get("shape") == total.get("shape") for p in given):
+        short = [inline(r, precise) for _, r in marks if shown(r, INLINE_LIMIT) and len(r.get("shape") or []) <= 1]
+        if len(short) == len(marks) and sum(len(t) for t in short) <= SHORT_SUM:  # '[1, 2] + [3, 4] = [4, 6]'
+            return [" + ".join(short[:-1]) + " = " + short[-1]], True
+        lines = _blocks(marks, limit, precise)
+        if lines:
+            return lines, True
+    fmt = formatter(total, precise)
+    norms = ", ".join(fmt(p.get("norm")) for p in given)
+    return [f"{len(given)} contributions, norms {norms}",
+            f"sum {inline(total, precise)}" if total is not None else "sum not recorded"], False
 
 
 def _flat(values: Any) -> list[Any]:
@@ -97,13 +209,14 @@ def worst(healths: list[str | None]) -> str | None:
     return None
 
 
-def factor(rec: dict[str, Any] | None) -> str:
+def factor(rec: dict[str, Any] | None, precise: bool = False) -> str:
     """A local derivative as a factor: '×147' when uniform, '×[a, b]' when tiny, '' otherwise."""
     if rec is None or rec.get("values") is None:
         return ""
+    fmt = formatter(rec, precise)
     flat = _flat(rec["values"])
     if flat and all(v == flat[0] for v in flat):
-        return "×" + num(flat[0])
+        return "×" + fmt(flat[0])
     if shown(rec, INLINE_LIMIT):
-        return "×" + _nested(rec["values"])
+        return "×" + _nested(rec["values"], fmt)
     return ""

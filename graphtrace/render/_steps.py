@@ -7,20 +7,27 @@ from typing import Any
 from .._types import Graph
 from . import _labels as L
 from . import _numbers as N
+from . import _rules as R
 from ._check import check_rows
-from ._dot import edge_dom_id, node_dom_id
-from ._nodes import arrived, local_after, name_of
+from ._dot import BIG, edge_dom_id, node_dom_id
+from ._nodes import arrived, local_after, name_of, parts
 
 
 def _text(rec: dict[str, Any] | None) -> str:
-    """A record as panel text: small ones as a numpy-style matrix, big ones summarised."""
+    """A record as panel text at full precision: element by element when recorded, else summarised."""
     if rec is None:
         return "None"
     if N.shown(rec, N.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
-        return N.inline(rec)
-    if N.shown(rec):
-        return "\n".join(L.matrix_lines(rec))
+        return N.inline(rec, precise=True)
+    lines = N.elements(rec, precise=True)
+    if lines:
+        return "\n".join(lines)
     return f"{N.shape_text(rec.get('shape'))} {N.stats(rec)}"
+
+
+def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
+    """Contributions and their sum at full precision, element by element, or listed by norm."""
+    return "\n".join(N.sum_lines(contributions, total, precise=True)[0])
 
 
 def title(attrs: dict[str, Any]) -> str:
@@ -37,7 +44,7 @@ def _facts(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
     rows = []
     if attrs.get("shape") is not None:
         rows.append(["tensor", f"{attrs.get('dtype') or ''} {N.shape_text(attrs['shape'])}".strip()])
-    for key in ("module", "source"):
+    for key in ("module", "source", "code"):
         if attrs.get(key):
             rows.append([key, str(attrs[key])])
     if attrs.get("kind") == "group":
@@ -61,7 +68,7 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
         return [] if returned is None else [["returned grad", _text(returned)]]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
         return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
-                [".grad", f"untouched: {N.inline(attrs.get('grad_before'))}"]]
+                [".grad", f"untouched: {N.inline(attrs.get('grad_before'), precise=True)}"]]
     before, after = attrs.get("grad_before"), local_after(attrs)
     post = L.hooks_of(attrs, "post_accumulate")
     if post:  # .grad as accumulated; the hook's change is a step of its own
@@ -78,15 +85,18 @@ def _hook_step(base: dict[str, Any], attrs: dict[str, Any], entry: dict[str, Any
     with the gradients arriving, a module or post-accumulate hook with those leaving."""
     kind = L.HOOK_TITLES.get(entry.get("kind", ""), "hook")
     arriving = entry.get("kind") == "tensor"
-    return dict(base, kind="hook", title=f"{kind} on {title(attrs)}", facts=[],
+    return dict(base, kind="hook", title=f"{kind} on {title(attrs)}", facts=[], rule=[],
                 grads=[["before", _text(entry.get("before"))], ["after the hook", _text(entry.get("after"))]],
                 sum=base["sum"] if arriving else "", **{"in": base["in"] if arriving else [],
                                                         "out": [] if arriving else base["out"]})
 
 
-def steps(graph: Graph) -> list[dict[str, Any]]:
-    """The nodes that ran, in step order, each with what the side panel shows."""
+def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
+    """The nodes that ran, in step order, each with what the side panel shows and what it reveals:
+    ``known``, how many of the node's label lines the forward pass knew (NOTE [lines known before
+    a step]); the gradients of the edges in ``out`` are computed by the step (hook steps reveal nothing)."""
     ran = sorted((a["step"], i, n) for i, (n, a) in enumerate(graph.nodes(data=True)) if a.get("step") is not None)
+    brief = graph.number_of_nodes() + graph.number_of_edges() > BIG  # as _dot draws it
     out = []
     for step, _, n in ran:
         attrs = graph.nodes[n]
@@ -94,20 +104,22 @@ def steps(graph: Graph) -> list[dict[str, Any]]:
         for u in graph.predecessors(n):
             e = graph.edges[u, n]
             arriving.append({"edge": edge_dom_id(u, n), "from": title(graph.nodes[u]),
-                             "grad": N.inline(e.get("grad")), "health": N.health(e.get("grad")) or "none"})
+                             "grad": _text(e.get("grad")), "health": N.health(e.get("grad")) or "none"})
         leaving = []
         for v in graph.successors(n):
             e = graph.edges[n, v]
             leaving.append({"edge": edge_dom_id(n, v), "to": title(graph.nodes[v]),
-                            "grad": N.inline(e.get("grad")), "local": N.factor(e.get("local")),
+                            "grad": _text(e.get("grad")), "local": N.factor(e.get("local"), precise=True),
                             "health": N.health(e.get("grad")) or "none"})
-        parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
-        parts = [p for p in parts if p is not None]
+        contributions = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
+        contributions = [p for p in contributions if p is not None]
+        known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
         base = {
             "node": node_dom_id(n), "step": step, "kind": attrs.get("kind", "op"), "title": title(attrs),
             "facts": _facts(graph, attrs), "grads": _grad_rows(graph, attrs),
-            "in": arriving, "sum": L.sum_text(parts, arrived(attrs)) if len(parts) > 1 else "",
-            "out": leaving,
+            "in": arriving, "sum": _sum(contributions, arrived(attrs)) if len(contributions) > 1 else "",
+            "out": leaving, "rule": R.panel_rows(graph, n) if values and attrs.get("kind") == "op" else [],
+            "known": known,
         }
         out += [_hook_step(base, attrs, h) for h in L.hooks_of(attrs, "tensor")]  # before the node used it
         out.append(base)

@@ -194,3 +194,12 @@ def test_undecodable_names_and_arguments_behave_as_under_python(tmp_path: Path) 
     proc = gt("render", "-f", "dot", "-o", "r", "lone.json", cwd=tmp_path)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "  1       backward  \\ud800 " in proc.stderr
+
+
+def test_pass_pages_link_their_neighbours_and_the_index(tmp_path: Path) -> None:
+    proc = gt("run", "--out", "out", write(tmp_path, TWO_PASSES.format(tail="")), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first, second = ((tmp_path / "out" / f"pass-00{n}.html").read_text() for n in (1, 2))
+    assert 'id="gt-next-pass" href="pass-002.html"' in first and "gt-prev-pass" not in first
+    assert 'id="gt-prev-pass" href="pass-001.html"' in second and "gt-next-pass" not in second
+    assert 'id="gt-index-pass" href="index.html"' in first and 'id="gt-index-pass" href="index.html"' in second

@@ -137,3 +137,43 @@ def test_svg_turns_dark_with_the_readers_colour_scheme(browser, tmp_path):
         assert browser.execute_script(filter_of) == "invert(0.92) hue-rotate(180deg)"
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def shown_text(browser, element_id: str) -> str:
+    """The text of an SVG group that is not hidden, line by line."""
+    return "\n".join(browser.execute_script(
+        "return [...document.getElementById(arguments[0]).querySelectorAll('text')]"
+        ".filter(t => getComputedStyle(t).visibility !== 'hidden').map(t => t.textContent)", element_id))
+
+
+def test_each_step_shows_only_what_has_been_computed(browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    b = open_page(browser, tmp_path, S.chain())
+    body = b.find_element("tag name", "body")
+    assert shown_text(b, "edge-0-1") == "1"  # the seed, known at step 0
+    assert shown_text(b, "edge-1-2") == shown_text(b, "edge-3-4") == ""  # later gradients hidden
+    leaf = shown_text(b, "node-4")
+    assert "value 7" in leaf and ".grad" not in leaf and "21.384" not in leaf
+    body.send_keys(Keys.ARROW_RIGHT)  # step 1: sin ran, its gradient left along 1 -> 2
+    assert shown_text(b, "edge-1-2") == "0.14547\n×0.14547" and shown_text(b, "edge-3-4") == ""
+    body.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)  # step 3: pow ran
+    assert shown_text(b, "edge-3-4") == "21.384\n×147" and ".grad" not in shown_text(b, "node-4")
+    body.send_keys(Keys.END)
+    assert ".grad None + 21.384 = 21.384" in shown_text(b, "node-4")
+    panel = b.find_element("id", "gt-panel").text
+    assert "21.384121" in panel  # the page gives full float32 precision
+    body.send_keys(Keys.HOME)
+    assert shown_text(b, "edge-3-4") == "" and ".grad" not in shown_text(b, "node-4")
+
+
+def test_page_explains_its_colours_and_links_its_neighbours(browser, tmp_path):
+    path = tmp_path / "pass-002.html"
+    path.write_text(to_html(S.chain(), links={"prev": "pass-001.html", "next": "pass-003.html",
+                                              "index": "index.html"}), encoding="utf-8")
+    browser.get(path.as_uri())
+    key = browser.find_element("id", "gt-key").text
+    assert "this step's node" in key and "gradient arriving" in key and "gradient leaving" in key
+    hrefs = [browser.find_element("id", f"gt-{k}-pass").get_attribute("href").rsplit("/", 1)[1]
+             for k in ("prev", "index", "next")]
+    assert hrefs == ["pass-001.html", "index.html", "pass-003.html"]

@@ -108,8 +108,19 @@ def test_nan_red_zero_grey_legend():
     assert f'color="{COLORS["nan"]}"' in node_line(dot, 4) and f'color="{COLORS["zero"]}"' in node_line(dot, 5)
     assert f'color="{COLORS["ok"]}"' in edge_line(dot, 1, 2)
     for words in ("gradient flows from the output (top) to the leaves", "red: NaN/Inf", "grey: all-zero",
-                  "dashed: did not run", "×local derivative", ".grad before + increment = after"):
+                  "×local derivative", "gradient leaving a node = gradient arriving × local derivative",
+                  "op: a backward function", "leaf: .grad accumulates"):
         assert words in dot
+
+
+def test_legend_lists_only_the_marks_of_its_picture():
+    chain, hostile = to_dot(S.chain()), to_dot(S.hostile())
+    for absent in ("red: NaN/Inf", "grey: all-zero", "dashed: did not run", "grad in: contributions"):
+        assert absent not in chain
+    assert "dashed: did not run" in hostile and "dashed: did not run" not in to_dot(S.unhealthy())
+    assert "grad in: contributions and their sum" in to_dot(S.multipath())
+    assert 'BGCOLOR="#fff2cc"' in chain and "output: the seed" in chain  # node colours explained
+    assert "group of nodes" not in chain and "edge label" not in to_dot(S.chain(), values=False)
 
 
 def test_error_title_and_not_run_dashed():

@@ -36,7 +36,7 @@ def test_steps_in_order_with_gradients():
     assert [e["grad"] for e in u["in"]] == ["2", "2"] and u["in"][0]["edge"] == "edge-2-4"
     assert u["grads"] == [[".grad before", "None"], ["+ increment", "4"], ["= .grad after", "4"]]
     chain = page_data(to_html(S.chain()))["steps"]
-    assert chain[3]["out"][0]["grad"] == "21.384" and chain[3]["out"][0]["local"] == "×147"
+    assert chain[3]["out"][0]["grad"] == "21.384121" and chain[3]["out"][0]["local"] == "×147"  # full precision
 
 
 def test_page_escapes_hostile_text():
@@ -65,9 +65,11 @@ def test_trace_fragment_ids_are_unique_across_passes():
     g = S.chain()
     block = trace_html(Trace([Pass(g), Pass(g)]))
     ids = re.findall(r'\bid="([^"]+)"', block)
-    assert len(ids) == len(set(ids)) == 22  # the same picture twice: the second one's ids renamed
-    assert ids[11] == ids[0] + "x2" and ids[14] == ids[0] + "x2_node&#45;1"  # dot writes "-" as &#45;
-    assert f"#{ids[11]} {{ filter" in block  # its dark-mode rule follows the new id
+    # the same picture twice: the second one's ids renamed (a node's or edge's group, and the link
+    # dot wraps round its tooltip)
+    assert len(ids) == len(set(ids)) == 40
+    assert ids[20] == ids[0] + "x2" and ids[24] == ids[0] + "x2_node&#45;1"  # dot writes "-" as &#45;
+    assert f"#{ids[20]} {{ filter" in block  # its dark-mode rule follows the new id
 
 
 def test_step_page_uses_a_given_svg_without_running_dot(monkeypatch):

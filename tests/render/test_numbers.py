@@ -43,3 +43,34 @@ def test_local_factor():
     assert N.factor(rec([1.0, 0.5])) == "×[1, 0.5]"
     assert N.factor(big([100])) == ""
     assert N.factor(None) == ""
+
+
+def test_full_precision_for_pages_and_tooltips_and_no_negative_zero():
+    from .synthetic import f32
+
+    assert N.full(f32(21.384121)) == "21.384121" and N.full(f32(0.1049936)) == "0.1049936"
+    assert N.full(f32(0.1)) == "0.1" and N.full(147.0) == "147" and N.full(0.1, "float64") == "0.1"
+    assert N.num(-0.0) == "0" and N.full(-0.0) == "0" and N.inline(rec([2.0, 0.0, -0.0])) == "[2, 0, 0]"
+    assert N.inline(rec(f32(21.384121)), precise=True) == "21.384121" and N.inline(rec(f32(21.384121))) == "21.384"
+
+
+def test_vectors_up_to_the_limit_element_by_element_cut_between_elements():
+    relu = rec([0.0] * 5 + [1.0] * 5)
+    assert N.elements(relu) == ["[0, 0, 0, 0, 0, 1, 1, 1, 1, 1]"]
+    lines = N.elements(rec([float(i) / 3 for i in range(100)]))
+    assert len(lines) == 8 and lines[-1].endswith(", … 36 more]")
+    cells = [c.strip(" [],") for line in lines for c in line.replace("… 36 more", "").split(",")]
+    assert [float(c) for c in cells if c] == [float(N.num(i / 3)) for i in range(64)]  # whole numbers only
+    assert N.elements(big([100])) == []
+
+
+def test_sums_add_up_element_by_element_and_summaries_never_pretend():
+    lines, adds_up = N.sum_lines([rec([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]), rec([3.0, 40.0] + [0.0] * 5)],
+                                 rec([4.0, 42.0, 3.0, 4.0, 5.0, 6.0, 7.0]))
+    assert adds_up and lines == ["  [ 1,  2,  3,  4,  5,  6,  7]", "+ [ 3, 40,  0,  0,  0,  0,  0]",
+                                 "= [ 4, 42,  3,  4,  5,  6,  7]"]  # columns line up element by element
+    assert N.sum_lines([rec([1.0, 2.0]), rec([3.0, 40.0])], rec([4.0, 42.0]))[0] == ["[1, 2] + [3, 40] = [4, 42]"]
+    assert N.sum_lines([rec(2.0), rec(2.0)], rec(4.0)) == (["2 + 2 = 4"], True)
+    lines, adds_up = N.sum_lines([big([21], 32.078), big([21], 98.848), big([21], 73.058)], big([21], 100.86))
+    assert not adds_up and lines == ["3 contributions, norms 32.078, 98.848, 73.058", "sum [21] norm 100.86"]
+    assert not any("+" in line or "=" in line for line in lines)

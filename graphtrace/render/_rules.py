@@ -1,0 +1,129 @@
+"""An op node's backward rule as derivatives.yaml writes it, with the numbers of this pass put in."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .._types import Graph
+from . import _numbers as N
+
+# NOTE [rule text]: the formula is PyTorch's own (the node's ``formula`` attribute, from
+# derivatives.yaml); pictures show it lightly rewritten for reading: ``.conj()`` dropped
+# for real dtypes (it is the identity there), ``x.f()`` written ``f(x)``, ``*`` as ``×``.
+# Saved values are listed where the formula uses them as values (not only for their
+# dtype or sizes), and the step page puts the numbers in when every one is a scalar.
+_METHOD = re.compile(r"\b([A-Za-z_]\w*)\.(\w+)\(\)")
+_META = r"(?:scalar_type|sym_sizes|sizes|sym_strides|strides|dim|options|layout|device|dtype|is_conj|sym_numel|numel)"
+RULE_WIDTH = 56  # longer rule text is shortened in pictures (the step page shows it whole)
+MAX_SAVED = 3  # saved values listed after a rule in pictures
+
+
+def pretty(formula: str, dtype: str | None = None) -> str:
+    """``grad * self.cos().conj()`` as ``grad × cos(self)`` (NOTE [rule text])."""
+    text = formula.strip()
+    if not (dtype or "").startswith("complex"):
+        text = text.replace(".conj()", "")
+    while True:
+        new = _METHOD.sub(r"\2(\1)", text)
+        if new == text:
+            break
+        text = new
+    return text.replace(" * ", " × ")
+
+
+def _uses(formula: str, name: str) -> bool:
+    """Whether a formula uses ``name``'s value (not only ``name.sizes()`` and the like)."""
+    return re.search(rf"(?<![\w.])\b{re.escape(name)}\b(?!\s*\.\s*{_META}\b)", formula) is not None
+
+
+def _first_use(formula: str, name: str) -> int:
+    found = re.search(rf"(?<![\w.])\b{re.escape(name)}\b", formula)
+    return found.start() if found else len(formula)
+
+
+def items(graph: Graph, n: object) -> list[dict[str, Any]]:
+    """One entry per input the rule gave a gradient to in this pass: input, formula, saved values
+    it uses, and what left along the edge (gradient, local derivative); every input if unknown."""
+    attrs = graph.nodes[n]
+    formula: dict[str, str] = attrs.get("formula") or {}
+    saved: dict[str, Any] = attrs.get("saved") or {}
+    leaving: dict[str, tuple[Any, Any]] = {}
+    order: dict[str, int] = {}  # input -> its first slot (JSON files keep dict keys sorted, not in order)
+    known = False
+    for _, _, e in graph.out_edges(n, data=True):
+        inputs = e.get("inputs") or []
+        known = known or bool(inputs)
+        for k, name in enumerate(inputs):
+            order[name] = min(order.get(name, 1 << 30), (e.get("slots") or [0])[min(k, len(e.get("slots") or [0]) - 1)])
+            parts = e.get("parts") or []
+            many = len(inputs) > 1
+            grad = parts[k] if many and k < len(parts) else None if many else e.get("grad")
+            leaving.setdefault(name, (grad, None if many else e.get("local")))
+    out = []
+    for name, text in sorted(formula.items(), key=lambda kv: order.get(kv[0], 1 << 30)):
+        if known and name not in leaving:
+            continue  # no gradient went to this input (a constant operand)
+        grad, local = leaving.get(name, (None, None))
+        uses = sorted(((k, saved[k]) for k in saved if _uses(text, k)), key=lambda kv: _first_use(text, kv[0]))
+        out.append({"input": name, "formula": text, "saved": uses, "grad": grad, "local": local})
+    return out
+
+
+def _value(rec: Any, precise: bool) -> str:
+    if rec is None:
+        return "not read (behind a saved-tensor hook)"
+    if rec.get("values") is None or not N.shown(rec, N.INLINE_LIMIT):
+        return N.shape_text(rec.get("shape")) + (f" {rec.get('dtype')}" if precise and rec.get("dtype") else "")
+    return N.inline(rec, precise)
+
+
+def node_lines(graph: Graph, n: object) -> list[str]:
+    """The rule lines of an op node's picture: 'grad × cos(self) · self = 347 → ×0.14547'."""
+    attrs = graph.nodes[n]
+    if attrs.get("backward_source"):
+        return [f"backward at {attrs['backward_source']}"]
+    found = items(graph, n)
+    lines = []
+    for item in found:
+        text = pretty(item["formula"], attrs.get("dtype"))
+        if len(text) > RULE_WIDTH:
+            text = text[: RULE_WIDTH - 1] + "…"
+        head = f"{item['input']}: " if len(found) > 1 else ""
+        values = ", ".join(f"{k} = {_value(r, False)}" for k, r in item["saved"][:MAX_SAVED])
+        values += ", …" if len(item["saved"]) > MAX_SAVED else ""
+        factor = N.factor(item["local"])
+        lines.append(head + text + (f" · {values}" if values else "") + (f" → {factor}" if factor else ""))
+    return lines
+
+
+def _substituted(text: str, names: dict[str, Any]) -> str | None:
+    """The rule with each scalar put in for its name; None unless every name used is a known scalar."""
+    for name, rec in names.items():
+        if not _uses(text, name):
+            continue
+        if rec is None or rec.get("values") is None or rec.get("shape") not in ([], None):
+            return None
+        number = N.full(rec["values"], rec.get("dtype"))
+        text = re.sub(rf"(?<![\w.])\b{re.escape(name)}\b", number, text)
+    return text
+
+
+def panel_rows(graph: Graph, n: object) -> list[list[str]]:
+    """[key, text] rows of the step page: each formula whole, its saved values, and the rule with
+    this pass's numbers put in, equal to the gradient that left (full precision)."""
+    attrs = graph.nodes[n]
+    if attrs.get("backward_source"):
+        return [["backward", f"{attrs.get('op')}.backward at {attrs['backward_source']} (a custom Function)"]]
+    rows = []
+    arriving = (attrs.get("grad_in") or [None])[0]
+    for item in items(graph, n):
+        rows.append([f"rule for {item['input']}", item["formula"]])
+        for k, rec in item["saved"]:
+            rows.append([f"saved {k}", _value(rec, True) if rec is None or N.shown(rec, N.INLINE_LIMIT)
+                         else "\n".join(N.elements(rec, precise=True)) or _value(rec, True)])
+        text = pretty(item["formula"], attrs.get("dtype"))
+        put = _substituted(text, {"grad": arriving, **dict(item["saved"])})
+        if put is not None and item["grad"] is not None and put != text:
+            rows.append(["with numbers", f"{put} = {N.inline(item['grad'], True)}"])
+    return rows
