@@ -75,12 +75,17 @@ _BY_FUNCTION = {id(e.function): e for e in _BY_CODE.values()}
 _PLAIN: dict[types.CodeType, Fn | None] = {}  # dispatching code -> its function (wrapped ones)
 
 
-def dispatcher(frame: types.FrameType) -> types.FrameType | None:
-    """The frame that called ``handle_torch_function``, when that is what called ``frame`` (our mode's)."""
-    dispatch = frame.f_back
-    if dispatch is None or dispatch.f_code is not _DISPATCH:
-        return None
-    return dispatch.f_back
+def resolve(func: Any, outer: types.FrameType) -> tuple[Entry | None, Any]:
+    """(the backward entry point ``func`` stands for, or None; what to call for it with the mode
+    off). ``outer`` is the frame that called our mode: ``handle_torch_function`` for torch's
+    Python-level functions, whose caller is the function that dispatched; C++ otherwise."""
+    found = _BY_FUNCTION.get(id(func))
+    if found is not None and found.function is func:
+        return found, func
+    if outer.f_code is not _DISPATCH:  # an op dispatched from C++: no wrapper in between
+        return None, func
+    caller = outer.f_back
+    return entry_of(func, caller), plain(func, caller)
 
 
 def entry_of(func: Any, caller: types.FrameType | None) -> Entry | None:

@@ -16,7 +16,7 @@ from .._options import SnapshotOptions, TraceOptions
 from .._plain import plain_call
 from ..model import Pass, Trace
 from .check import Calls, FunctionApply, annotate
-from .entry import Entry, dispatcher, entry_of, plain
+from .entry import Entry, resolve
 from .frames import Names, api_caller, user_frame, where
 from .nested import Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
@@ -83,13 +83,9 @@ class _Mode(TorchFunctionMode):
         if torch.compiler.is_compiling():  # see NOTE [compiled regions]
             return func(*args, **kwargs)
         tracer = self.tracer
-        caller = dispatcher(sys._getframe())  # NOTE [wrapped entry points]
-        entry = entry_of(func, caller) if tracer is not None else None
+        entry, call = resolve(func, sys._getframe(1))  # NOTE [wrapped entry points]
         if tracer is not None and entry is not None:
-            del caller
             return tracer._backward(entry, args, kwargs)
-        call = plain(func, caller)
-        del caller
         out = plain_call(call, args, kwargs)
         if tracer is not None and tracer.modules is not None:
             try:
