@@ -18,7 +18,7 @@ main { display: flex; align-items: flex-start; }
 #gt-panel table { border-collapse: collapse; }
 #gt-panel td { vertical-align: top; padding: 1px 6px 1px 0; }
 #gt-panel td:first-child { color: #6b6b6b; white-space: nowrap; }
-#gt-panel pre { margin: 0; font: 12px/1.3 monospace; white-space: pre; }
+#gt-panel pre { margin: 0; font: 12px/1.3 monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
 .gt-nan, .gt-inf { color: #d62728; font-weight: bold; }
 .gt-zero { color: #9a9a9a; }
 .gt-local { color: #2e7d32; }

@@ -209,6 +209,14 @@ def worst(healths: list[str | None]) -> str | None:
     return None
 
 
+def like(rec: dict[str, Any] | None, other: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``rec`` in ``other``'s dtype where its own is unknown ('float': a local derivative made from a
+    Jacobian's plain numbers), so that it prints at the precision the tensors had."""
+    if rec is None or other is None or rec.get("dtype") != "float" or not other.get("dtype"):
+        return rec
+    return dict(rec, dtype=other["dtype"])
+
+
 def factor(rec: dict[str, Any] | None, precise: bool = False) -> str:
     """A local derivative as a factor: '×147' when uniform, '×[a, b]' when tiny, '' otherwise."""
     if rec is None or rec.get("values") is None:

@@ -109,7 +109,8 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
         for v in graph.successors(n):
             e = graph.edges[n, v]
             leaving.append({"edge": edge_dom_id(n, v), "to": title(graph.nodes[v]),
-                            "grad": _text(e.get("grad")), "local": N.factor(e.get("local"), precise=True),
+                            "grad": _text(e.get("grad")),
+                            "local": N.factor(N.like(e.get("local"), e.get("grad")), precise=True),
                             "health": N.health(e.get("grad")) or "none"})
         contributions = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
         contributions = [p for p in contributions if p is not None]

@@ -53,7 +53,7 @@ def node_tip(graph: Graph, n: object, attrs: dict[str, Any]) -> str:
 def edge_tip(attrs: dict[str, Any]) -> str:
     """An edge's tooltip: the gradient that flowed, and the local derivative, at full precision."""
     lines = _record("gradient:", attrs.get("grad"))
-    local = N.factor(attrs.get("local"), precise=True)
+    local = N.factor(N.like(attrs.get("local"), attrs.get("grad")), precise=True)
     if local:
         lines.append(f"local derivative: {local}")
     return _cut(lines)

@@ -74,3 +74,11 @@ def test_sums_add_up_element_by_element_and_summaries_never_pretend():
     lines, adds_up = N.sum_lines([big([21], 32.078), big([21], 98.848), big([21], 73.058)], big([21], 100.86))
     assert not adds_up and lines == ["3 contributions, norms 32.078, 98.848, 73.058", "sum [21] norm 100.86"]
     assert not any("+" in line or "=" in line for line in lines)
+
+
+def test_a_local_derivative_from_a_jacobian_prints_at_its_tensors_precision():
+    from .synthetic import f32
+
+    local = dict(rec(f32(0.14547022)), dtype="float")  # capture/jacobian.py: plain numbers, dtype unknown
+    assert N.factor(local, precise=True) == "×0.14547021687030792"
+    assert N.factor(N.like(local, rec(f32(0.14547022))), precise=True) == "×0.14547022"
