@@ -170,7 +170,7 @@ class Names:
         for pname, p in module.named_parameters():
             self.params.setdefault(id(p), (owner, pname))
 
-    def name_of(self, t: torch.Tensor) -> str:
+    def variable_of(self, t: torch.Tensor) -> str:
         hit = self.tensors.get(id(t))
         return hit[0] if hit is not None and hit[1] is t else ""
 

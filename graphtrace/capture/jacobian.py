@@ -53,16 +53,16 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
         metas: tuple[Any, ...] = getattr(fn, "_input_metadata", ())
         if len(metas) != 1:
             continue
-        meta = metas[0]
+        input_meta = metas[0]
         n_out = 1
-        for d in meta.shape:
+        for d in input_meta.shape:
             n_out *= d
-        if n_out == 0 or n_out > limit or not meta.dtype.is_floating_point or meta.device.type == "meta":
+        if n_out == 0 or n_out > limit or not input_meta.dtype.is_floating_point or input_meta.device.type == "meta":
             continue
         if calls + n_out > MAX_CALLS:
             break
         calls += n_out
-        rows = _rows(fn, n_out, meta)
+        rows = _rows(fn, n_out, input_meta)
         if rows is None:
             continue
         u = len(sk.roots) + i
@@ -78,15 +78,15 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
     return {k: plain(v.tolist()) for k, v in out.items()}
 
 
-def _rows(fn: Any, n_out: int, meta: Any) -> list[Any] | None:
+def _rows(fn: Any, n_out: int, input_meta: Any) -> list[Any] | None:
     """The node's grad_inputs for each basis vector of its output, or None if it cannot run."""
     rows = []
     with torch.no_grad():
         for k in range(n_out):
-            basis = torch.zeros(n_out, dtype=meta.dtype, device=meta.device)
+            basis = torch.zeros(n_out, dtype=input_meta.dtype, device=input_meta.device)
             basis[k] = 1
             try:
-                grads = fn(basis.reshape(tuple(meta.shape)))
+                grads = fn(basis.reshape(tuple(input_meta.shape)))
             except Exception:  # freed buffers, unsupported node: no Jacobian, nothing else changes
                 return None
             rows.append(grads if isinstance(grads, tuple) else (grads,))

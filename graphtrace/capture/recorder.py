@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from .nested import Nesting, join
 from .owners import modules_of, qualify
 from .provenance import Provenance
 from .reduced import Reductions, world
-from .reuse import pend, same, same_elements
+from .reuse import PendingEntry, pending_entry, same_elements, still_describes
 from .userhooks import HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
 from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
@@ -29,9 +28,9 @@ from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, wa
 class PassRecorder:
     """Records one backward call (or a snapshot) over the graph behind ``roots``."""
 
-    def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, meta: dict[str, Any], names: Names,
+    def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, pass_info: dict[str, Any], names: Names,
                  limit: int, inputs: Sequence[torch.Tensor] = (), table: Provenance | None = None) -> None:
-        self.meta = meta
+        self.pass_info = pass_info
         self.table = table if table is not None else Provenance()
         self.limit = limit
         self.sk: Skeleton = walk(roots)
@@ -40,13 +39,13 @@ class PassRecorder:
         # tensor the parent's hook recorded (no accumulation can have touched it), so its
         # record is reused when the object is the same and its version unchanged (a user's
         # tensor hook may modify it in place); everything else is recorded afresh.
-        self.pending: dict[int, tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int]] = {}
+        self.pending: dict[int, PendingEntry] = {}
         self.handles: list[Any] = []
         self.problems: list[str] = []
         self.step = 0
         self.nodes: dict[int, dict[str, Any]] = {}
         self.inputs = list(inputs)
-        self.values = bool(meta.get("values", True))
+        self.values = bool(pass_info.get("values", True))
         self.rec: Callable[[torch.Tensor | None], dict[str, Any] | None] = (
             (lambda t: record(t, limit)) if self.values else (lambda t: None))
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
@@ -61,7 +60,7 @@ class PassRecorder:
         self.reductions = Reductions(ranks[1]) if ranks is not None else None  # NOTE [all-reduce]
         self._build_nodes(seeds, names)
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
-        if meta.get("jacobians", True):
+        if pass_info.get("jacobians", True):
             try:
                 self.jacobians = node_jacobians(self.sk, min(limit, JACOBIAN_LIMIT), self.table)
             except Exception as exc:  # an unforeseen node: no Jacobians, the backward still runs
@@ -74,7 +73,7 @@ class PassRecorder:
             if t.grad_fn is not None:
                 fn_names.setdefault(t.grad_fn, (name, t))
         for rid, t in enumerate(self.sk.roots):
-            self.nodes[rid] = self._tensor_attrs(t, "root", "output", names.name_of(t))
+            self.nodes[rid] = self._tensor_attrs(t, "root", "output", names.variable_of(t))
             self.nodes[rid].update(step=0, grad_in=[self.rec(seeds[rid])])
             if t.retains_grad:
                 self.named.append((rid, t))
@@ -87,7 +86,7 @@ class PassRecorder:
                 var = fn.variable
                 owner, param = names.param_of(var)
                 # a parameter's own name beats a variable that happens to hold it (a loop's ``p``)
-                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", "" if param else names.name_of(var))
+                attrs = self._tensor_attrs(var, "leaf", "AccumulateGrad", "" if param else names.variable_of(var))
                 attrs.update(param=param, grad_before=self.rec(var.grad), grad_after=None, returned_grad=None)
                 if param:
                     self.owners[nid] = owner
@@ -181,12 +180,12 @@ class PassRecorder:
                 node = self.nodes[nid]
                 node["step"] = self.step
                 hit = self.pending.pop(nid, None)
-                if hit is not None and len(grad_outputs) == 1 and same(hit, grad_outputs[0]):
+                if hit is not None and len(grad_outputs) == 1 and still_describes(hit, grad_outputs[0]):
                     node["grad_in"] = [hit[1]]
                 else:
                     node["grad_in"] = [self.rec(g) for g in grad_outputs]
                 if node["kind"] == "leaf" and grad_outputs and grad_outputs[0] is not None:
-                    self.pending[nid] = pend(grad_outputs[0], node["grad_in"][0])
+                    self.pending[nid] = pending_entry(grad_outputs[0], node["grad_in"][0])
                 if self.values:
                     self.watch.arrived(nid, grad_outputs, node["grad_in"])
                 if self.nesting is not None and is_python_fn(self.sk.fns[nid - len(self.sk.roots)]):
@@ -239,7 +238,7 @@ class PassRecorder:
                 g = grad_inputs[slots[0]]
                 edge["grad"] = rec(g)
                 if g is not None and self.in_slots[v] == 1:
-                    self.pending[v] = pend(g, edge["grad"])
+                    self.pending[v] = pending_entry(g, edge["grad"])
             else:
                 parts = [grad_inputs[s] for s in slots]
                 edge["parts"] = [rec(p) for p in parts]
@@ -264,7 +263,7 @@ class PassRecorder:
                 hit = self.pending.pop(nid, None)
                 node = self.nodes[nid]
                 if hit is not None and node["grad_before"] is None and (
-                        same(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1):
+                        still_describes(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1):
                     # .grad was None, so it now is the increment itself, or a copy of it when
                     # no other post-accumulate hook could have changed it before ours
                     node["grad_after"] = hit[1]
@@ -299,7 +298,7 @@ class PassRecorder:
                 self.reductions.collect(self.nodes, self.leaves, self.rec)
             return self._to_pass(input_ids, error)
         finally:
-            if not self.meta.get("retain_graph"):  # the graph is freed: so is its provenance
+            if not self.pass_info.get("retain_graph"):  # the graph is freed: so is its provenance
                 self.table.drop(self.sk.fns)
             self.sk.clear()
             self.pending.clear()
@@ -353,15 +352,16 @@ class PassRecorder:
             edge["inputs"] = [names[s] for s in edge["slots"]] if names else []
             graph.add_edge(u, v, **edge)
         join(graph, self.nested)
-        meta = self.meta
+        pass_info = self.pass_info
         graph.graph.update(
-            index=meta["index"], kind=meta["kind"], api=meta["api"], call_site=meta["call_site"],
-            caller=meta.get("caller", ""), roots=list(range(len(self.sk.roots))), inputs=input_ids,
-            retain_graph=bool(meta.get("retain_graph")), create_graph=bool(meta.get("create_graph")),
+            index=pass_info["index"], kind=pass_info["kind"], api=pass_info["api"],
+            call_site=pass_info["call_site"],
+            caller=pass_info.get("caller", ""), roots=list(range(len(self.sk.roots))), inputs=input_ids,
+            retain_graph=bool(pass_info.get("retain_graph")), create_graph=bool(pass_info.get("create_graph")),
             steps=self.step, value_limit=self.limit,
             error=_one_line(error), capture_error="; ".join(self.problems[:3]),
-            signature=_signature(graph), torch_version=torch.__version__.split("+")[0],
-            modules=modules_of(graph, meta.get("modules") or {}, len(owners) > 1),
+            signature=_structure_hash(graph), torch_version=torch.__version__.split("+")[0],
+            modules=modules_of(graph, pass_info.get("modules") or {}, len(owners) > 1),
         )
         ranks = world()
         if ranks is not None:  # only under torch.distributed, so other passes keep their bytes
@@ -369,10 +369,10 @@ class PassRecorder:
         return Pass(graph)
 
 
-def _meta_shape(meta: Any) -> list[int] | None:
+def _meta_shape(input_meta: Any) -> list[int] | None:
     """The shape of a node's output as autograd saw it; None if it has none (or a ragged one)."""
     try:
-        return [int(d) for d in meta.shape] if meta is not None else None
+        return [int(d) for d in input_meta.shape] if input_meta is not None else None
     except (RuntimeError, TypeError):
         return None
 
@@ -392,7 +392,7 @@ def _one_line(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _signature(graph: Graph) -> str:
+def _structure_hash(graph: Graph) -> str:
     """A hash of the structure (ops, shapes, edges), equal for passes of the same shape."""
     shape = [[n, a["op"], a["shape"]] for n, a in graph.nodes(data=True)]
     edges = [[u, v, a["slots"]] for u, v, a in graph.edges(data=True)]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 
 from .values import unreadable
+
+# a record waiting for the node a gradient flows into: (the tensor, its record, its version then)
+PendingEntry: TypeAlias = tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int]
 
 # NOTE [no leaf value cache]: a leaf's value is summarised afresh in every pass. A cache
 # keyed by the version counter (plus a sample of elements) went stale after writes that
@@ -16,12 +19,12 @@ from .values import unreadable
 # pass is measured in bench/ (the "leaf values" column).
 
 
-def pend(g: torch.Tensor, rec: dict[str, Any] | None) -> tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int]:
+def pending_entry(g: torch.Tensor, rec: dict[str, Any] | None) -> PendingEntry:
     """A record waiting for the node ``g`` flows into (see NOTE [reused records] in recorder.py)."""
     return weakref.ref(g), rec, g._version
 
 
-def same(hit: tuple[weakref.ref[torch.Tensor], dict[str, Any] | None, int], g: Any) -> bool:
+def still_describes(hit: PendingEntry, g: Any) -> bool:
     """The pending record still describes ``g``: the same object, not modified since."""
     return hit[0]() is g and g is not None and g._version == hit[2]
 

@@ -200,7 +200,7 @@ class Tracer:
         nesting = self._nesting
         outer = nesting.current() if nesting is not None else None  # NOTE [nested backward]
         depth = len(nesting.stack()) if nesting is not None else 0
-        index = self.trace.count + 1 if outer is None else outer[0].meta["index"]
+        index = self.trace.count + 1 if outer is None else outer[0].pass_info["index"]
         recorder = None
         try:
             if torch._C._functorch.maybe_current_level() is not None \
@@ -253,7 +253,7 @@ class Tracer:
         try:
             call = _call(entry, bound)
             grad = entry.name == "torch.autograd.grad"
-            meta = {
+            pass_info = {
                 "index": index, "kind": "grad" if grad else "backward",
                 "api": entry.name, "call_site": where(frame), "caller": api_caller(frame),
                 "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
@@ -261,9 +261,9 @@ class Tracer:
                 "jacobians": self.options.jacobians_in(index) and not call["batched"],
             }
             if self.modules is not None:
-                meta["modules"] = self.modules.seen
-            return _recorder(frame, call["roots"], call["seeds"], meta,
-                             self.options.value_limit if meta["values"] else 0, call["inputs"],
+                pass_info["modules"] = self.modules.seen
+            return _recorder(frame, call["roots"], call["seeds"], pass_info,
+                             self.options.value_limit if pass_info["values"] else 0, call["inputs"],
                              self.modules.params if self.modules is not None else None, self.table)
         finally:
             del frame
@@ -320,14 +320,14 @@ def snapshot(tensors: torch.Tensor | Sequence[torch.Tensor], options: SnapshotOp
     """The graph behind ``tensors`` as a pass, without running backward (no gradient values)."""
     roots = _snapshot_roots(tensors)
     frame = user_frame(1)
-    meta = {"index": 1, "kind": "snapshot", "api": "snapshot", "call_site": where(frame),
+    pass_info = {"index": 1, "kind": "snapshot", "api": "snapshot", "call_site": where(frame),
             "retain_graph": True, "create_graph": False, "values": True, "jacobians": options.jacobians}
-    recorder = _recorder(frame, roots, [None] * len(roots), meta, options.value_limit)
+    recorder = _recorder(frame, roots, [None] * len(roots), pass_info, options.value_limit)
     del frame
     return recorder.finish()
 
 
-def _recorder(frame: Any, roots: list[Any], seeds: list[Any], meta: dict[str, Any], limit: int,
+def _recorder(frame: Any, roots: list[Any], seeds: list[Any], pass_info: dict[str, Any], limit: int,
               inputs: Sequence[Any] = (),
               params: dict[int, tuple[str, str]] | None = None, table: Provenance | None = None) -> PassRecorder:
     """A recorder for ``roots``, with the names visible in ``frame`` (not kept afterwards)."""
@@ -335,7 +335,7 @@ def _recorder(frame: Any, roots: list[Any], seeds: list[Any], meta: dict[str, An
     if params:
         names.add_params(params)
     try:
-        return PassRecorder(roots, seeds, meta=meta, names=names, limit=limit, inputs=inputs, table=table)
+        return PassRecorder(roots, seeds, pass_info=pass_info, names=names, limit=limit, inputs=inputs, table=table)
     finally:
         names.clear()
 

@@ -31,7 +31,7 @@ USAGE_EXIT = 2  # graphtrace itself could not do what was asked (bad input, unwr
 SUMMARY_ROWS = 12
 
 
-class _Group(click.Group):
+class _OneLineErrors(click.Group):
     """A click group whose errors are one line: ``graphtrace: error: ...`` and exit 2."""
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
@@ -77,7 +77,7 @@ _force_option = click.option("--force", is_flag=True,
                              help="Write into a non-empty folder graphtrace did not make (its other files are kept).")
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="graphtrace",
                       message="%(prog)s %(version)s")
 def cli() -> None:

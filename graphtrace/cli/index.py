@@ -41,7 +41,7 @@ class Entry:
 
 
 @dataclass
-class Group:
+class PassGroup:
     """Passes after the first ones that share one structure (graph signature)."""
 
     signature: str
@@ -107,7 +107,7 @@ def index_html(run: dict[str, Any]) -> str:
     """The index page of a run (the content of its run.json), self-contained but for the pass files."""
     title, command, notes, always = run["title"], run["command"], run["notes"], run["always"]
     entries = [e if isinstance(e, Entry) else Entry(**e) for e in run["passes"]]
-    groups = [g if isinstance(g, Group) else Group(**g) for g in run["groups"]]
+    groups = [g if isinstance(g, PassGroup) else PassGroup(**g) for g in run["groups"]]
     grad_stats, total, counted = run["grad_stats"], run["total"], run["counted_only"]
     drawn = sum(1 for e in entries if e.files)
     head = (f"{total} backward pass{'es' if total != 1 else ''} ran, {drawn} written"

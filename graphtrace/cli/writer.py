@@ -23,7 +23,7 @@ from .._files import WriteError, write_file
 from ..model import Pass
 from ..render import charts
 from .folder import write_run
-from .index import Entry, Group, file_name, index_html
+from .index import Entry, PassGroup, file_name, index_html
 from .printing import printable
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
@@ -85,7 +85,7 @@ class Writer:
         self.failed: list[tuple[str, str]] = []  # (file name, reason) of files that could not be written
         self.index_written = False
         self.entries: list[Entry] = []
-        self.groups: dict[str, Group] = {}
+        self.groups: dict[str, PassGroup] = {}
         self.pending: dict[str, tuple[int, Pass]] = {}  # last pass of each group, written at the end
         self.stats = charts.GradStats()
         self.errors: list[str] = []
@@ -145,7 +145,7 @@ class Writer:
         sig = entry.signature or f"#{number}"
         group = self.groups.get(sig)
         if group is None:
-            self.groups[sig] = Group(sig, entry.call_site, number, number, drawn=[number])
+            self.groups[sig] = PassGroup(sig, entry.call_site, number, number, drawn=[number])
             self._emit(p, entry)
         else:
             group.count += 1
@@ -262,7 +262,7 @@ class Writer:
         try:
             for sig, (number, p) in sorted(self.pending.items(), key=lambda item: item[1][0]):
                 self.groups[sig].drawn.append(number)
-                self.add_written(p, number)
+                self._write_group_last(p, number)
             self.pending.clear()
             self._queue_page(None)
             self._wait(progress if progress is not None else sys.stderr)
@@ -271,7 +271,7 @@ class Writer:
             if self.entries or self.previous is not None:
                 self._index(title, command, notes)
 
-    def add_written(self, p: Pass, number: int) -> None:
+    def _write_group_last(self, p: Pass, number: int) -> None:
         try:
             self._emit(p, Entry.of(number, p.graph))
         except GraphtraceError as exc:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _labels as L
-from . import _numbers as N
+from . import _labels, _numbers
 
 MISMATCH = "#d62728"  # a node whose backward disagrees with finite differences is drawn red
 
@@ -25,8 +24,8 @@ def check_line(attrs: dict[str, Any]) -> list[str]:
     check = check_of(attrs)
     if check is None or check.get("status") != "mismatch":
         return []
-    text = f"mismatch: backward ≠ finite differences (max error {N.num(check.get('max_abs_error'))})"
-    return [L.font(L.esc(text, 120), MISMATCH, bold=True)]
+    text = f"mismatch: backward ≠ finite differences (max error {_numbers.num(check.get('max_abs_error'))})"
+    return [_labels.font(_labels.esc(text, 120), MISMATCH, bold=True)]
 
 
 def check_rows(attrs: dict[str, Any]) -> list[list[str]]:
@@ -37,8 +36,8 @@ def check_rows(attrs: dict[str, Any]) -> list[list[str]]:
     status = str(check.get("status"))
     if status == "skipped":
         return [["check", f"skipped: {check.get('reason', '')}"]]
-    verdict = f"{status} · max error {N.num(check.get('max_abs_error'))} " \
-              f"(relative {N.num(check.get('max_rel_error'))}) · {check.get('dtype', '')} copies"
+    verdict = f"{status} · max error {_numbers.num(check.get('max_abs_error'))} " \
+              f"(relative {_numbers.num(check.get('max_rel_error'))}) · {check.get('dtype', '')} copies"
     rows = [["check", verdict]]
     if status != "mismatch":
         return rows
@@ -53,7 +52,7 @@ def check_rows(attrs: dict[str, Any]) -> list[list[str]]:
 def side_by_side(analytic: list[list[float]], numeric: list[list[float]], marked: set[tuple[int, ...]]) -> str:
     """Two matrices next to each other, differing entries in ``*…*``: backward left, differences right."""
     def cells(m: list[list[float]]) -> list[list[str]]:
-        return [[(f"*{N.num(x)}*" if (i, j) in marked else N.num(x)) for j, x in enumerate(row)]
+        return [[(f"*{_numbers.num(x)}*" if (i, j) in marked else _numbers.num(x)) for j, x in enumerate(row)]
                 for i, row in enumerate(m)]
 
     left, right = cells(analytic), cells(numeric)

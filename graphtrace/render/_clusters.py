@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import Graph
-from . import _labels as L
+from . import _labels
 from .views_modules import module_path, prefixes
 
 # NOTE [nested clusters]: every node with a module goes in the box of that module, and every
@@ -82,7 +82,7 @@ def nest(graph: Graph, node_lines: list[tuple[Any, str]]) -> tuple[list[str], li
         text = box.path + (f" ({cls})" if cls else "")
         out.append(f"{indent}subgraph cluster_{counter[0]} {{")
         counter[0] += 1
-        out.append(f"{indent}  label=<{L.font(L.esc(text, 120), L.MUTED, 10)}>")
+        out.append(f"{indent}  label=<{_labels.font(_labels.esc(text, 120), _labels.MUTED, 10)}>")
         out.append(f'{indent}  style="rounded,dashed" color="#9a9a9a" labeljust="l"')
         out.extend(f"{indent}  {line}" for line in box.lines)
         for child in box.children.values():

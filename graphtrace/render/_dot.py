@@ -6,8 +6,7 @@ import re
 from typing import Any
 
 from .._types import Graph
-from . import _labels as L
-from . import _numbers as N
+from . import _labels, _numbers
 from ._clusters import nest
 from ._nodes import node_attrs, node_health
 from ._tips import edge_tip, node_tip
@@ -61,11 +60,11 @@ def title(graph: Graph) -> list[str]:
     rank = f"rank {g['rank']} of {g.get('world_size')}" if "rank" in g else ""
     bits = [f"pass {g.get('index', '?')}", rank, g.get("api") or "", g.get("caller") or "",
             g.get("call_site") or "", g.get("kind") or ""]
-    rows = [L.font(L.esc(" · ".join(b for b in bits if b), 160), bold=True)]
+    rows = [_labels.font(_labels.esc(" · ".join(b for b in bits if b), 160), bold=True)]
     if g.get("view_note"):
-        rows.append(L.font(L.esc(g["view_note"], 200), L.MUTED))
+        rows.append(_labels.font(_labels.esc(g["view_note"], 200), _labels.MUTED))
     if g.get("error"):
-        rows.append(L.font(L.esc("error: " + g["error"], 160), L.COLORS["nan"], bold=True))
+        rows.append(_labels.font(_labels.esc("error: " + g["error"], 160), _labels.COLORS["nan"], bold=True))
     return rows
 
 
@@ -75,17 +74,17 @@ _KINDS = (("root", "output: the seed"), ("op", "op: a backward function"), ("lea
 
 def _marks(graph: Graph, values: bool) -> list[tuple[str, str | None]]:
     """The notation this picture uses, each with its colour (NOTE [one span per line])."""
-    c = L.COLORS
+    c = _labels.COLORS
     edges = [a for _, _, a in graph.edges(data=True)]
     nodes = [a for _, a in graph.nodes(data=True)]
-    healths = {N.health(a.get("grad")) for a in edges} | {node_health(a) for a in nodes}
+    healths = {_numbers.health(a.get("grad")) for a in edges} | {node_health(a) for a in nodes}
     marks: list[tuple[str, str | None]] = []
     if values and any(a.get("grad") is not None for a in edges):
         marks.append(("edge label: the gradient that flowed", None))
-    if values and any(N.factor(a.get("local")) for a in edges):
-        marks.append(("×local derivative", L.LOCAL))
+    if values and any(_numbers.factor(a.get("local")) for a in edges):
+        marks.append(("×local derivative", _labels.LOCAL))
     if values and any(a.get("formula") or a.get("backward_source") for a in nodes):
-        marks.append(("rule: PyTorch's backward formula, saved values → ×local", L.LOCAL))
+        marks.append(("rule: PyTorch's backward formula, saved values → ×local", _labels.LOCAL))
     if values and any(graph.in_degree(n) > 1 and a.get("step") is not None for n, a in graph.nodes(data=True)):
         marks.append(("grad in: contributions and their sum", None))
     if values and any(a.get("kind") == "leaf" and a.get("grad_after") is not None for a in nodes):
@@ -103,17 +102,18 @@ def legend(graph: Graph, values: bool = True) -> str:
     """How to read this picture: the chain rule, the node colours, and only the marks it uses."""
     kinds = {a.get("kind", "op") for _, a in graph.nodes(data=True)}
     first: list[tuple[str, str | None, str | None]] = [
-        (L.esc("↓ gradient flows from the output (top) to the leaves"), L.COLORS["ok"], None)]
+        (_labels.esc("↓ gradient flows from the output (top) to the leaves"), _labels.COLORS["ok"], None)]
     if values:
-        first.append((L.esc("gradient leaving a node = gradient arriving × local derivative"), None, None))
-    colours: list[tuple[str, str | None, str | None]] = [(L.esc(text), None, L.FILLS[k]) for k, text in _KINDS
-                                                         if k in kinds]
-    marks: list[tuple[str, str | None, str | None]] = [(L.esc(t), color, None) for t, color in _marks(graph, values)]
+        first.append((_labels.esc("gradient leaving a node = gradient arriving × local derivative"), None, None))
+    colours: list[tuple[str, str | None, str | None]] = [
+        (_labels.esc(text), None, _labels.FILLS[k]) for k, text in _KINDS if k in kinds]
+    marks: list[tuple[str, str | None, str | None]] = [
+        (_labels.esc(t), color, None) for t, color in _marks(graph, values)]
     cells = [first, colours] + [marks[i:i + 4] for i in range(0, len(marks), 4)]
 
     def cell(text: str, color: str | None, fill: str | None) -> str:
         bg = f' BGCOLOR="{fill}"' if fill else ""
-        return f'<TD ALIGN="LEFT"{bg}>{L.font(text, color, 10)}</TD>'
+        return f'<TD ALIGN="LEFT"{bg}>{_labels.font(text, color, 10)}</TD>'
 
     table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
     rows = "".join(f'<TR><TD ALIGN="LEFT">{table}<TR>{"".join(cell(*c) for c in r)}</TR></TABLE></TD></TR>'
@@ -129,12 +129,12 @@ def graph_label(graph: Graph, values: bool = True) -> str:
 
 def edge_attrs(u: object, v: object, attrs: dict[str, Any], values: bool, big: bool = False) -> dict[str, str]:
     grad = attrs.get("grad")
-    health = N.health(grad)
-    out = {"id": edge_dom_id(u, v), "color": L.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
-    label = L.edge_label(grad, attrs.get("local"), attrs.get("parts"), values, big)
+    health = _numbers.health(grad)
+    out = {"id": edge_dom_id(u, v), "color": _labels.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
+    label = _labels.edge_label(grad, attrs.get("local"), attrs.get("parts"), values, big)
     if label:
         out["xlabel" if big else "label"] = label  # NOTE [dot speed]: xlabels add no ranks
-        out["fontcolor"] = L.COLORS[health] if health in ("nan", "inf", "zero") else "#222222"
+        out["fontcolor"] = _labels.COLORS[health] if health in ("nan", "inf", "zero") else "#222222"
     if health in ("nan", "inf"):
         out["penwidth"] = "2"
     if grad is None:

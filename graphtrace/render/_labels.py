@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from .._types import Attrs
-from . import _numbers as N
+from . import _numbers
 
 # NOTE [label escaping]: every piece of user or trace text reaches a label through esc().
 # Graphviz parses HTML-like labels as XML (so & < > " ' become entities) and then expands
@@ -61,23 +61,23 @@ def mono(lines: list[str]) -> list[str]:
 
 def value_lines(key: str, rec: Attrs | None, shape: object = None, brief: bool = False) -> list[str]:
     """A record after its key: tiny ones inline, recorded ones element by element (cut between
-    elements past N.SHOW_LIMIT), big ones summarised (their shape left out when it is ``shape``,
+    elements past _numbers.SHOW_LIMIT), big ones summarised (their shape left out when it is ``shape``,
     the node's own; only the norm if ``brief``)."""
     if rec is None:
         return []
-    if N.shown(rec, N.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
-        return [esc(f"{key} {N.inline(rec)}")]
-    shown = [] if brief else N.elements(rec)
+    if _numbers.shown(rec, _numbers.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
+        return [esc(f"{key} {_numbers.inline(rec)}")]
+    shown = [] if brief else _numbers.elements(rec)
     if shown:
         return [esc(key), *mono(shown)]
-    where = "" if rec.get("shape") == shape else N.shape_text(rec.get("shape")) + " "
-    return [esc(f"{key} {where}{N.stats(rec, brief)}")]
+    where = "" if rec.get("shape") == shape else _numbers.shape_text(rec.get("shape")) + " "
+    return [esc(f"{key} {where}{_numbers.stats(rec, brief)}")]
 
 
 def sum_lines(key: str, parts: list[Attrs | None], total: Attrs | None, brief: bool = False) -> list[str]:
     """Contributions and their sum after ``key``: 'grad in 2 + 2 = 4' on one line, vectors stacked
     element by element in monospace, big ones as norms (NOTE [numbers that never mislead])."""
-    lines, adds_up = N.sum_lines(parts, total, limit=N.INLINE_LIMIT if brief else N.SHOW_LIMIT)
+    lines, adds_up = _numbers.sum_lines(parts, total, limit=_numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT)
     if not adds_up:
         return [esc(f"{key}: {lines[0]}", 400), esc(lines[1], 400)]
     if len(lines) == 1:
@@ -89,17 +89,19 @@ def accumulation(before: Attrs | None, inc: Attrs | None, after: Attrs | None, b
     """A leaf's .grad change: '.grad -2.6509 + -1.3254 = -3.9763'; vectors element by element;
     big tensors listed by norm without '+' and '=' (NOTE [numbers that never mislead])."""
     if before is None and inc is not None and after is not None:
-        short = [N.inline(inc), N.inline(after)]
-        if N.shown(inc, N.INLINE_LIMIT) and len(inc.get("shape") or []) <= 1 and sum(map(len, short)) <= N.SHORT_SUM:
+        short = [_numbers.inline(inc), _numbers.inline(after)]
+        if (_numbers.shown(inc, _numbers.INLINE_LIMIT) and len(inc.get("shape") or []) <= 1
+                and sum(map(len, short)) <= _numbers.SHORT_SUM):
             return [esc(f".grad None + {short[0]} = {short[1]}")]
     if before is None:
         if after is not None and after.get("values") is not None and not brief:
-            return [esc(".grad None + increment = after"), *mono(N.elements(after))]
-        return [esc(f".grad was None, now {N.inline(after)}")]
-    lines, adds_up = N.sum_lines([before, inc], after, limit=N.INLINE_LIMIT if brief else N.SHOW_LIMIT)
+            return [esc(".grad None + increment = after"), *mono(_numbers.elements(after))]
+        return [esc(f".grad was None, now {_numbers.inline(after)}")]
+    limit = _numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT
+    lines, adds_up = _numbers.sum_lines([before, inc], after, limit=limit)
     if not adds_up:
-        return [esc(f".grad before {N.inline(before)}"), esc(f"increment {N.inline(inc)}"),
-                esc(f".grad after {N.inline(after)}")]
+        return [esc(f".grad before {_numbers.inline(before)}"), esc(f"increment {_numbers.inline(inc)}"),
+                esc(f".grad after {_numbers.inline(after)}")]
     if len(lines) == 1:
         return [esc(f".grad {lines[0]}")]
     return [esc(".grad before + increment = after"), *mono(lines)]
@@ -112,7 +114,7 @@ HOOK_TITLES = {"tensor": "hook", "module": "module hook", "post_accumulate": "po
 def hook_text(entry: Attrs) -> str:
     """A hook that changed a gradient, as one line: 'hook: [6, 12] → [60, 120]'."""
     title = HOOK_TITLES.get(entry.get("kind", ""), "hook")
-    return f"{title}: {N.inline(entry.get('before'))} → {N.inline(entry.get('after'))}"
+    return f"{title}: {_numbers.inline(entry.get('before'))} → {_numbers.inline(entry.get('after'))}"
 
 
 def hooks_of(attrs: Attrs, *kinds: str) -> list[Attrs]:
@@ -125,12 +127,13 @@ def edge_label(grad: Attrs | None, local: Attrs | None, parts: list[Any] | None,
     """What flowed along an edge: the gradient (its slot parts summed) and the local factor."""
     if not values or grad is None:
         return ""
-    limit = N.INLINE_LIMIT if brief else N.SHOW_LIMIT
+    limit = _numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT
     if parts and len(parts) > 1:
-        lines = N.sum_lines(parts, grad, limit=limit)[0]
+        lines = _numbers.sum_lines(parts, grad, limit=limit)[0]
     else:
-        lines = (N.elements(grad, limit) if not brief or N.shown(grad, N.INLINE_LIMIT) else []) or [N.inline(grad)]
-    fac = N.factor(local)
+        full = not brief or _numbers.shown(grad, _numbers.INLINE_LIMIT)
+        lines = (_numbers.elements(grad, limit) if full else []) or [_numbers.inline(grad)]
+    fac = _numbers.factor(local)
     tail = [font(esc(fac, 40), LOCAL)] if fac else []
     if len(lines) == 1:
         return "<" + "<BR/>".join([esc(lines[0], 400), *tail]) + ">"

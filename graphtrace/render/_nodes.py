@@ -6,18 +6,17 @@ import math
 from typing import Any
 
 from .._types import Graph
-from . import _labels as L
-from . import _numbers as N
+from . import _labels, _numbers
 from . import _rules as R
 from ._check import MISMATCH, check_line, mismatched
 
 
-def name_of(attrs: dict[str, Any]) -> str:
+def node_name(attrs: dict[str, Any]) -> str:
     return attrs.get("name") or attrs.get("param") or ""
 
 
 def _title(text: str) -> str:
-    return L.font(L.esc(text), bold=True)
+    return _labels.font(_labels.esc(text), bold=True)
 
 
 def _info_line(attrs: dict[str, Any]) -> list[str]:
@@ -25,16 +24,16 @@ def _info_line(attrs: dict[str, Any]) -> list[str]:
     shape = attrs.get("shape")
     step = attrs.get("step")
     bits = ["not run" if step is None else f"step {step}", attrs.get("dtype") or "",
-            "" if shape is None else "scalar" if shape == [] else N.shape_text(shape)]
+            "" if shape is None else "scalar" if shape == [] else _numbers.shape_text(shape)]
     text = " · ".join(b for b in bits[:2] if b) + (" " + bits[2] if bits[2] else "")
     if attrs.get("kind") == "leaf":
         text += f" · is_leaf={attrs.get('is_leaf', True)} requires_grad={attrs.get('requires_grad')}"
-    return [L.font(L.esc(text), L.MUTED, 10)]
+    return [_labels.font(_labels.esc(text), _labels.MUTED, 10)]
 
 
 def arrived(attrs: dict[str, Any]) -> dict[str, Any] | None:
     """What reached the node's first input before any tensor hook changed it (the edges' sum)."""
-    for h in L.hooks_of(attrs, "tensor"):
+    for h in _labels.hooks_of(attrs, "tensor"):
         if h.get("output", 0) == 0:
             before: dict[str, Any] | None = h.get("before")
             return before
@@ -48,12 +47,12 @@ def _in_sum(graph: Graph, n: object, attrs: dict[str, Any], brief: bool = False)
     parts = [p for p in parts if p is not None]
     if len(parts) < 2 or not attrs.get("grad_in"):
         return []
-    return L.sum_lines("grad in", parts, arrived(attrs), brief)
+    return _labels.sum_lines("grad in", parts, arrived(attrs), brief)
 
 
 def hook_lines(attrs: dict[str, Any], *kinds: str) -> list[str]:
     """One coloured line per hook that changed a gradient (NOTE [one span per line])."""
-    return [L.font(L.esc(L.hook_text(h), 120), L.HOOK) for h in L.hooks_of(attrs, *kinds)]
+    return [_labels.font(_labels.esc(_labels.hook_text(h), 120), _labels.HOOK) for h in _labels.hooks_of(attrs, *kinds)]
 
 
 # NOTE [lines known before a step]: a node's label lists first what the forward pass knew
@@ -65,51 +64,51 @@ def hook_lines(attrs: dict[str, Any], *kinds: str) -> list[str]:
 
 def _code_line(attrs: dict[str, Any]) -> list[str]:
     code = attrs.get("code")
-    return [L.font(L.esc(code, 60), L.MUTED)] if code else []
+    return [_labels.font(_labels.esc(code, 60), _labels.MUTED)] if code else []
 
 
 def root_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
                brief: bool = False) -> tuple[list[str], list[str]]:
-    name = name_of(attrs)
+    name = node_name(attrs)
     known = [_title(f"{name} (output)" if name else "output"), *_info_line(attrs)]
     if values:
-        known += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
-        known += L.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
+        known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+        known += _labels.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
     return known, []
 
 
 def op_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
              brief: bool = False) -> tuple[list[str], list[str]]:
-    op, name = attrs.get("op") or "?", name_of(attrs)
+    op, name = attrs.get("op") or "?", node_name(attrs)
     known = [_title(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs), *_code_line(attrs)]
     later: list[str] = []
     if values:
-        known += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+        known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         if not brief:
-            later += [L.font(L.esc(line, 120), L.LOCAL) for line in R.node_lines(graph, n)]
+            later += [_labels.font(_labels.esc(line, 120), _labels.LOCAL) for line in R.node_lines(graph, n)]
         later += _in_sum(graph, n, attrs, brief)
         later += hook_lines(attrs, "tensor", "module")
-        later += L.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
-        later += L.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
+        later += _labels.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
+        later += _labels.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
     return known, later
 
 
 def leaf_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
                brief: bool = False) -> tuple[list[str], list[str]]:
-    known = [_title(name_of(attrs) or "leaf"), *_info_line(attrs)]
+    known = [_title(node_name(attrs) or "leaf"), *_info_line(attrs)]
     if not values:
         return known, []
-    known += L.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+    known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
     later = _in_sum(graph, n, attrs, brief)
     later += hook_lines(attrs, "tensor")
     inc = (attrs.get("grad_in") or [None])[0]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
-        later += L.value_lines("returned grad", attrs.get("returned_grad") or inc, attrs.get("shape"), brief)
-        later.append(L.esc(f".grad untouched: {N.inline(attrs.get('grad_before'))}"))
+        later += _labels.value_lines("returned grad", attrs.get("returned_grad") or inc, attrs.get("shape"), brief)
+        later.append(_labels.esc(f".grad untouched: {_numbers.inline(attrs.get('grad_before'))}"))
     elif attrs.get("step") is not None:
-        post = L.hooks_of(attrs, "post_accumulate")  # .grad as accumulated, then changed by the hook
+        post = _labels.hooks_of(attrs, "post_accumulate")  # .grad as accumulated, then changed by the hook
         after = post[0].get("before") if post else local_after(attrs)
-        later += L.accumulation(attrs.get("grad_before"), inc, after, brief)
+        later += _labels.accumulation(attrs.get("grad_before"), inc, after, brief)
         later += hook_lines(attrs, "post_accumulate")
         later += reduce_lines(attrs)
     return known, later
@@ -135,29 +134,29 @@ def reduce_lines(attrs: dict[str, Any]) -> list[str]:
     reduced = attrs.get("reduced")
     if not isinstance(reduced, dict):
         return []
-    text = f"all-reduce across {reduced.get('world_size')} ranks → .grad {N.inline(attrs.get('grad_after'))}"
-    return [L.font(L.esc(text, 120), L.COLORS["ok"], bold=True)]
+    text = f"all-reduce across {reduced.get('world_size')} ranks → .grad {_numbers.inline(attrs.get('grad_after'))}"
+    return [_labels.font(_labels.esc(text, 120), _labels.COLORS["ok"], bold=True)]
 
 
 def group_label(attrs: dict[str, Any], values: bool) -> str:
     """A group of nodes (views.apply): title, info, its lines, then its [key, value] table aligned."""
     repeat = attrs.get("repeat") or 1
     info = (f"×{repeat} · " if repeat > 1 else "") + f"{attrs.get('members', 0)} nodes"
-    rows = [_title(attrs.get("title") or "group"), L.font(L.esc(info), L.MUTED, 10)]
-    rows += [L.esc(line) for line in attrs.get("lines") or []]
+    rows = [_title(attrs.get("title") or "group"), _labels.font(_labels.esc(info), _labels.MUTED, 10)]
+    rows += [_labels.esc(line) for line in attrs.get("lines") or []]
     table = attrs.get("table") or []
     bars = attrs.get("bars") or []
     span = 3 if values and bars else 2
     cells = [f'<TR><TD ALIGN="LEFT" COLSPAN="{span}">{r}</TD></TR>' for r in rows]
     if values:
         drawn = _bars(bars) if len(bars) == len(table) else [""] * len(table)
-        cells += [f'<TR><TD ALIGN="LEFT">{L.font(L.esc(k), L.MUTED)}</TD><TD ALIGN="LEFT">{L.esc(v)}</TD>{b}</TR>'
-                  for (k, v), b in zip(table, drawn)]
+        cells += [f'<TR><TD ALIGN="LEFT">{_labels.font(_labels.esc(k), _labels.MUTED)}</TD>'
+                  f'<TD ALIGN="LEFT">{_labels.esc(v)}</TD>{b}</TR>' for (k, v), b in zip(table, drawn)]
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(cells)}</TABLE>>'
 
 
 BAR = 80  # points: the longest bar of a fold's column (NOTE [fold bars] in views.py)
-BAR_COLORS = (L.COLORS["ok"], L.LOCAL)  # gradient entering the block, its parameters' gradient
+BAR_COLORS = (_labels.COLORS["ok"], _labels.LOCAL)  # gradient entering the block, its parameters' gradient
 
 
 def _bars(rows: list[list[float | None]]) -> list[str]:
@@ -181,7 +180,7 @@ def node_health(attrs: dict[str, Any]) -> str | None:
     """The worst health of the gradients that reached a node."""
     if attrs.get("kind") == "group":
         return attrs.get("health")
-    return N.worst([N.health(r) for r in attrs.get("grad_in") or []])
+    return _numbers.worst([_numbers.health(r) for r in attrs.get("grad_in") or []])
 
 
 def node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False) -> dict[str, str]:
@@ -197,14 +196,14 @@ def node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bri
     if kind != "group" and attrs.get("step") is None:
         style.append("dashed")
     out = {
-        "label": label if kind == "group" else L.label(lines),
+        "label": label if kind == "group" else _labels.label(lines),
         "shape": "box3d" if kind == "group" else "box",
         "style": ",".join(style) if kind != "group" else "filled",
-        "fillcolor": L.FILLS.get(kind, L.FILLS["op"]),
+        "fillcolor": _labels.FILLS.get(kind, _labels.FILLS["op"]),
         "class": f"gt-{kind}" + (f" gt-{health}" if health in ("nan", "inf", "zero") else ""),
     }
     if health in ("nan", "inf", "zero"):
-        out["color"] = L.COLORS[health]
+        out["color"] = _labels.COLORS[health]
         out["penwidth"] = "2" if health != "zero" else "1"
     if mismatched(attrs):  # a wrong backward outranks every other mark
         out["color"], out["penwidth"], out["class"] = MISMATCH, "3", out["class"] + " gt-mismatch"

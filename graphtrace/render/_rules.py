@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from .._types import Graph
-from . import _numbers as N
+from . import _numbers
 
 # NOTE [rule text]: the formula is PyTorch's own (the node's ``formula`` attribute, from
 # derivatives.yaml); pictures show it lightly rewritten for reading: ``.conj()`` dropped
@@ -73,9 +73,9 @@ def items(graph: Graph, n: object) -> list[dict[str, Any]]:
 def _value(rec: Any, precise: bool) -> str:
     if rec is None:
         return "not read (behind a saved-tensor hook)"
-    if rec.get("values") is None or not N.shown(rec, N.INLINE_LIMIT):
-        return N.shape_text(rec.get("shape")) + (f" {rec.get('dtype')}" if precise and rec.get("dtype") else "")
-    return N.inline(rec, precise)
+    if rec.get("values") is None or not _numbers.shown(rec, _numbers.INLINE_LIMIT):
+        return _numbers.shape_text(rec.get("shape")) + (f" {rec.get('dtype')}" if precise and rec.get("dtype") else "")
+    return _numbers.inline(rec, precise)
 
 
 def node_lines(graph: Graph, n: object) -> list[str]:
@@ -92,7 +92,7 @@ def node_lines(graph: Graph, n: object) -> list[str]:
         head = f"{item['input']}: " if len(found) > 1 else ""
         values = ", ".join(f"{k} = {_value(r, False)}" for k, r in item["saved"][:MAX_SAVED])
         values += ", …" if len(item["saved"]) > MAX_SAVED else ""
-        factor = N.factor(item["local"])
+        factor = _numbers.factor(item["local"])
         lines.append(head + text + (f" · {values}" if values else "") + (f" → {factor}" if factor else ""))
     return lines
 
@@ -104,7 +104,7 @@ def _substituted(text: str, names: dict[str, Any]) -> str | None:
             continue
         if rec is None or rec.get("values") is None or rec.get("shape") not in ([], None):
             return None
-        number = N.full(rec["values"], rec.get("dtype"))
+        number = _numbers.full(rec["values"], rec.get("dtype"))
         text = re.sub(rf"(?<![\w.])\b{re.escape(name)}\b", number, text)
     return text
 
@@ -120,10 +120,10 @@ def panel_rows(graph: Graph, n: object) -> list[list[str]]:
     for item in items(graph, n):
         rows.append([f"rule for {item['input']}", item["formula"]])
         for k, rec in item["saved"]:
-            rows.append([f"saved {k}", _value(rec, True) if rec is None or N.shown(rec, N.INLINE_LIMIT)
-                         else "\n".join(N.elements(rec, precise=True)) or _value(rec, True)])
+            rows.append([f"saved {k}", _value(rec, True) if rec is None or _numbers.shown(rec, _numbers.INLINE_LIMIT)
+                         else "\n".join(_numbers.elements(rec, precise=True)) or _value(rec, True)])
         text = pretty(item["formula"], attrs.get("dtype"))
         put = _substituted(text, {"grad": arriving, **dict(item["saved"])})
         if put is not None and item["grad"] is not None and put != text:
-            rows.append(["with numbers", f"{put} = {N.inline(item['grad'], True)}"])
+            rows.append(["with numbers", f"{put} = {_numbers.inline(item['grad'], True)}"])
     return rows

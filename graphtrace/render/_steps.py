@@ -5,33 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import Graph
-from . import _labels as L
-from . import _numbers as N
+from . import _labels, _numbers
 from . import _rules as R
 from ._check import check_rows
 from ._dot import BIG, edge_dom_id, node_dom_id
-from ._nodes import arrived, local_after, name_of, parts
+from ._nodes import arrived, local_after, node_name, parts
 
 
 def _text(rec: dict[str, Any] | None) -> str:
     """A record as panel text at full precision: element by element when recorded, else summarised."""
     if rec is None:
         return "None"
-    if N.shown(rec, N.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
-        return N.inline(rec, precise=True)
-    lines = N.elements(rec, precise=True)
+    if _numbers.shown(rec, _numbers.INLINE_LIMIT) and len(rec.get("shape") or []) <= 1:
+        return _numbers.inline(rec, precise=True)
+    lines = _numbers.elements(rec, precise=True)
     if lines:
         return "\n".join(lines)
-    return f"{N.shape_text(rec.get('shape'))} {N.stats(rec)}"
+    return f"{_numbers.shape_text(rec.get('shape'))} {_numbers.stats(rec)}"
 
 
 def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
     """Contributions and their sum at full precision, element by element, or listed by norm."""
-    return "\n".join(N.sum_lines(contributions, total, precise=True)[0])
+    return "\n".join(_numbers.sum_lines(contributions, total, precise=True)[0])
 
 
 def title(attrs: dict[str, Any]) -> str:
-    name = name_of(attrs)
+    name = node_name(attrs)
     if attrs.get("kind") == "group":
         return attrs.get("title") or "group"
     if attrs.get("kind") in ("root", "leaf"):
@@ -43,7 +42,7 @@ def _facts(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
     """[key, text] rows describing a node."""
     rows = []
     if attrs.get("shape") is not None:
-        rows.append(["tensor", f"{attrs.get('dtype') or ''} {N.shape_text(attrs['shape'])}".strip()])
+        rows.append(["tensor", f"{attrs.get('dtype') or ''} {_numbers.shape_text(attrs['shape'])}".strip()])
     for key in ("module", "source", "code"):
         if attrs.get(key):
             rows.append([key, str(attrs[key])])
@@ -68,9 +67,9 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
         return [] if returned is None else [["returned grad", _text(returned)]]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
         return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
-                [".grad", f"untouched: {N.inline(attrs.get('grad_before'), precise=True)}"]]
+                [".grad", f"untouched: {_numbers.inline(attrs.get('grad_before'), precise=True)}"]]
     before, after = attrs.get("grad_before"), local_after(attrs)
-    post = L.hooks_of(attrs, "post_accumulate")
+    post = _labels.hooks_of(attrs, "post_accumulate")
     if post:  # .grad as accumulated; the hook's change is a step of its own
         after = post[0].get("before")
     rows = [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
@@ -83,7 +82,7 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
 def _hook_step(base: dict[str, Any], attrs: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     """A hook that changed a gradient, as a step of its own beside its node's: a tensor hook
     with the gradients arriving, a module or post-accumulate hook with those leaving."""
-    kind = L.HOOK_TITLES.get(entry.get("kind", ""), "hook")
+    kind = _labels.HOOK_TITLES.get(entry.get("kind", ""), "hook")
     arriving = entry.get("kind") == "tensor"
     return dict(base, kind="hook", title=f"{kind} on {title(attrs)}", facts=[], rule=[],
                 grads=[["before", _text(entry.get("before"))], ["after the hook", _text(entry.get("after"))]],
@@ -104,14 +103,14 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
         for u in graph.predecessors(n):
             e = graph.edges[u, n]
             arriving.append({"edge": edge_dom_id(u, n), "from": title(graph.nodes[u]),
-                             "grad": _text(e.get("grad")), "health": N.health(e.get("grad")) or "none"})
+                             "grad": _text(e.get("grad")), "health": _numbers.health(e.get("grad")) or "none"})
         leaving = []
         for v in graph.successors(n):
             e = graph.edges[n, v]
             leaving.append({"edge": edge_dom_id(n, v), "to": title(graph.nodes[v]),
                             "grad": _text(e.get("grad")),
-                            "local": N.factor(N.like(e.get("local"), e.get("grad")), precise=True),
-                            "health": N.health(e.get("grad")) or "none"})
+                            "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
+                            "health": _numbers.health(e.get("grad")) or "none"})
         contributions = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
         contributions = [p for p in contributions if p is not None]
         known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
@@ -122,7 +121,7 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
             "out": leaving, "rule": R.panel_rows(graph, n) if values and attrs.get("kind") == "op" else [],
             "known": known,
         }
-        out += [_hook_step(base, attrs, h) for h in L.hooks_of(attrs, "tensor")]  # before the node used it
+        out += [_hook_step(base, attrs, h) for h in _labels.hooks_of(attrs, "tensor")]  # before the node used it
         out.append(base)
-        out += [_hook_step(base, attrs, h) for h in L.hooks_of(attrs, "module", "post_accumulate")]
+        out += [_hook_step(base, attrs, h) for h in _labels.hooks_of(attrs, "module", "post_accumulate")]
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import Graph
-from . import _numbers as N
+from . import _numbers
 from . import _rules as R
 
 TIP_LIMIT = 400  # characters; a longer tooltip is cut at a line boundary (the step page has it all)
@@ -14,9 +14,9 @@ TIP_LIMIT = 400  # characters; a longer tooltip is cut at a line boundary (the s
 def _record(key: str, rec: dict[str, Any] | None) -> list[str]:
     if rec is None:
         return []
-    lines = N.elements(rec, precise=True)
+    lines = _numbers.elements(rec, precise=True)
     if not lines:
-        return [f"{key} {N.shape_text(rec.get('shape'))} {N.stats(rec)}"]
+        return [f"{key} {_numbers.shape_text(rec.get('shape'))} {_numbers.stats(rec)}"]
     return [f"{key} {lines[0]}", *lines[1:]] if len(lines) == 1 else [key, *lines]
 
 
@@ -53,7 +53,7 @@ def node_tip(graph: Graph, n: object, attrs: dict[str, Any]) -> str:
 def edge_tip(attrs: dict[str, Any]) -> str:
     """An edge's tooltip: the gradient that flowed, and the local derivative, at full precision."""
     lines = _record("gradient:", attrs.get("grad"))
-    local = N.factor(N.like(attrs.get("local"), attrs.get("grad")), precise=True)
+    local = _numbers.factor(_numbers.like(attrs.get("local"), attrs.get("grad")), precise=True)
     if local:
         lines.append(f"local derivative: {local}")
     return _cut(lines)

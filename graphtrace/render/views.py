@@ -7,7 +7,7 @@ from typing import Any
 
 from .._errors import GraphtraceError
 from .._types import Graph
-from .views_build import Group, contract
+from .views_build import NodeGroup, contract
 from .views_modules import ModuleIndex, assign_modules, find_runs, knows_modules, open_paths
 from .views_structure import collapse
 
@@ -44,7 +44,7 @@ NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced 
 #           provenance, is reduced structurally (NOTE [structural collapse]).
 #
 # NOTE [view nodes]
-# Group node ids are strings, so they never collide with the int ids of real nodes, and
+# NodeGroup node ids are strings, so they never collide with the int ids of real nodes, and
 # are deterministic: "g:<module path>", "f:<parent>.<first>..<last>" for a fold,
 # "s:<id of its first member>" for a structural group. A group node carries the usual node
 # keys (kind="group", op=its class, step=its first member's step, grad_in=[the gradient
@@ -74,7 +74,7 @@ def apply(graph: Graph, *, depth: int | None = None, expand: tuple[Any, ...] | s
     protected |= {n for n, a in graph.nodes(data=True) if a.get("kind") == "root"}
     notes: list[str] = []
     assign: dict[str, Any] = {}
-    groups: dict[str, Group] = {}
+    groups: dict[str, NodeGroup] = {}
     used_depth = depth
     if knows_modules(graph):
         index = ModuleIndex(graph, protected)
@@ -112,7 +112,7 @@ def _size(n0: int, assign: dict[str, Any]) -> int:
     return n0 - len(assign) + len(set(assign.values()))
 
 
-def _module_notes(groups: dict[str, Group], depth: int | None, expand: tuple[Any, ...], index: ModuleIndex,
+def _module_notes(groups: dict[str, NodeGroup], depth: int | None, expand: tuple[Any, ...], index: ModuleIndex,
                   fold: bool | None) -> list[str]:
     folds = {gr.gid: gr for gr in groups.values() if gr.kind == "fold"}
     notes = []

@@ -9,7 +9,7 @@ from typing import Any, cast
 import networkx as nx
 
 from .._types import Graph
-from . import _numbers as N
+from . import _numbers
 from ._nodes import node_health
 
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
@@ -18,7 +18,7 @@ _EDGE_KEYS = ("grad", "slots", "input_nr", "parts")  # kept on edges that touch 
 
 
 @dataclass
-class Group:
+class NodeGroup:
     """What a group node stands for; its drawn attributes are computed from its members."""
 
     gid: str  # the view's node id: "g:<module>", "f:<parent>.<a>..<b>", "s:<first member id>"
@@ -113,7 +113,7 @@ class Boundary:
             rep = representative(recs)
             if rep is not None:
                 more = f" (largest of {len(recs)})" if len(recs) > 1 else ""
-                out.append(f"{word} {N.inline(rep)}{more}")
+                out.append(f"{word} {_numbers.inline(rep)}{more}")
         return out
 
 
@@ -134,7 +134,7 @@ def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]
             name = attrs.get("param") or attrs.get("name") or f"leaf {n}"
             if prefix and name.startswith(prefix + "."):
                 name = name[len(prefix) + 1:]
-            rows.append([name, "‖g‖ " + N.num(norm_of(param_grad(attrs)))])
+            rows.append([name, "‖g‖ " + _numbers.num(norm_of(param_grad(attrs)))])
     return rows
 
 
@@ -147,7 +147,7 @@ def _leaf_grads(graph: Graph, members: list[Any]) -> list[dict[str, Any] | None]
     return [param_grad(graph.nodes[n]) for n in members if graph.nodes[n].get("kind") == "leaf"]
 
 
-def _fold_rows(graph: Graph, group: Group,
+def _fold_rows(graph: Graph, group: NodeGroup,
                blocks: dict[str, tuple[list[Any], Boundary]]) -> tuple[list[Any], list[Any], list[Any]]:
     """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
     the norms its bars are drawn from, and summary lines."""
@@ -157,7 +157,7 @@ def _fold_rows(graph: Graph, group: Group,
         label = path[len(group.rel):]
         g_norm = norm_of(representative(list(b_border.entering.values())))
         p_norm = combined_norm(_leaf_grads(graph, b_members))
-        value = f"in {N.num(g_norm)}" + (f" · params {N.num(p_norm)}" if p_norm is not None else "")
+        value = f"in {_numbers.num(g_norm)}" + (f" · params {_numbers.num(p_norm)}" if p_norm is not None else "")
         if p_norm is not None:
             p_norms.append((p_norm, label))
         step = _steps(graph, b_members)
@@ -166,11 +166,11 @@ def _fold_rows(graph: Graph, group: Group,
     lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
     if p_norms:
         lo, hi = min(p_norms), max(p_norms)
-        lines.append(f"params ‖g‖ per block {N.num(lo[0])} ({lo[1]}) to {N.num(hi[0])} ({hi[1]})")
+        lines.append(f"params ‖g‖ per block {_numbers.num(lo[0])} ({lo[1]}) to {_numbers.num(hi[0])} ({hi[1]})")
     return [r[1] for r in rows], [r[2] for r in rows], lines
 
 
-def _param_lines(graph: Graph, group: Group, members: list[Any]) -> tuple[list[Any] | None, list[Any]]:
+def _param_lines(graph: Graph, group: NodeGroup, members: list[Any]) -> tuple[list[Any] | None, list[Any]]:
     """A group's parameters: one line each when few, else a total line and a table."""
     rows = _param_rows(graph, members, group.module)
     if len(rows) <= MAX_PARAM_LINES:
@@ -179,10 +179,10 @@ def _param_lines(graph: Graph, group: Group, members: list[Any]) -> tuple[list[A
     table = rows[:MAX_TABLE_ROWS]
     if len(rows) > MAX_TABLE_ROWS:
         table.append(["…", f"{len(rows) - MAX_TABLE_ROWS} more"])
-    return table, [f"params ‖g‖ {N.num(total)} ({len(rows)} tensors)"]
+    return table, [f"params ‖g‖ {_numbers.num(total)} ({len(rows)} tensors)"]
 
 
-def group_attrs(graph: Graph, group: Group, members: list[Any], border: Boundary,
+def group_attrs(graph: Graph, group: NodeGroup, members: list[Any], border: Boundary,
                 blocks: dict[str, tuple[list[Any], Boundary]] | None = None) -> dict[str, Any]:
     """The node attributes of one group (NOTE [view nodes] in views.py)."""
     lines = [_count_line(graph, members), *border.lines()]
@@ -201,7 +201,7 @@ def group_attrs(graph: Graph, group: Group, members: list[Any], border: Boundary
         "step": _steps(graph, members), "grad_in": [grad_in], "retained_grad": None,
         "source": "", "module": group.module, "module_class": group.module_class, "outputs": 1,
         "title": group.title, "lines": lines + more,
-        "health": N.worst([node_health(graph.nodes[n]) for n in members]) or "ok",
+        "health": _numbers.worst([node_health(graph.nodes[n]) for n in members]) or "ok",
         "members": len(members), "repeat": max(1, len(group.blocks)), "member_ids": list(members),
     }
     if table:
@@ -211,7 +211,7 @@ def group_attrs(graph: Graph, group: Group, members: list[Any], border: Boundary
     return attrs
 
 
-def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, Group]) -> Graph:
+def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup]) -> Graph:
     """The view: ``graph`` with each group's members replaced by one node, edges merged.
 
     Nodes keep the order of their first member in ``graph``; edges the order of their first
@@ -258,7 +258,7 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, Group]) -> 
 
 
 # -- per-block borders inside fold groups ------------------------------------------------------
-def _fold_blocks(groups: dict[str, Group],
+def _fold_blocks(groups: dict[str, NodeGroup],
                  members: dict[str, list[Any]]) -> dict[str, dict[str, tuple[list[Any], Boundary]]]:
     """For each fold group: block path -> (its members, its own boundary)."""
     out: dict[str, dict[str, tuple[list[Any], Boundary]]] = {}

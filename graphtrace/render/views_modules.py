@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from .._types import Graph
-from .views_build import Group, topo_order
+from .views_build import NodeGroup, topo_order
 
 
 def module_path(attrs: dict[str, Any]) -> str:
@@ -95,7 +95,7 @@ def open_paths(expand: tuple[Any, ...]) -> set[str]:
 
 
 def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
-                   runs: dict[str, Group]) -> tuple[dict[Any, str], dict[str, Group]]:
+                   runs: dict[str, NodeGroup]) -> tuple[dict[Any, str], dict[str, NodeGroup]]:
     """node -> group id: the first prefix that is a folded block, or at ``depth`` and not opened.
 
     A module shallower than ``depth`` with no modules inside it (``lm_head``) is grouped
@@ -103,7 +103,7 @@ def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
     Groups of a single node are dropped: that node is drawn as it is.
     """
     assign: dict[Any, str] = {}
-    groups: dict[str, Group] = {}
+    groups: dict[str, NodeGroup] = {}
     for n, pre in index.paths.items():
         key = None
         for k, p in enumerate(pre, 1):
@@ -123,7 +123,7 @@ def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
         if key is None:
             continue
         if key not in groups:
-            groups[key] = Group(gid="g:" + key, kind="module", title=index.title(key), module=key,
+            groups[key] = NodeGroup(gid="g:" + key, kind="module", title=index.title(key), module=key,
                                 module_class=index.classes.get(key, ""))
         assign[n] = groups[key].gid
     sizes = Counter(assign.values())
@@ -132,7 +132,7 @@ def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
     return assign, {g.gid: g for g in groups.values() if g.gid in used}
 
 
-def _signature(index: ModuleIndex, block: str, members: list[Any]) -> tuple[Any, ...]:
+def _block_structure(index: ModuleIndex, block: str, members: list[Any]) -> tuple[Any, ...]:
     """Structure of one block: its class, member (relative path, op) and internal edge multisets."""
     graph = index.graph
     cut = len(block) + 1
@@ -143,7 +143,7 @@ def _signature(index: ModuleIndex, block: str, members: list[Any]) -> tuple[Any,
     return index.classes.get(block, ""), tuple(nodes), tuple(edges)
 
 
-def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, Group]:
+def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
     """Block path -> its fold group, for runs of 2+ identical consecutive numbered siblings.
 
     See NOTE [fold] in views.py: siblings ``p.0, p.1, ...`` (children of a ModuleList or
@@ -159,10 +159,10 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, Group]:
     for p in members:
         parent, _, last = p.rpartition(".")
         siblings.setdefault(parent, []).append((int(last), p))
-    runs: dict[str, Group] = {}
+    runs: dict[str, NodeGroup] = {}
     for parent in sorted(siblings):
         row = sorted(siblings[parent])
-        sigs = [_signature(index, p, members[p]) for _, p in row]
+        sigs = [_block_structure(index, p, members[p]) for _, p in row]
         start = 0
         for i in range(1, len(row) + 1):
             if i < len(row) and row[i][0] == row[i - 1][0] + 1 and sigs[i] == sigs[start]:
@@ -173,12 +173,12 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, Group]:
     return runs
 
 
-def _add_run(runs: dict[str, Group], index: ModuleIndex, parent: str, blocks: list[str]) -> None:
+def _add_run(runs: dict[str, NodeGroup], index: ModuleIndex, parent: str, blocks: list[str]) -> None:
     first, last = blocks[0].rpartition(".")[2], blocks[-1].rpartition(".")[2]
     name = f"{parent}.{first}-{last}" if parent else f"{first}-{last}"
     cls = index.classes.get(blocks[0], "")
     gid = f"f:{parent}.{first}..{last}" if parent else f"f:{first}..{last}"  # no '-': DOT-safe
-    run = Group(gid=gid, kind="fold", title=name + (f" ({cls})" if cls else ""),
+    run = NodeGroup(gid=gid, kind="fold", title=name + (f" ({cls})" if cls else ""),
                 module=name, module_class=cls, blocks=blocks,
                 rel=parent.rpartition(".")[0] + "." if "." in parent else "")
     for b in blocks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import Graph
-from .views_build import Group, topo_order
+from .views_build import NodeGroup, topo_order
 
 # NOTE [structural collapse]
 # Used when a pass is over budget and its ops do not know their modules (a snapshot taken
@@ -143,8 +143,8 @@ class Collapse:
                 return span
             span *= 2
 
-    def groups(self) -> tuple[dict[Any, Any], dict[str, Group]]:
-        """node -> group id for every merged set, with its Group; singletons are left alone."""
+    def groups(self) -> tuple[dict[Any, Any], dict[str, NodeGroup]]:
+        """node -> group id for every merged set, with its NodeGroup; singletons are left alone."""
         members: dict[Any, Any] = {}
         for n in self.graph.nodes:
             if n in self.parent:
@@ -156,14 +156,14 @@ class Collapse:
             gid = f"s:{head}"
             ops = [self.graph.nodes[n].get("op") or "?" for n in ms]
             title = f"{ops[0]} … {ops[-1]}"
-            groups[gid] = Group(gid=gid, kind="structure", title=title)
+            groups[gid] = NodeGroup(gid=gid, kind="structure", title=title)
             for n in ms:
                 assign[n] = gid
         return assign, groups
 
 
 def collapse(graph: Graph, free: set[Any], size: int,
-             budget: int) -> tuple[dict[Any, Any], dict[str, Group], list[str]]:
+             budget: int) -> tuple[dict[Any, Any], dict[str, NodeGroup], list[str]]:
     """Assignment of free nodes to structural groups (NOTE [structural collapse]) and what was done."""
     c = Collapse(graph, free, size)
     done = []

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import networkx as nx
 import pytest
 
-from graphtrace.cli.index import Entry, Group, index_html
+from graphtrace.cli.index import Entry, PassGroup, index_html
 from graphtrace.render import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -110,7 +110,7 @@ def test_index_lists_passes_groups_and_notes() -> None:
     e2 = Entry(21, 21, "grad", "torch.autograd.grad", "t.py:3", "torch.autograd.functional.jacobian",
                4, "[3]", 3, "RuntimeError: <bad>", "abc", {"json": "pass-021.json"})
     page = index_html(title="train.py", command="graphtrace run train.py", entries=[e2, e1],
-                      groups=[Group("abcdef0123456789", "train.py:9", 21, 300, 280, [21, 300])], total=300,
+                      groups=[PassGroup("abcdef0123456789", "train.py:9", 21, 300, 280, [21, 300])], total=300,
                       always=20, notes=["The script stopped with exit code 3"], grad_stats=None)
     assert page.index('id="pass-1"') < page.index('id="pass-21"')  # sorted by pass
     assert '<a href="pass-001.html"><img class="preview" src="pass-001.svg"' in page
