@@ -22,8 +22,8 @@ def test_returned_gradient_is_the_leaf_inputs_sum_and_step():
     dot = p.to_dot()
     assert "grad in -0.9093 + -0.41615 = -1.3254" in dot and "= None" not in dot
     (last,) = [s for s in steps(p.graph) if s["title"] == "x (leaf)"]
-    assert last["sum"] == "-0.9093 + -0.41615 = -1.3254"
-    assert ["returned grad", "-1.3254"] in last["grads"]
+    assert last["sum"] == "-0.90929741 + -0.41614684 = -1.3254442"  # the step page: full float32 precision
+    assert ["returned grad", "-1.3254442"] in last["grads"]
 
 
 def test_intermediate_input_gets_its_returned_gradient_as_a_step():
