@@ -109,9 +109,10 @@ def test_index_lists_passes_groups_and_notes() -> None:
                {"json": "pass-001.json", "svg": "pass-001.svg", "html": "pass-001.html"})
     e2 = Entry(21, 21, "grad", "torch.autograd.grad", "t.py:3", "torch.autograd.functional.jacobian",
                4, "[3]", 3, "RuntimeError: <bad>", "abc", {"json": "pass-021.json"})
-    page = index_html(title="train.py", command="graphtrace run train.py", entries=[e2, e1],
-                      groups=[PassGroup("abcdef0123456789", "train.py:9", 21, 300, 280, [21, 300])], total=300,
-                      always=20, notes=["The script stopped with exit code 3"], grad_stats=None)
+    page = index_html({"title": "train.py", "command": "graphtrace run train.py", "passes": [e2, e1],
+                       "groups": [PassGroup("abcdef0123456789", "train.py:9", 21, 300, 280, [21, 300])],
+                       "total": 300, "counted_only": 0, "always": 20,
+                       "notes": ["The script stopped with exit code 3"], "grad_stats": None})
     assert page.index('id="pass-1"') < page.index('id="pass-21"')  # sorted by pass
     assert '<a href="pass-001.html"><img class="preview" src="pass-001.svg"' in page
     assert "no picture" in page and "RuntimeError: &lt;bad&gt;" in page and "via torch.autograd.functional" in page
