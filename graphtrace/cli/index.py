@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from .._types import Graph
+from ..render import shape_text
 from ..render.charts import grad_flow_chart
 from ..render.heatmap import grad_heatmap
 
@@ -50,14 +51,6 @@ class PassGroup:
     last: int
     count: int = 1
     drawn: list[int] = field(default_factory=list)
-
-
-def shape_text(shape: Any) -> str:
-    if shape is None:
-        return "?"
-    if not shape:
-        return "scalar"
-    return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
 def root_shape(graph: Graph) -> str:

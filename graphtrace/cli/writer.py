@@ -20,13 +20,13 @@ from typing import Any, TextIO
 
 from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import WriteError, write_file
-from ..model import Pass
+from ..model import SAVE_FORMATS, Pass
 from ..render import charts
 from .folder import write_run
 from .index import Entry, PassGroup, file_name, index_html
 from .printing import printable
 
-FORMATS = ("svg", "png", "pdf", "dot", "json", "html")
+FORMATS = tuple(f for f in SAVE_FORMATS if f != "graphml")  # what a run folder holds per pass
 ALWAYS = 20
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import networkx as nx
 
+from .. import render
 from .._errors import GraphtraceError, TraceFormatError
 from .._files import read_bytes, write_file
 from .._types import Graph
@@ -20,7 +21,7 @@ from .schema import FORMAT_VERSION, validate, validate_pass
 PASS_FORMAT = "graphtrace-pass"
 TRACE_FORMAT = "graphtrace-trace"
 MAX_FILE_BYTES = 512 * 1024 * 1024
-SAVE_FORMATS = ("svg", "png", "pdf", "dot", "json", "html", "graphml")
+SAVE_FORMATS = (*render.IMAGE_FORMATS, "dot", "json", "html", "graphml")  # every file a pass can be; the one list
 
 
 def _dumps(data: Any) -> str:
@@ -93,18 +94,12 @@ class Pass:
 
     # -- rendering: graphtrace.render's functions (the model's one way out, no torch) ---
     def to_dot(self, **options: Any) -> str:
-        from .. import render
-
         return render.to_dot(self.graph, **options)
 
     def to_svg(self, **options: Any) -> str:
-        from .. import render
-
         return render.to_svg(self.graph, **options)
 
     def to_html(self, **options: Any) -> str:
-        from .. import render
-
         return render.to_html(self.graph, **options)
 
     def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
@@ -121,15 +116,11 @@ class Pass:
         elif fmt == "graphml":
             data = _graphml(self.graph)
         else:  # the very file ``graphtrace run`` writes for this pass
-            from .. import render
-
             ((_, data),) = render.draw(self.graph, [fmt], **options)
         write_file(path, data)
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .. import render
-
         return render.pass_bundle(self.graph, repr(self))  # SVG, or one line saying why it cannot be drawn
 
 
@@ -175,8 +166,6 @@ class Trace:
         return path
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .. import render
-
         return render.trace_bundle(self.passes, repr(self))
 
 

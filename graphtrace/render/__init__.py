@@ -14,14 +14,16 @@ from typing import Any
 from .._errors import GraphtraceError
 from .._types import Graph
 from . import views
-from ._backend import pipe
+from ._backend import IMAGE_FORMATS, pipe
 from ._dot import to_dot_source
+from ._labels import pass_title
+from ._numbers import shape_text
 from .display import pass_bundle, trace_bundle
 
-__all__ = ["DRAW_FORMATS", "draw", "pass_bundle", "pipe", "render", "to_dot", "to_html", "to_svg", "trace_bundle",
-           "trace_html"]
+__all__ = ["DRAW_FORMATS", "IMAGE_FORMATS", "draw", "pass_bundle", "pass_title", "pipe", "render", "shape_text",
+           "to_dot", "to_html", "to_svg", "trace_bundle", "trace_html"]
 
-DRAW_FORMATS = ("svg", "png", "pdf", "dot", "html")  # what a pass is drawn as (JSON and GraphML: the model)
+DRAW_FORMATS = (*IMAGE_FORMATS, "dot", "html")  # what render makes of a pass (JSON and GraphML: the model)
 
 
 def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool | None,
@@ -83,7 +85,7 @@ def draw(graph: Graph, formats: Iterable[str], **options: Any) -> Iterator[tuple
     if "dot" in wanted:
         yield "dot", source
     svg = None
-    for fmt in ("svg", "png", "pdf"):
+    for fmt in IMAGE_FORMATS:
         if fmt in wanted:
             data = pipe(source, fmt)
             svg = data.decode("utf-8") if fmt == "svg" else svg

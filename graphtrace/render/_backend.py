@@ -9,14 +9,15 @@ import graphviz
 from .._errors import GraphtraceError, GraphvizNotFoundError
 from ._svg import finish
 
-FORMATS = ("svg", "png", "pdf", "dot", "plain")
+IMAGE_FORMATS = ("svg", "png", "pdf")  # what a pass is drawn as by dot
+_DOT_OUTPUTS = (*IMAGE_FORMATS, "dot", "plain")  # what pipe asks dot for
 _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:(\d{14})")
 
 
 def pipe(dot_source: str, fmt: str) -> bytes:
     """The output of ``dot -T<fmt>`` on ``dot_source``; GraphvizNotFoundError when dot is missing."""
-    if fmt not in FORMATS:
-        raise GraphtraceError(f"cannot render to {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt not in _DOT_OUTPUTS:
+        raise GraphtraceError(f"cannot render to {fmt!r}: use one of {', '.join(_DOT_OUTPUTS)}")
     try:
         out: bytes = graphviz.pipe("dot", fmt, dot_source.encode("utf-8", "backslashreplace"), quiet=True)
     except graphviz.ExecutableNotFound:

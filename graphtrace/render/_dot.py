@@ -54,13 +54,10 @@ def attr_list(attrs: dict[str, str]) -> str:
     return "[" + " ".join(f"{k}={quote(v)}" for k, v in attrs.items()) + "]"
 
 
-def title(graph: Graph) -> list[str]:
-    """The title row: pass index, api, call site, kind, and the error if the backward raised."""
+def title_rows(graph: Graph) -> list[str]:
+    """The title rows: the pass's title (_labels.pass_title), a view's note, the error if the backward raised."""
     g = graph.graph
-    rank = f"rank {g['rank']} of {g.get('world_size')}" if "rank" in g else ""
-    bits = [f"pass {g.get('index', '?')}", rank, g.get("api") or "", g.get("caller") or "",
-            g.get("call_site") or "", g.get("kind") or ""]
-    rows = [_labels.font(_labels.esc(" · ".join(b for b in bits if b), 160), bold=True)]
+    rows = [_labels.font(_labels.esc(_labels.pass_title(graph), 160), bold=True)]
     if g.get("view_note"):
         rows.append(_labels.font(_labels.esc(g["view_note"], 200), _labels.MUTED))
     if g.get("error"):
@@ -122,7 +119,7 @@ def legend(graph: Graph, values: bool = True) -> str:
 
 
 def graph_label(graph: Graph, values: bool = True) -> str:
-    rows = "".join(f'<TR><TD ALIGN="LEFT">{r}</TD></TR>' for r in title(graph))
+    rows = "".join(f'<TR><TD ALIGN="LEFT">{r}</TD></TR>' for r in title_rows(graph))
     rows += f'<TR><TD ALIGN="LEFT">{legend(graph, values)}</TD></TR>'
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
 

@@ -10,6 +10,7 @@ from .._types import Graph
 from . import _assets
 from ._backend import pipe
 from ._dot import to_dot_source
+from ._labels import pass_title
 from ._steps import steps
 from ._svg import picture_id_of, reprefix, unprefix
 
@@ -25,12 +26,6 @@ def script_json(data: Any) -> str:
     """JSON safe inside a <script> element: '<', '>' and '&' as \\u escapes, so no '</script>'."""
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def page_title(graph: Graph) -> str:
-    g = graph.graph
-    bits = [f"pass {g.get('index', '?')}", g.get("api") or "", g.get("call_site") or "", g.get("kind") or ""]
-    return " · ".join(b for b in bits if b)
 
 
 _LINKS = (("prev", "◀ previous pass"), ("index", "all passes"), ("next", "next pass ▶"))  # ids gt-<key>-pass
@@ -54,7 +49,7 @@ def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg:
     ``links``: hrefs of the ``prev``ious and ``next`` pass pages and the ``index``, where there are.
     """
     svg = unprefix(inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg))  # one picture
-    title = html.escape(page_title(graph))
+    title = html.escape(pass_title(graph))
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -90,7 +85,7 @@ def trace_fragment(passes: list[tuple[Graph, str]]) -> str:
     parts = ['<div class="graphtrace-trace">']
     seen: set[str] = set()
     for k, (graph, dot_source) in enumerate(passes, 1):
-        summary = html.escape(page_title(graph))
+        summary = html.escape(pass_title(graph))
         svg = inline_svg(dot_source)  # ids unique per picture (NOTE [dark mode] in _svg.py) ...
         pid = picture_id_of(svg)
         if pid in seen:  # ... and the same picture twice gets new ones

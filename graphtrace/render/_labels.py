@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .._types import Attrs
+from .._types import Attrs, Graph
 from . import _numbers
 
 # NOTE [label escaping]: every piece of user or trace text reaches a label through esc().
@@ -138,3 +138,12 @@ def edge_label(grad: Attrs | None, local: Attrs | None, parts: list[Any] | None,
     if len(lines) == 1:
         return "<" + "<BR/>".join([esc(lines[0], 400), *tail]) + ">"
     return "<" + BR.join(mono(lines) + tail) + BR + ">"  # columns of numbers: left-aligned
+
+
+def pass_title(graph: Graph) -> str:
+    """A pass's title: its index, rank (under torchrun), api, the function that called it, call site, kind."""
+    g = graph.graph
+    rank = f"rank {g['rank']} of {g.get('world_size')}" if "rank" in g else ""
+    bits = [f"pass {g.get('index', '?')}", rank, g.get("api") or "", g.get("caller") or "",
+            g.get("call_site") or "", g.get("kind") or ""]
+    return " · ".join(b for b in bits if b)

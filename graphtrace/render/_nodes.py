@@ -15,7 +15,7 @@ def node_name(attrs: dict[str, Any]) -> str:
     return attrs.get("name") or attrs.get("param") or ""
 
 
-def _title(text: str) -> str:
+def _bold_line(text: str) -> str:
     return _labels.font(_labels.esc(text), bold=True)
 
 
@@ -24,7 +24,7 @@ def _info_line(attrs: dict[str, Any]) -> list[str]:
     shape = attrs.get("shape")
     step = attrs.get("step")
     bits = ["not run" if step is None else f"step {step}", attrs.get("dtype") or "",
-            "" if shape is None else "scalar" if shape == [] else _numbers.shape_text(shape)]
+            "" if shape is None else _numbers.shape_text(shape)]
     text = " · ".join(b for b in bits[:2] if b) + (" " + bits[2] if bits[2] else "")
     if attrs.get("kind") == "leaf":
         text += f" · is_leaf={attrs.get('is_leaf', True)} requires_grad={attrs.get('requires_grad')}"
@@ -70,7 +70,7 @@ def _code_line(attrs: dict[str, Any]) -> list[str]:
 def root_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
                brief: bool = False) -> tuple[list[str], list[str]]:
     name = node_name(attrs)
-    known = [_title(f"{name} (output)" if name else "output"), *_info_line(attrs)]
+    known = [_bold_line(f"{name} (output)" if name else "output"), *_info_line(attrs)]
     if values:
         known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         known += _labels.value_lines("seed grad", (attrs.get("grad_in") or [None])[0], attrs.get("shape"), brief)
@@ -80,7 +80,7 @@ def root_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
 def op_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
              brief: bool = False) -> tuple[list[str], list[str]]:
     op, name = attrs.get("op") or "?", node_name(attrs)
-    known = [_title(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs), *_code_line(attrs)]
+    known = [_bold_line(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs), *_code_line(attrs)]
     later: list[str] = []
     if values:
         known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
@@ -95,7 +95,7 @@ def op_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
 
 def leaf_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
                brief: bool = False) -> tuple[list[str], list[str]]:
-    known = [_title(node_name(attrs) or "leaf"), *_info_line(attrs)]
+    known = [_bold_line(node_name(attrs) or "leaf"), *_info_line(attrs)]
     if not values:
         return known, []
     known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
@@ -142,7 +142,7 @@ def group_label(attrs: dict[str, Any], values: bool) -> str:
     """A group of nodes (views.apply): title, info, its lines, then its [key, value] table aligned."""
     repeat = attrs.get("repeat") or 1
     info = (f"×{repeat} · " if repeat > 1 else "") + f"{attrs.get('members', 0)} nodes"
-    rows = [_title(attrs.get("title") or "group"), _labels.font(_labels.esc(info), _labels.MUTED, 10)]
+    rows = [_bold_line(attrs.get("title") or "group"), _labels.font(_labels.esc(info), _labels.MUTED, 10)]
     rows += [_labels.esc(line) for line in attrs.get("lines") or []]
     table = attrs.get("table") or []
     bars = attrs.get("bars") or []

@@ -55,7 +55,10 @@ def full(x: Any, dtype: str | None = "float32") -> str:
 
 
 def shape_text(shape: Any) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]" if isinstance(shape, list) else "?"
+    """``[2, 3]``; ``scalar`` for a 0-d tensor; ``?`` when the shape is unknown."""
+    if not isinstance(shape, (list, tuple)):
+        return "?"
+    return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "scalar"
 
 
 def _nested(values: Any, fmt: Callable[[Any], str] = num) -> str:

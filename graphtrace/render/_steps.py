@@ -29,7 +29,7 @@ def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | Non
     return "\n".join(_numbers.sum_lines(contributions, total, precise=True)[0])
 
 
-def title(attrs: dict[str, Any]) -> str:
+def node_title(attrs: dict[str, Any]) -> str:
     name = node_name(attrs)
     if attrs.get("kind") == "group":
         return attrs.get("title") or "group"
@@ -84,7 +84,7 @@ def _hook_step(base: dict[str, Any], attrs: dict[str, Any], entry: dict[str, Any
     with the gradients arriving, a module or post-accumulate hook with those leaving."""
     kind = _labels.HOOK_TITLES.get(entry.get("kind", ""), "hook")
     arriving = entry.get("kind") == "tensor"
-    return dict(base, kind="hook", title=f"{kind} on {title(attrs)}", facts=[], rule=[],
+    return dict(base, kind="hook", title=f"{kind} on {node_title(attrs)}", facts=[], rule=[],
                 grads=[["before", _text(entry.get("before"))], ["after the hook", _text(entry.get("after"))]],
                 sum=base["sum"] if arriving else "", **{"in": base["in"] if arriving else [],
                                                         "out": [] if arriving else base["out"]})
@@ -102,12 +102,12 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
         arriving = []
         for u in graph.predecessors(n):
             e = graph.edges[u, n]
-            arriving.append({"edge": edge_dom_id(u, n), "from": title(graph.nodes[u]),
+            arriving.append({"edge": edge_dom_id(u, n), "from": node_title(graph.nodes[u]),
                              "grad": _text(e.get("grad")), "health": _numbers.health(e.get("grad")) or "none"})
         leaving = []
         for v in graph.successors(n):
             e = graph.edges[n, v]
-            leaving.append({"edge": edge_dom_id(n, v), "to": title(graph.nodes[v]),
+            leaving.append({"edge": edge_dom_id(n, v), "to": node_title(graph.nodes[v]),
                             "grad": _text(e.get("grad")),
                             "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
                             "health": _numbers.health(e.get("grad")) or "none"})
@@ -115,7 +115,7 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
         contributions = [p for p in contributions if p is not None]
         known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
         base = {
-            "node": node_dom_id(n), "step": step, "kind": attrs.get("kind", "op"), "title": title(attrs),
+            "node": node_dom_id(n), "step": step, "kind": attrs.get("kind", "op"), "title": node_title(attrs),
             "facts": _facts(graph, attrs), "grads": _grad_rows(graph, attrs),
             "in": arriving, "sum": _sum(contributions, arrived(attrs)) if len(contributions) > 1 else "",
             "out": leaving, "rule": R.panel_rows(graph, n) if values and attrs.get("kind") == "op" else [],

@@ -53,7 +53,7 @@ class ModuleIndex:
         self.known = known
         self.max_depth = max((len(p) for p in self.paths.values()), default=0)
 
-    def title(self, path: str) -> str:
+    def module_title(self, path: str) -> str:
         cls = self.classes.get(path, "")
         return f"{path} ({cls})" if cls else path
 
@@ -123,7 +123,7 @@ def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
         if key is None:
             continue
         if key not in groups:
-            groups[key] = NodeGroup(gid="g:" + key, kind="module", title=index.title(key), module=key,
+            groups[key] = NodeGroup(gid="g:" + key, kind="module", title=index.module_title(key), module=key,
                                 module_class=index.classes.get(key, ""))
         assign[n] = groups[key].gid
     sizes = Counter(assign.values())
