@@ -66,10 +66,19 @@ def trace(
     """
     from .capture import Tracer  # torch is imported only when capturing
 
-    return Tracer(_options.TraceOptions(
-        values=values, value_limit=value_limit, provenance=provenance, jacobians=jacobians,
-        value_passes=value_passes, jacobian_passes=jacobian_passes, on_pass=on_pass, keep=keep, check=check,
-    ))
+    return Tracer(
+        _options.TraceOptions(
+            values=values,
+            value_limit=value_limit,
+            provenance=provenance,
+            jacobians=jacobians,
+            value_passes=value_passes,
+            jacobian_passes=jacobian_passes,
+            on_pass=on_pass,
+            keep=keep,
+            check=check,
+        )
+    )
 
 
 def snapshot(

@@ -33,7 +33,9 @@ class FlagOption:
 
 
 DEPTH = IntOption("--depth", "N", "Draw a collapsed view: each nn.Module at path depth N as one box.", 1)
-MAX_PASSES = IntOption("--max-passes", "N", "Record at most the first N passes; later ones are only counted "
-                       "(the program runs on).", 1)
-VALUES = FlagOption("--values", "--no-values", "Record tensor values and gradients (--no-values: the graph only, "
-                    "faster).")
+MAX_PASSES = IntOption(
+    "--max-passes", "N", "Record at most the first N passes; later ones are only counted (the program runs on).", 1
+)
+VALUES = FlagOption(
+    "--values", "--no-values", "Record tensor values and gradients (--no-values: the graph only, faster)."
+)

@@ -85,16 +85,30 @@ def _magics_class() -> type:
     @magics_class
     class GraphtraceMagics(Magics):
         @magic_arguments()
-        @argument("--name", default="_graphtrace", metavar="VAR",
-                  help="variable that receives the trace (default: _graphtrace)")
-        @argument(MAX_PASSES.flag, type=int, default=MAX_PASSES_SHOWN, metavar=MAX_PASSES.metavar,
-                  help=f"{MAX_PASSES.help} (default: {MAX_PASSES_SHOWN})")
+        @argument(
+            "--name",
+            default="_graphtrace",
+            metavar="VAR",
+            help="variable that receives the trace (default: _graphtrace)",
+        )
+        @argument(
+            MAX_PASSES.flag,
+            type=int,
+            default=MAX_PASSES_SHOWN,
+            metavar=MAX_PASSES.metavar,
+            help=f"{MAX_PASSES.help} (default: {MAX_PASSES_SHOWN})",
+        )
         @argument(VALUES.off, action="store_true", help=VALUES.help)
         @argument(DEPTH.flag, type=int, default=None, metavar=DEPTH.metavar, help=DEPTH.help)
         @argument("--clusters", action="store_true", help="draw boxes around the ops of each module")
         @argument("--html", action="store_true", help="show step-through pages instead of static SVG")
-        @argument("--height", type=int, default=STEP_HEIGHT, metavar="PX",
-                  help=f"height of each step-through frame with --html (default: {STEP_HEIGHT})")
+        @argument(
+            "--height",
+            type=int,
+            default=STEP_HEIGHT,
+            metavar="PX",
+            help=f"height of each step-through frame with --html (default: {STEP_HEIGHT})",
+        )
         @magic("graphtrace")
         def graphtrace_magic(self, line: str, cell: str) -> Any:
             """Run the cell under graphtrace.trace() and show every backward pass it ran."""
@@ -147,8 +161,10 @@ def _show_passes(trace: Trace, args: Any, options: dict[str, Any], finished: boo
     for p in kept:
         display(Inline(p, step=args.html, height=args.height, **options))
     if trace.count > len(kept):
-        print(f"graphtrace: {trace.count} backward passes ran; the first {len(kept)} are shown "
-              f"and kept in {args.name} (--max-passes {args.max_passes})")
+        print(
+            f"graphtrace: {trace.count} backward passes ran; the first {len(kept)} are shown "
+            f"and kept in {args.name} (--max-passes {args.max_passes})"
+        )
     elif trace.count == 0 and finished:
         print(f"graphtrace: no backward pass ran in this cell ({args.name} is an empty trace)")
 

@@ -81,8 +81,10 @@ class GraphtraceDirective(SphinxDirective):
         try:
             trace = _run(code, source, Path(source).parent)
             numbers = chosen(self.options.get("passes", "all"), len(trace.passes))
-            options: dict[str, Any] = {"values": self.options.get("values", True),
-                                       "clusters": self.options.get("clusters", False)}
+            options: dict[str, Any] = {
+                "values": self.options.get("values", True),
+                "clusters": self.options.get("clusters", False),
+            }
             if "depth" in self.options:
                 options["depth"] = self.options["depth"]
             svgs = [trace.passes[k - 1].to_svg(**options) for k in numbers]
@@ -95,7 +97,7 @@ class GraphtraceDirective(SphinxDirective):
         if not svgs:
             out.append(self.state.document.reporter.warning("graphtrace: the code ran no backward pass", line=line))
         for svg in svgs:
-            html = '<div class="graphtrace-figure">' + svg[svg.index("<svg"):] + "</div>"
+            html = '<div class="graphtrace-figure">' + svg[svg.index("<svg") :] + "</div>"
             out.append(nodes.raw("", html, format="html"))
         return out
 
@@ -110,8 +112,9 @@ def _run(code: str, source: str, folder: Path) -> Any:
         with contextlib.redirect_stdout(io.StringIO()), graphtrace.trace() as trace:
             exec(compiled, namespace)
     except Exception as exc:
-        where = next((f"line {f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__))
-                      if f.filename == source), "")
+        where = next(
+            (f"line {f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == source), ""
+        )
         raise RuntimeError(f"the code raised {type(exc).__name__}: {exc}" + (f" ({where})" if where else "")) from None
     finally:
         os.chdir(old)

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check graphtrace tests
-# .venv/bin/ruff format --check graphtrace tests  # enabled by the lead after the tree is formatted
+.venv/bin/ruff format --check graphtrace tests
 .venv/bin/mypy graphtrace
 .venv/bin/python -m pytest "$@"

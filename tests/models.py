@@ -140,7 +140,7 @@ class ResNet18(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         cin = width
         for i, n in enumerate(blocks):
-            cout = width * 2 ** i
+            cout = width * 2**i
             layer = [BasicBlock(cin, cout, 1 if i == 0 else 2)] + [BasicBlock(cout, cout) for _ in range(n - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
             cin = cout
@@ -159,8 +159,7 @@ class Encoder(nn.Module):
 
     def __init__(self, d_model: int = 32, nhead: int = 4, layers: int = 3) -> None:
         super().__init__()
-        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2 * d_model, dropout=0.0,
-                                           batch_first=True)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, 1)
 

@@ -39,8 +39,13 @@ def run_examples(base: Path) -> dict[str, tuple[subprocess.CompletedProcess, Pat
         while waiting and len(running) < 3:
             stem = waiting.pop(0)
             running[stem] = subprocess.Popen(
-                [GRAPHTRACE, "run", "--out", str(base / stem), f"examples/{stem}.py"], cwd=ROOT, env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [GRAPHTRACE, "run", "--out", str(base / stem), f"examples/{stem}.py"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         stem = next(iter(running))
         proc = running.pop(stem)
         out, err = proc.communicate(timeout=300)
@@ -56,8 +61,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess
 def tracked(folder: Path) -> list[Path]:
     """The files under ``folder`` that git tracks, sorted."""
     try:
-        proc = subprocess.run(["git", "ls-files", "-z", "--", str(folder)], cwd=ROOT, capture_output=True,
-                              check=True)
+        proc = subprocess.run(["git", "ls-files", "-z", "--", str(folder)], cwd=ROOT, capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"the committed outputs/ are known from git, and git ls-files failed here: {exc}")
     return sorted(ROOT / os.fsdecode(name) for name in proc.stdout.split(b"\0") if name)
@@ -77,8 +81,14 @@ def grad(pass_data: dict, name: str) -> object:
 
 @pytest.mark.dot
 def test_every_example_runs_cleanly(runs: dict) -> None:
-    assert set(runs) == {"mlp_training", "seed000_chain_rule", "seed001_leaves_and_relu",
-                         "seed002_grad_vs_backward", "seed003_sigmoid_relu", "seed004_jacobian"}
+    assert set(runs) == {
+        "mlp_training",
+        "seed000_chain_rule",
+        "seed001_leaves_and_relu",
+        "seed002_grad_vs_backward",
+        "seed003_sigmoid_relu",
+        "seed004_jacobian",
+    }
     for stem, (proc, folder) in runs.items():
         assert proc.returncode == 0, (stem, proc.stderr)
         assert "graphtrace: error" not in proc.stderr and "warning" not in proc.stderr, proc.stderr
@@ -202,9 +212,12 @@ def test_numbers_compare_to_the_last_digits_only() -> None:
     base = {"graph": {"torch_version": "2.4.0", "steps": 4}, "nodes": [{"values": [0.14547, 21.384121]}]}
     assert same_numbers_and_structure(base, {**base, "graph": {"torch_version": "9", "steps": 4}}) == []
     assert same_numbers_and_structure(base, {**base, "nodes": [{"values": [0.14547, 21.384121 * (1 + 1e-9)]}]}) == []
-    for changed in ({**base, "nodes": [{"values": [0.14547, 21.3842]}]}, {**base, "nodes": []},
-                    {**base, "graph": {"torch_version": "2.4.0", "steps": 4.0}},
-                    {**base, "graph": {"torch_version": "2.4.0", "steps": 4, "extra": 1}}):
+    for changed in (
+        {**base, "nodes": [{"values": [0.14547, 21.3842]}]},
+        {**base, "nodes": []},
+        {**base, "graph": {"torch_version": "2.4.0", "steps": 4.0}},
+        {**base, "graph": {"torch_version": "2.4.0", "steps": 4, "extra": 1}},
+    ):
         assert same_numbers_and_structure(base, changed), changed
 
 
@@ -229,8 +242,10 @@ def test_committed_outputs_are_byte_identical(runs: dict, stem: str) -> None:
     committed, fresh = _committed(stem), _fresh(runs[stem][1])
     made_with, here = _versions_of(OUTPUTS / stem), _versions_of(runs[stem][1])
     if made_with != here:
-        pytest.skip(f"byte comparison of outputs/{stem} needs torch {made_with[0]} and Graphviz {made_with[1]} "
-                    f"(here torch {here[0]}, Graphviz {here[1]}); numbers and structure were compared")
+        pytest.skip(
+            f"byte comparison of outputs/{stem} needs torch {made_with[0]} and Graphviz {made_with[1]} "
+            f"(here torch {here[0]}, Graphviz {here[1]}); numbers and structure were compared"
+        )
     assert sorted(committed) == sorted(fresh), f"outputs/{stem} is stale: run python scripts/regen.py outputs"
     stale = [n for n in sorted(fresh) if committed[n].read_bytes() != fresh[n].read_bytes()]
     assert not stale, f"outputs/{stem} is stale ({', '.join(stale)}): run python scripts/regen.py outputs"

@@ -163,8 +163,17 @@ def test_example_notebook_runs_and_shows_the_numbers(kernel: Path, tmp_path: Pat
 
     assert "SinBackward0" in words(svgs(cells["snapshot"])[0])
 
-    assert stdout(cells["accumulate"]).split() == ["x.grad", "=", "-1.3254", "x.grad", "=", "-2.6509",
-                                                   "x.grad", "=", "-3.9763"]
+    assert stdout(cells["accumulate"]).split() == [
+        "x.grad",
+        "=",
+        "-1.3254",
+        "x.grad",
+        "=",
+        "-2.6509",
+        "x.grad",
+        "=",
+        "-3.9763",
+    ]
     assert "-3.976" in words(htmls(cells["accumulate"])[0])
     (svg,) = svgs(cells["accumulate-last"])
     assert "-3.976" in words(svg) and "-2.6509" in words(svg)
@@ -256,8 +265,13 @@ def test_inline_step_page_steps_in_chromium(tmp_path: Path) -> None:
     page = tmp_path / "cell.html"
     page.write_text(f"<!DOCTYPE html><html><body>{bundle['text/html']}</body></html>", encoding="utf-8")
     options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options)
     try:

@@ -52,13 +52,16 @@ def test_jacobian_passes_and_value_passes_limit_the_first_passes() -> None:
     assert grads[1]["values"] == pytest.approx(2 * 21.384121, rel=1e-6) and grads[2] is None
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("keep", -1, "keep must be a non-negative int"),
-    ("values", "yes", "values must be True or False"),
-    ("jacobian_passes", 2.0, "jacobian_passes must be a non-negative int or None"),
-    ("value_passes", -3, "value_passes must be a non-negative int or None"),
-    ("on_pass", 3, "on_pass must be a function"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("keep", -1, "keep must be a non-negative int"),
+        ("values", "yes", "values must be True or False"),
+        ("jacobian_passes", 2.0, "jacobian_passes must be a non-negative int or None"),
+        ("value_passes", -3, "value_passes must be a non-negative int or None"),
+        ("on_pass", 3, "on_pass must be a function"),
+    ],
+)
 def test_bad_options_are_refused_before_anything_runs(option: str, value: object, message: str) -> None:
     with pytest.raises(GraphtraceError, match=message):
         graphtrace.trace(**{option: value})  # type: ignore[arg-type]

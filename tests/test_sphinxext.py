@@ -51,7 +51,9 @@ def test_directive_runs_the_code_and_embeds_the_pass_with_its_real_numbers(tmp_p
 
 
 def test_options_choose_values_and_passes(tmp_path):
-    body = SEED000.format(options="   :values: false\n   :include-source: false\n") + """
+    body = (
+        SEED000.format(options="   :values: false\n   :include-source: false\n")
+        + """
 .. graphtrace::
    :passes: 2, last
 
@@ -61,6 +63,7 @@ def test_options_choose_values_and_passes(tmp_path):
    for _ in range(3):
        (x * x).backward()
 """
+    )
     page, warnings = build(tmp_path, body)
     assert warnings == ""
     titles = re.findall(r"pass (\d) · Tensor.backward", page)

@@ -147,8 +147,15 @@ def _check(func: Callable[..., Any], frozen: Any, output: int, state: torch.Tens
     wrt = [c for c in cells if c.requires_grad and c.value.is_floating_point()]
     if not wrt:
         return _skipped("no floating-point input that requires grad")
-    dtype = torch.float64 if all(c.value.dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)
-                                 for c in cells if c.value.is_floating_point()) else wrt[0].value.dtype
+    dtype = (
+        torch.float64
+        if all(
+            c.value.dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+            for c in cells
+            if c.value.is_floating_point()
+        )
+        else wrt[0].value.dtype
+    )
     if dtype not in EPS:
         return _skipped(f"inputs of dtype {dtype} are not checked")
     base = {id(c): c.value.to(dtype) if c.value.is_floating_point() else c.value.clone() for c in cells}
@@ -181,8 +188,13 @@ def _check(func: Callable[..., Any], frozen: Any, output: int, state: torch.Tens
         worst_rel = max(worst_rel, float(rel.max()) if rel.numel() else 0.0)
         bad.append((diff > atol + rtol * n.abs()).nonzero().tolist())
     status = "mismatch" if any(bad) else "ok"
-    result: dict[str, Any] = {"status": status, "max_abs_error": worst_abs, "max_rel_error": worst_rel,
-                              "reason": "", "dtype": str(dtype).removeprefix("torch.")}
+    result: dict[str, Any] = {
+        "status": status,
+        "max_abs_error": worst_abs,
+        "max_rel_error": worst_rel,
+        "reason": "",
+        "dtype": str(dtype).removeprefix("torch."),
+    }
     if status == "mismatch":
         result["reason"] = "the backward's Jacobian differs from finite differences of the forward"
         result["analytic"] = [a.tolist() for a in analytic]
@@ -198,8 +210,9 @@ def _unseeded(func: Callable[..., Any], frozen: Any, base: dict[int, torch.Tenso
     return out[output] if output >= 0 else out
 
 
-def _analytic(run: Callable[..., torch.Tensor], base: dict[int, torch.Tensor],
-              wrt: list[_Frozen]) -> list[torch.Tensor]:
+def _analytic(
+    run: Callable[..., torch.Tensor], base: dict[int, torch.Tensor], wrt: list[_Frozen]
+) -> list[torch.Tensor]:
     """``J[i][j] = d out[i] / d x[j]`` for each input in ``wrt``, row by row through autograd."""
     values = dict(base)
     leaves = []
@@ -217,8 +230,9 @@ def _analytic(run: Callable[..., torch.Tensor], base: dict[int, torch.Tensor],
     return [torch.stack(r) if r else torch.zeros(0, leaf.numel()) for r, leaf in zip(rows, leaves)]
 
 
-def _numeric(run: Callable[..., torch.Tensor], base: dict[int, torch.Tensor], wrt: list[_Frozen],
-             eps: float) -> tuple[list[torch.Tensor], str | None]:
+def _numeric(
+    run: Callable[..., torch.Tensor], base: dict[int, torch.Tensor], wrt: list[_Frozen], eps: float
+) -> tuple[list[torch.Tensor], str | None]:
     """Central differences of the forward for each input in ``wrt``; where one-sided ones disagree."""
     with torch.no_grad():
         center = run(base, False).reshape(-1)

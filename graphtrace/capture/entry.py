@@ -147,4 +147,3 @@ def _function_of(code: types.CodeType) -> Fn | None:
         if isinstance(obj, types.FunctionType) and obj.__code__ is code:
             return obj
     return None
-

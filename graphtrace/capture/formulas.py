@@ -73,7 +73,8 @@ def table() -> dict[str, dict[str, Any]]:
         args = _arguments(match.group(3))
         names = [name for _, name in args]
         dispatch = entry.get("dispatch") or {
-            "Default": {k: v for k, v in entry.items() if k not in ("name", "output_differentiability")}}
+            "Default": {k: v for k, v in entry.items() if k not in ("name", "output_differentiability")}
+        }
         for key, definition in dispatch.items():
             formulas: dict[str, str] = {}
             for raw, text in definition.items():
@@ -109,7 +110,7 @@ def slot_inputs(entry: dict[str, Any], slots: int) -> list[str]:
         extra = slots - (len(inputs) - 1)
         if extra >= 0:
             k = inputs.index(entry["lists"][0])
-            return inputs[:k] + [inputs[k]] * extra + inputs[k + 1:]
+            return inputs[:k] + [inputs[k]] * extra + inputs[k + 1 :]
     return []
 
 
@@ -133,8 +134,9 @@ def custom_backward(fn: Any) -> str:
 def _saved_names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
     """The node class's saved attributes, and those that hold tensors (with a ``_raw_saved_`` twin)."""
     names = [a for a in dir(cls) if a.startswith("_saved_")]
-    return tuple(a[len("_saved_"):] for a in names), frozenset(
-        a[len("_raw_saved_"):] for a in dir(cls) if a.startswith("_raw_saved_"))
+    return tuple(a[len("_saved_") :] for a in names), frozenset(
+        a[len("_raw_saved_") :] for a in dir(cls) if a.startswith("_raw_saved_")
+    )
 
 
 def _hooked(fn: Any, tensors: frozenset[str]) -> bool:

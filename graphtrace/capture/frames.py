@@ -17,8 +17,11 @@ import torch
 
 _PACKAGE = os.path.dirname(os.path.dirname(__file__))  # graphtrace's folder, from this file's own path
 _TORCH = [os.path.dirname(torch.__file__)] if torch.__file__ else []
-_INTERNAL = (*(folder + os.sep for folder in (*_TORCH, _PACKAGE)), "<frozen ",
-             os.path.join(os.path.dirname(os.__file__), "runpy.py"))
+_INTERNAL = (
+    *(folder + os.sep for folder in (*_TORCH, _PACKAGE)),
+    "<frozen ",
+    os.path.join(os.path.dirname(os.__file__), "runpy.py"),
+)
 
 
 def is_internal(filename: str) -> bool:
@@ -128,8 +131,11 @@ def _stored_locals(frame: FrameType) -> tuple[bool, dict[str, Any] | None]:
         return False, None
     f_frame, f_code, f_globals, f_locals = (k * ctypes.sizeof(ctypes.c_void_p) for k in layout)
     iframe = ctypes.c_void_p.from_address(id(frame) + f_frame).value
-    if not iframe or ctypes.c_void_p.from_address(iframe + f_code).value != id(frame.f_code) \
-            or ctypes.c_void_p.from_address(iframe + f_globals).value != id(frame.f_globals):
+    if (
+        not iframe
+        or ctypes.c_void_p.from_address(iframe + f_code).value != id(frame.f_code)
+        or ctypes.c_void_p.from_address(iframe + f_globals).value != id(frame.f_globals)
+    ):
         return False, None
     address = ctypes.c_void_p.from_address(iframe + f_locals).value
     if not address:
@@ -141,8 +147,9 @@ def _stored_locals(frame: FrameType) -> tuple[bool, dict[str, Any] | None]:
 def variable_of(frame: FrameType, obj: Any) -> str:
     """The name of a variable of ``frame`` (its locals, then its globals) that holds ``obj``, or ``""``."""
     scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
-    scopes.append(list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED
-                  else list(frame.f_locals.items()))
+    scopes.append(
+        list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED else list(frame.f_locals.items())
+    )
     return next((name for scope in scopes for name, value in scope if value is obj and not name.startswith("_")), "")
 
 
@@ -155,8 +162,9 @@ class Names:
         if frame is None:
             return
         scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
-        scopes.append(list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED
-                      else list(frame.f_locals.items()))
+        scopes.append(
+            list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED else list(frame.f_locals.items())
+        )
         for scope in scopes:
             for name, value in scope:
                 if name.startswith("_"):

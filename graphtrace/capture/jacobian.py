@@ -103,8 +103,7 @@ def _as_passed_on(cols: list[Any], nxt: Any, input_nr: int) -> list[Any] | None:
         return cols
     shape, dtype = tuple(metas[input_nr].shape), metas[input_nr].dtype
     try:
-        return [c if tuple(c.shape) == shape and c.dtype == dtype else c.sum_to_size(shape).to(dtype)
-                for c in cols]
+        return [c if tuple(c.shape) == shape and c.dtype == dtype else c.sum_to_size(shape).to(dtype) for c in cols]
     except (RuntimeError, TypeError):  # not reducible to that shape: no Jacobian for this edge
         return None
 
@@ -132,7 +131,7 @@ def _nest(flat: list[Any], shape: list[int]) -> Any:
     if len(shape) == 1:
         return list(flat)
     n = len(flat) // shape[0] if shape[0] else 0
-    return [_nest(flat[i * n:(i + 1) * n], shape[1:]) for i in range(shape[0])]
+    return [_nest(flat[i * n : (i + 1) * n], shape[1:]) for i in range(shape[0])]
 
 
 def _flat_record(flat: list[Any], shape: list[int]) -> dict[str, Any]:
@@ -147,9 +146,13 @@ def _flat_record(flat: list[Any], shape: list[int]) -> dict[str, Any]:
         mean = mean if math.isfinite(mean) else sum(x / n for x in nums)
         norm = norm if big * (1 - 1e-6) <= norm < math.inf else math.hypot(*nums)
     return {
-        "shape": list(shape), "dtype": "float", "numel": n, "values": values,
+        "shape": list(shape),
+        "dtype": "float",
+        "numel": n,
+        "values": values,
         "norm": plain(norm) if nums else None,
-        "min": min(nums) if nums else None, "max": max(nums) if nums else None,
+        "min": min(nums) if nums else None,
+        "max": max(nums) if nums else None,
         "mean": plain(mean) if nums and len(nums) == n else None,
         "nan": sum(1 for x in flat if x == "nan"),
         "inf": sum(1 for x in flat if x in ("inf", "-inf")),

@@ -73,5 +73,15 @@ def join(graph: Graph, nested: list[tuple[int, Graph]]) -> None:
             graph.add_edge(offset + u, offset + v, **attrs)
         for r in inner.graph.get("roots", []):
             seed = (inner.nodes[r].get("grad_in") or [None])[0]
-            graph.add_edge(outer, offset + r, slots=[], input_nrs=[], input_nr=0, inputs=[], grad=seed,
-                           local=None, jacobian=None, nested=True)
+            graph.add_edge(
+                outer,
+                offset + r,
+                slots=[],
+                input_nrs=[],
+                input_nr=0,
+                inputs=[],
+                grad=seed,
+                local=None,
+                jacobian=None,
+                nested=True,
+            )

@@ -140,8 +140,9 @@ class ModuleStack:
 def pure() -> bool:
     """Nodes made now may be called by graphtrace (NOTE [pure nodes] in jacobian.py): no
     saved-tensor hooks (checkpoint, offloading) and no dispatch mode (selective checkpoint)."""
-    return torch._C._autograd._top_saved_tensors_default_hooks(False) is None \
-        and torch._C._len_torch_dispatch_stack() == 0
+    return (
+        torch._C._autograd._top_saved_tensors_default_hooks(False) is None and torch._C._len_torch_dispatch_stack() == 0
+    )
 
 
 def next_sequence_nr() -> int:
@@ -173,8 +174,14 @@ def tag(out: Any, table: Provenance, modules: ModuleStack | None, limit: int, si
             if info is None:
                 path, cls, owner = modules.stack[-1] if modules and modules.stack else ("", "", "")
                 frame = user_frame(2)
-                info = {"source": where(frame), "code": code_of(frame), "module": path, "module_class": cls,
-                        "owner": owner, "pure": pure()}
+                info = {
+                    "source": where(frame),
+                    "code": code_of(frame),
+                    "module": path,
+                    "module_class": cls,
+                    "owner": owner,
+                    "pure": pure(),
+                }
                 del frame
             entry = table.put(fn, info)
             _tag_ancestors(fn, table, info, since)

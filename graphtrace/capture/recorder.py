@@ -28,8 +28,17 @@ from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, wa
 class PassRecorder:
     """Records one backward call (or a snapshot) over the graph behind ``roots``."""
 
-    def __init__(self, roots: list[torch.Tensor], seeds: list[Any], *, pass_info: dict[str, Any], names: Names,
-                 limit: int, inputs: Sequence[torch.Tensor] = (), table: Provenance | None = None) -> None:
+    def __init__(
+        self,
+        roots: list[torch.Tensor],
+        seeds: list[Any],
+        *,
+        pass_info: dict[str, Any],
+        names: Names,
+        limit: int,
+        inputs: Sequence[torch.Tensor] = (),
+        table: Provenance | None = None,
+    ) -> None:
         self.pass_info = pass_info
         self.table = table if table is not None else Provenance()
         self.limit = limit
@@ -47,7 +56,8 @@ class PassRecorder:
         self.inputs = list(inputs)
         self.values = bool(pass_info.get("values", True))
         self.rec: Callable[[torch.Tensor | None], dict[str, Any] | None] = (
-            (lambda t: record(t, limit)) if self.values else (lambda t: None))
+            (lambda t: record(t, limit)) if self.values else (lambda t: None)
+        )
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.slot_inputs: dict[int, list[str]] = {}  # op node id -> the input each slot feeds
         self.leaves: list[tuple[int, torch.Tensor]] = []
@@ -101,11 +111,24 @@ class PassRecorder:
     def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict[str, Any]:
         value = self.rec(t)  # NOTE [no leaf value cache] in reuse.py
         return {
-            "kind": kind, "op": op, "name": name, "param": "",
-            "shape": shape_of(t), "dtype": dtype_name(t.dtype), "device": t.device.type,
-            "requires_grad": t.requires_grad, "is_leaf": t.is_leaf, "retains_grad": t.retains_grad,
-            "value": value, "step": None, "grad_in": [None], "retained_grad": None,
-            "source": "", "module": "", "module_class": "", "outputs": 1,
+            "kind": kind,
+            "op": op,
+            "name": name,
+            "param": "",
+            "shape": shape_of(t),
+            "dtype": dtype_name(t.dtype),
+            "device": t.device.type,
+            "requires_grad": t.requires_grad,
+            "is_leaf": t.is_leaf,
+            "retains_grad": t.retains_grad,
+            "value": value,
+            "step": None,
+            "grad_in": [None],
+            "retained_grad": None,
+            "source": "",
+            "module": "",
+            "module_class": "",
+            "outputs": 1,
         }
 
     def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict[str, Any]:
@@ -118,15 +141,24 @@ class PassRecorder:
         elif prov.get("values") and self.values:
             value = prov["values"].get(0)
         attrs = {
-            "kind": "op", "op": op_name(fn), "name": named[0] if named else "", "param": "",
+            "kind": "op",
+            "op": op_name(fn),
+            "name": named[0] if named else "",
+            "param": "",
             "shape": _meta_shape(first),
             "dtype": dtype_name(first.dtype) if first is not None else None,
             "device": first.device.type if first is not None else None,
-            "requires_grad": True, "is_leaf": False,
+            "requires_grad": True,
+            "is_leaf": False,
             "retains_grad": named[1].retains_grad if named else None,
-            "value": value, "step": None, "grad_in": [None] * max(1, len(metas)),
-            "retained_grad": None, "source": prov.get("source", ""), "code": prov.get("code", ""),
-            "module": prov.get("module", ""), "module_class": prov.get("module_class", ""),
+            "value": value,
+            "step": None,
+            "grad_in": [None] * max(1, len(metas)),
+            "retained_grad": None,
+            "source": prov.get("source", ""),
+            "code": prov.get("code", ""),
+            "module": prov.get("module", ""),
+            "module_class": prov.get("module_class", ""),
             "outputs": max(1, len(metas)),
         }
         attrs.update(self._rule(fn))
@@ -192,6 +224,7 @@ class PassRecorder:
                     self.nesting.enter(self, nid)
             except Exception as exc:  # a recording fault must never break the user's backward
                 self.problems.append(f"pre-hook of node {nid}: {exc!r}")
+
         return hook
 
     def _post_hook(self, nid: int, fn: Any) -> Any:
@@ -204,12 +237,15 @@ class PassRecorder:
                 self._record_edges(nid, targets, grad_inputs, grad_outputs)
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"hook of node {nid}: {exc!r}")
+
         return hook
 
-    def _record_edges(self, u: int, targets: list[int], grad_inputs: tuple[Any, ...],
-                      grad_outputs: tuple[Any, ...]) -> None:
-        scalar_out = len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor) \
-            and grad_outputs[0].numel() == 1
+    def _record_edges(
+        self, u: int, targets: list[int], grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]
+    ) -> None:
+        scalar_out = (
+            len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor) and grad_outputs[0].numel() == 1
+        )
         seen: dict[int, dict[str, Any] | None] = {}  # slot tensors shared within this call (x + x)
         go = grad_outputs[0] if len(grad_outputs) == 1 else None
         go_rec = self.nodes[u]["grad_in"][0] if go is not None else None
@@ -244,15 +280,21 @@ class PassRecorder:
                 edge["parts"] = [rec(p) for p in parts]
                 defined = [p for p in parts if p is not None]
                 g = None
-                if self.values and defined and all(p.shape == defined[0].shape and not unreadable(p)
-                                                   for p in defined):
+                if self.values and defined and all(p.shape == defined[0].shape and not unreadable(p) for p in defined):
                     with unseen():
                         g = torch.stack(defined).sum(0)
                 edge["grad"] = record(g, self.limit)
-            if (self.values and scalar_out and (u, v) not in self.jacobians  # else exact, in _to_pass
-                    and g is not None and g.numel() <= self.limit
-                    and not g.is_complex() and g.device.type != "meta"
-                    and not unreadable(g) and not unreadable(grad_outputs[0])):
+            if (
+                self.values
+                and scalar_out
+                and (u, v) not in self.jacobians  # else exact, in _to_pass
+                and g is not None
+                and g.numel() <= self.limit
+                and not g.is_complex()
+                and g.device.type != "meta"
+                and not unreadable(g)
+                and not unreadable(grad_outputs[0])
+            ):
                 with unseen():
                     if bool(grad_outputs[0] != 0):
                         edge["local"] = record(g / grad_outputs[0], self.limit)
@@ -262,8 +304,11 @@ class PassRecorder:
             try:
                 hit = self.pending.pop(nid, None)
                 node = self.nodes[nid]
-                if hit is not None and node["grad_before"] is None and (
-                        still_describes(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1):
+                if (
+                    hit is not None
+                    and node["grad_before"] is None
+                    and (still_describes(hit, var.grad) or len(var._post_accumulate_grad_hooks or ()) == 1)
+                ):
                     # .grad was None, so it now is the increment itself, or a copy of it when
                     # no other post-accumulate hook could have changed it before ours
                     node["grad_after"] = hit[1]
@@ -275,6 +320,7 @@ class PassRecorder:
                     self.reductions.saw(nid, var.grad)
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"accumulate hook of node {nid}: {exc!r}")
+
         return hook
 
     # -- after the pass --------------------------------------------------------------------
@@ -354,13 +400,21 @@ class PassRecorder:
         join(graph, self.nested)
         pass_info = self.pass_info
         graph.graph.update(
-            index=pass_info["index"], kind=pass_info["kind"], api=pass_info["api"],
+            index=pass_info["index"],
+            kind=pass_info["kind"],
+            api=pass_info["api"],
             call_site=pass_info["call_site"],
-            caller=pass_info.get("caller", ""), roots=list(range(len(self.sk.roots))), inputs=input_ids,
-            retain_graph=bool(pass_info.get("retain_graph")), create_graph=bool(pass_info.get("create_graph")),
-            steps=self.step, value_limit=self.limit,
-            error=_one_line(error), capture_error="; ".join(self.problems[:3]),
-            signature=_structure_hash(graph), torch_version=torch.__version__.split("+")[0],
+            caller=pass_info.get("caller", ""),
+            roots=list(range(len(self.sk.roots))),
+            inputs=input_ids,
+            retain_graph=bool(pass_info.get("retain_graph")),
+            create_graph=bool(pass_info.get("create_graph")),
+            steps=self.step,
+            value_limit=self.limit,
+            error=_one_line(error),
+            capture_error="; ".join(self.problems[:3]),
+            signature=_structure_hash(graph),
+            torch_version=torch.__version__.split("+")[0],
             modules=modules_of(graph, pass_info.get("modules") or {}, len(owners) > 1),
         )
         ranks = world()

@@ -36,8 +36,12 @@ class Reductions:
     def saw(self, nid: int, grad: torch.Tensor | None) -> None:
         self.seen[nid] = (weakref.ref(grad), grad._version) if grad is not None else (None, -1)
 
-    def collect(self, nodes: dict[int, dict[str, Any]], leaves: list[tuple[int, torch.Tensor]],
-                rec: Callable[[torch.Tensor | None], dict[str, Any] | None]) -> None:
+    def collect(
+        self,
+        nodes: dict[int, dict[str, Any]],
+        leaves: list[tuple[int, torch.Tensor]],
+        rec: Callable[[torch.Tensor | None], dict[str, Any] | None],
+    ) -> None:
         """Give each leaf whose ``.grad`` was written after its hook ``reduced``; ``grad_after`` what is there now."""
         for nid, var in leaves:
             if nid not in self.seen:

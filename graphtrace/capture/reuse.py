@@ -31,8 +31,16 @@ def still_describes(hit: PendingEntry, g: Any) -> bool:
 
 def same_elements(a: torch.Tensor, b: torch.Tensor) -> bool:
     """``a`` holds exactly ``b``'s elements (a reshaped or permuted view): same summary."""
-    if a.dtype != b.dtype or a.numel() != b.numel() or a.layout != b.layout or a.is_nested or b.is_nested \
-            or unreadable(a) or unreadable(b) or a.data_ptr() != b.data_ptr():
+    if (
+        a.dtype != b.dtype
+        or a.numel() != b.numel()
+        or a.layout != b.layout
+        or a.is_nested
+        or b.is_nested
+        or unreadable(a)
+        or unreadable(b)
+        or a.data_ptr() != b.data_ptr()
+    ):
         return False
     if a.is_contiguous() and b.is_contiguous():
         return True

@@ -52,13 +52,20 @@ def _call(entry: Entry, a: dict[str, Any]) -> dict[str, Any]:
         seeds, inputs = _as_list(a.get("grad_outputs")), _as_list(a["inputs"])
     seeds = seeds + [None] * (len(roots) - len(seeds))
     with unseen():  # the engine's implicit seed, made where no user mode sees it
-        seeds = [s if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
-                 else torch.ones_like(r, memory_format=torch.preserve_format) for r, s in zip(roots, seeds)]
+        seeds = [
+            s
+            if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
+            else torch.ones_like(r, memory_format=torch.preserve_format)
+            for r, s in zip(roots, seeds)
+        ]
     create = bool(a.get("create_graph", False))
     retain = a.get("retain_graph")
     return {
-        "roots": [r for r in roots if isinstance(r, torch.Tensor)], "seeds": seeds, "inputs": inputs,
-        "create_graph": create, "retain_graph": create if retain is None else bool(retain),
+        "roots": [r for r in roots if isinstance(r, torch.Tensor)],
+        "seeds": seeds,
+        "inputs": inputs,
+        "create_graph": create,
+        "retain_graph": create if retain is None else bool(retain),
         "batched": bool(a.get("is_grads_batched", False)),
     }
 
@@ -203,16 +210,20 @@ class Tracer:
         index = self.trace.count + 1 if outer is None else outer[0].pass_info["index"]
         recorder = None
         try:
-            if torch._C._functorch.maybe_current_level() is not None \
-                    or any(isinstance(t, torch.Tensor) and wrapped(t) for t in _roots(entry, bound)):
+            if torch._C._functorch.maybe_current_level() is not None or any(
+                isinstance(t, torch.Tensor) and wrapped(t) for t in _roots(entry, bound)
+            ):
                 return self._not_drawn("inside torch.func transforms", call, args, kwargs)  # NOTE [unread tensors]
             recorder = self._recorder(entry, bound, index)
             recorder.nesting = nesting
             if outer is not None:
                 recorder.step = outer[0].step
             recorder.register()
-            seqs = {len(recorder.sk.roots) + i: fn._sequence_nr() for i, fn in enumerate(recorder.sk.fns)} \
-                if self.calls is not None else {}
+            seqs = (
+                {len(recorder.sk.roots) + i: fn._sequence_nr() for i, fn in enumerate(recorder.sk.fns)}
+                if self.calls is not None
+                else {}
+            )
         except TooBig:
             return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs)
         except Exception as exc:
@@ -254,17 +265,28 @@ class Tracer:
             call = _call(entry, bound)
             grad = entry.name == "torch.autograd.grad"
             pass_info = {
-                "index": index, "kind": "grad" if grad else "backward",
-                "api": entry.name, "call_site": where(frame), "caller": api_caller(frame),
-                "retain_graph": call["retain_graph"], "create_graph": call["create_graph"],
+                "index": index,
+                "kind": "grad" if grad else "backward",
+                "api": entry.name,
+                "call_site": where(frame),
+                "caller": api_caller(frame),
+                "retain_graph": call["retain_graph"],
+                "create_graph": call["create_graph"],
                 "values": self.options.values_in(index) and not call["batched"],
                 "jacobians": self.options.jacobians_in(index) and not call["batched"],
             }
             if self.modules is not None:
                 pass_info["modules"] = self.modules.seen
-            return _recorder(frame, call["roots"], call["seeds"], pass_info,
-                             self.options.value_limit if pass_info["values"] else 0, call["inputs"],
-                             self.modules.params if self.modules is not None else None, self.table)
+            return _recorder(
+                frame,
+                call["roots"],
+                call["seeds"],
+                pass_info,
+                self.options.value_limit if pass_info["values"] else 0,
+                call["inputs"],
+                self.modules.params if self.modules is not None else None,
+                self.table,
+            )
         finally:
             del frame
 
@@ -320,16 +342,31 @@ def snapshot(tensors: torch.Tensor | Sequence[torch.Tensor], options: SnapshotOp
     """The graph behind ``tensors`` as a pass, without running backward (no gradient values)."""
     roots = _snapshot_roots(tensors)
     frame = user_frame(1)
-    pass_info = {"index": 1, "kind": "snapshot", "api": "snapshot", "call_site": where(frame),
-            "retain_graph": True, "create_graph": False, "values": True, "jacobians": options.jacobians}
+    pass_info = {
+        "index": 1,
+        "kind": "snapshot",
+        "api": "snapshot",
+        "call_site": where(frame),
+        "retain_graph": True,
+        "create_graph": False,
+        "values": True,
+        "jacobians": options.jacobians,
+    }
     recorder = _recorder(frame, roots, [None] * len(roots), pass_info, options.value_limit)
     del frame
     return recorder.finish()
 
 
-def _recorder(frame: Any, roots: list[Any], seeds: list[Any], pass_info: dict[str, Any], limit: int,
-              inputs: Sequence[Any] = (),
-              params: dict[int, tuple[str, str]] | None = None, table: Provenance | None = None) -> PassRecorder:
+def _recorder(
+    frame: Any,
+    roots: list[Any],
+    seeds: list[Any],
+    pass_info: dict[str, Any],
+    limit: int,
+    inputs: Sequence[Any] = (),
+    params: dict[int, tuple[str, str]] | None = None,
+    table: Provenance | None = None,
+) -> PassRecorder:
     """A recorder for ``roots``, with the names visible in ``frame`` (not kept afterwards)."""
     names = Names(frame)
     if params:
@@ -343,9 +380,7 @@ def _recorder(frame: Any, roots: list[Any], seeds: list[Any], pass_info: dict[st
 def _snapshot_roots(tensors: Any) -> list[torch.Tensor]:
     items = [tensors] if isinstance(tensors, torch.Tensor) else tensors
     if not isinstance(items, (list, tuple)) or not items:
-        raise GraphtraceError(
-            f"snapshot() takes a tensor or a non-empty list of tensors, not {type(tensors).__name__}"
-        )
+        raise GraphtraceError(f"snapshot() takes a tensor or a non-empty list of tensors, not {type(tensors).__name__}")
     for k, t in enumerate(items):
         label = "" if isinstance(tensors, torch.Tensor) else f" (item {k})"
         if not isinstance(t, torch.Tensor):

@@ -55,8 +55,9 @@ class HookWatch:
         self.found: dict[int, list[dict[str, Any]]] = {}  # node id -> hook entries
         self.unhooked: set[int] = set()  # leaves without tensor hooks: nothing to hold for them
 
-    def _add(self, nid: int, kind: str, output: int, before: dict[str, Any] | None,
-             after: dict[str, Any] | None) -> None:
+    def _add(
+        self, nid: int, kind: str, output: int, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
         self.found.setdefault(nid, []).append({"kind": kind, "output": output, "before": before, "after": after})
 
     def contribute(self, v: int, nr: int, g: torch.Tensor, rec: dict[str, Any] | None) -> None:
@@ -89,8 +90,14 @@ class HookWatch:
             before = rec if count == 1 and rec is not None else self.rec(t) if t._version == version else None
             self._add(nid, "tensor", nr, before, recs[nr] if nr < len(recs) else self.rec(a))
 
-    def left(self, u: int, op: str, grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...],
-             recs: list[dict[str, Any] | None]) -> None:
+    def left(
+        self,
+        u: int,
+        op: str,
+        grad_inputs: tuple[Any, ...],
+        grad_outputs: tuple[Any, ...],
+        recs: list[dict[str, Any] | None],
+    ) -> None:
         """What left node ``u``: a module hook node that changed its gradients (NOTE [hooks seen])."""
         if op != MODULE_NODE or len(grad_inputs) != len(grad_outputs):
             return

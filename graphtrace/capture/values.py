@@ -42,8 +42,12 @@ def _norm(t: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     if t.dim() == 1 or t.is_contiguous():
         flat = t if t.dim() == 1 else t.view(-1)
         m = flat.numel() // _BLOCK * _BLOCK
-        parts = torch.cat([torch.linalg.vector_norm(flat[:m].unfold(0, _BLOCK, _BLOCK), dim=1, dtype=acc),
-                           torch.linalg.vector_norm(flat[m:], dtype=acc).reshape(1)])
+        parts = torch.cat(
+            [
+                torch.linalg.vector_norm(flat[:m].unfold(0, _BLOCK, _BLOCK), dim=1, dtype=acc),
+                torch.linalg.vector_norm(flat[m:], dtype=acc).reshape(1),
+            ]
+        )
     elif t.numel() // t.shape[0] <= _BLOCK:
         parts = torch.linalg.vector_norm(t, dim=tuple(range(1, t.dim())), dtype=acc)
     else:
@@ -141,8 +145,11 @@ _EMPTY = {"norm": None, "min": None, "max": None, "mean": None, "nan": 0, "inf":
 def wrapped(t: torch.Tensor) -> bool:
     """``t`` is a functorch wrapper (torch.func grad/vjp/jacrev, vmap): it has no storage."""
     functorch = torch._C._functorch
-    return functorch.is_functorch_wrapped_tensor(t) or functorch.is_batchedtensor(t) \
+    return (
+        functorch.is_functorch_wrapped_tensor(t)
+        or functorch.is_batchedtensor(t)
         or functorch.is_legacy_batchedtensor(t)
+    )
 
 
 def unreadable(t: torch.Tensor) -> str:

@@ -18,9 +18,11 @@ class CheckReport:
 
     def tee(self, on_pass: Callable[[Pass], None]) -> Callable[[Pass], None]:
         """``on_pass`` that also counts the pass's checks (first, so a writer fault loses none)."""
+
         def both(p: Pass) -> None:
             self.add(p)
             on_pass(p)
+
         return both
 
     def add(self, p: Pass) -> None:
@@ -30,10 +32,15 @@ class CheckReport:
                 continue
             self.counts[check["status"]] += 1
             if check["status"] == "mismatch":
-                where = [f"forward {a['source']}" if a.get("source") else "",
-                         f"backward {a['backward_source']}" if a.get("backward_source") else ""]
-                self.mismatches.append(f"{a.get('op')} in pass {p.index}: " + ", ".join(w for w in where if w)
-                                       + f" (max error {check.get('max_abs_error'):.5g})")
+                where = [
+                    f"forward {a['source']}" if a.get("source") else "",
+                    f"backward {a['backward_source']}" if a.get("backward_source") else "",
+                ]
+                self.mismatches.append(
+                    f"{a.get('op')} in pass {p.index}: "
+                    + ", ".join(w for w in where if w)
+                    + f" (max error {check.get('max_abs_error'):.5g})"
+                )
 
     def lines(self) -> list[str]:
         """One line of counts, then one per mismatch (as many as SHOWN)."""
@@ -41,8 +48,7 @@ class CheckReport:
         if not total:
             return ["gradient check: no node was small enough to check"]
         c = self.counts
-        out = [f"gradient check: {c['mismatch']} of {total} nodes failed "
-               f"({c['ok']} ok, {c['skipped']} skipped)"]
+        out = [f"gradient check: {c['mismatch']} of {total} nodes failed ({c['ok']} ok, {c['skipped']} skipped)"]
         out += [f"  mismatch: {m}" for m in self.mismatches[:SHOWN]]
         if len(self.mismatches) > SHOWN:
             out.append(f"  and {len(self.mismatches) - SHOWN} more mismatches (see the passes' JSON, 'check')")

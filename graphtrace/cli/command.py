@@ -34,8 +34,14 @@ SUMMARY_ROWS = 12
 class _OneLineErrors(click.Group):
     """A click group whose errors are one line: ``graphtrace: error: ...`` and exit 2."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
             code = super().main(args, prog_name or "graphtrace", complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
@@ -62,24 +68,29 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _formats_option(default: tuple[str, ...]) -> Callable[[_F], _F]:
     return click.option(
-        "--format", "-f", "formats", multiple=True, metavar="FMT",
+        "--format",
+        "-f",
+        "formats",
+        multiple=True,
+        metavar="FMT",
         help=f"Files to write per pass: svg, png, pdf, dot, json, html; repeat or comma-separate "
-             f"(default: {','.join(default)}).")
+        f"(default: {','.join(default)}).",
+    )
 
 
-_out_option = click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
-                           help="Folder to write into.")
-_depth_option = click.option(DEPTH.flag, type=click.IntRange(min=DEPTH.minimum), metavar=DEPTH.metavar,
-                             help=DEPTH.help)
+_out_option = click.option(
+    "--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Folder to write into."
+)
+_depth_option = click.option(DEPTH.flag, type=click.IntRange(min=DEPTH.minimum), metavar=DEPTH.metavar, help=DEPTH.help)
 _open_option = click.option("--open", "open_index", is_flag=True, help="Open index.html in a browser.")
 _quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-_force_option = click.option("--force", is_flag=True,
-                             help="Write into a non-empty folder graphtrace did not make (its other files are kept).")
+_force_option = click.option(
+    "--force", is_flag=True, help="Write into a non-empty folder graphtrace did not make (its other files are kept)."
+)
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="graphtrace",
-                      message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", "-V", prog_name="graphtrace", message="%(prog)s %(version)s")
 def cli() -> None:
     """See PyTorch autograd: every backward pass of a program drawn as a graph, with its numbers.
 
@@ -92,22 +103,43 @@ def cli() -> None:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @_out_option
 @_formats_option(RUN_FORMATS)
-@click.option(MAX_PASSES.flag, type=click.IntRange(min=MAX_PASSES.minimum), metavar=MAX_PASSES.metavar,
-              help=MAX_PASSES.help)
+@click.option(
+    MAX_PASSES.flag, type=click.IntRange(min=MAX_PASSES.minimum), metavar=MAX_PASSES.metavar, help=MAX_PASSES.help
+)
 @click.option(f"{VALUES.flag}/{VALUES.off}", default=True, show_default=True, help=VALUES.help)
 @_depth_option
 @_open_option
 @_quiet_option
 @_force_option
-@click.option("--ranks", "ranks_option", metavar="LIST", help="Under torchrun: the ranks that trace, e.g. 0,1,-1 "
-              "(negative: from the last); the others run the script untraced (default: all).")
-@click.option("--check", is_flag=True, help="Check each small node's backward against finite differences of its "
-              "forward call; mismatches are drawn red and listed after the summary.")
+@click.option(
+    "--ranks",
+    "ranks_option",
+    metavar="LIST",
+    help="Under torchrun: the ranks that trace, e.g. 0,1,-1 "
+    "(negative: from the last); the others run the script untraced (default: all).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check each small node's backward against finite differences of its "
+    "forward call; mismatches are drawn red and listed after the summary.",
+)
 @click.argument("script", type=click.Path(dir_okay=True, path_type=str))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(script: str, args: tuple[str, ...], out: Path | None, formats: tuple[str, ...],
-        max_passes: int | None, values: bool, depth: int | None, open_index: bool, quiet: bool, force: bool,
-        ranks_option: str | None, check: bool) -> int:
+def run(
+    script: str,
+    args: tuple[str, ...],
+    out: Path | None,
+    formats: tuple[str, ...],
+    max_passes: int | None,
+    values: bool,
+    depth: int | None,
+    open_index: bool,
+    quiet: bool,
+    force: bool,
+    ranks_option: str | None,
+    check: bool,
+) -> int:
     """Run SCRIPT [ARGS...] as `python SCRIPT ARGS...` would, and draw every backward pass.
 
     Writes pass-001.svg, pass-001.json and pass-001.html (a step-through page) per pass and an
@@ -149,16 +181,27 @@ def _index_ranks(parent: Folder, world: int, chosen: list[int], quiet: bool) -> 
         late = wait_for_ranks(parent.path, chosen[1:])
         write_rank_index(parent.path, world, late, chosen)
         if not quiet:
-            _say(f"graphtrace: {world} ranks: open {_shown_path(parent.path / 'index.html')}"
-                 + (f" (ranks {', '.join(map(str, late))} did not finish in time)" if late else ""))
+            _say(
+                f"graphtrace: {world} ranks: open {_shown_path(parent.path / 'index.html')}"
+                + (f" (ranks {', '.join(map(str, late))} did not finish in time)" if late else "")
+            )
     except (OSError, GraphtraceError) as exc:
         _say(f"graphtrace: warning: the index of all ranks was not written: {exc}")
     finally:
         parent.close()
 
 
-def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | None, values: bool,
-         depth: int | None, open_index: bool, quiet: bool, check: bool = False) -> int:
+def _run(
+    target: Script,
+    held: Folder,
+    fmts: tuple[str, ...],
+    max_passes: int | None,
+    values: bool,
+    depth: int | None,
+    open_index: bool,
+    quiet: bool,
+    check: bool = False,
+) -> int:
     script, args, folder = target.given, target.args, held.path
     writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
     checks = CheckReport() if check else None
@@ -170,15 +213,27 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
         # and only sharpen the pictures; only the first ALWAYS passes (after them most repeats
         # are never drawn) get them, and only the first --max-passes record values (later
         # passes are only counted). Measured in bench/cli_training_loop.py.
-        tracer = graphtrace.trace(on_pass=writer.add if checks is None else checks.tee(writer.add), keep=False,
-                                  values=values, jacobian_passes=ALWAYS, value_passes=max_passes, check=check)
+        tracer = graphtrace.trace(
+            on_pass=writer.add if checks is None else checks.tee(writer.add),
+            keep=False,
+            values=values,
+            jacobian_passes=ALWAYS,
+            value_passes=max_passes,
+            check=check,
+        )
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
     shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))
 
     def stopped_by(name: str) -> None:  # NOTE [stopped by a signal]
-        writer.finish(title=_shown_path(script), command=shown, notes=[
-            f"The script was stopped by {name} after {writer.count + writer.skipped} passes; those are written here."])
+        writer.finish(
+            title=_shown_path(script),
+            command=shown,
+            notes=[
+                f"The script was stopped by {name} after {writer.count + writer.skipped} passes; "
+                "those are written here."
+            ],
+        )
         _report(writer, folder, quiet, _not_drawn(tracer.not_drawn))
 
     code, interrupted = SIGINT_EXIT, True
@@ -216,8 +271,15 @@ def _run(target: Script, held: Folder, fmts: tuple[str, ...], max_passes: int | 
 @_open_option
 @_quiet_option
 @_force_option
-def render(traces: tuple[Path, ...], out: Path | None, formats: tuple[str, ...], depth: int | None,
-           open_index: bool, quiet: bool, force: bool) -> int:
+def render(
+    traces: tuple[Path, ...],
+    out: Path | None,
+    formats: tuple[str, ...],
+    depth: int | None,
+    open_index: bool,
+    quiet: bool,
+    force: bool,
+) -> int:
     """Draw saved passes again from TRACE.json files (pass or trace JSON), without torch.
 
     Files go next to the first TRACE file unless --out is given: one file per pass and
@@ -252,12 +314,22 @@ def _never_replace_an_input(folder: Path, numbers: list[int], traces: tuple[Path
     for n in numbers:
         target = folder / file_name(n, "json")
         if os.path.realpath(target) in inputs:
-            raise GraphtraceError(f"-f json would replace the input {_shown_path(target)} with itself redrawn; "
-                                  "choose another --out")
+            raise GraphtraceError(
+                f"-f json would replace the input {_shown_path(target)} with itself redrawn; choose another --out"
+            )
 
 
-def _render(loaded: list[Any], numbers: list[int], traces: tuple[Path, ...], folder: Path, fmts: tuple[str, ...],
-            depth: int | None, open_index: bool, quiet: bool, previous: dict[str, Any] | None) -> int:
+def _render(
+    loaded: list[Any],
+    numbers: list[int],
+    traces: tuple[Path, ...],
+    folder: Path,
+    fmts: tuple[str, ...],
+    depth: int | None,
+    open_index: bool,
+    quiet: bool,
+    previous: dict[str, Any] | None,
+) -> int:
     writer = Writer(folder, fmts, depth=depth, previous=previous)
     try:
         for p, n in sorted(zip(loaded, numbers), key=lambda pn: pn[1]):
@@ -312,31 +384,40 @@ def _problems(writer: Writer, warn_dot: bool = True) -> bool:
     for reason, names in reasons.items():  # one line per cause: what was and was not written
         names.sort()
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        _say(f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
-                   f"{len(writer.written) + len(writer.failed)} files to {_shown_path(writer.out)}/; "
-                   f"not written: {shown}")
+        _say(
+            f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
+            f"{len(writer.written) + len(writer.failed)} files to {_shown_path(writer.out)}/; "
+            f"not written: {shown}"
+        )
     return bool(writer.errors or writer.failed)
 
 
 def _not_drawn(counts: dict[str, int]) -> list[str]:
     """``2 passes inside torch.func transforms were not drawn``, one line per reason."""
-    return [f"{n} pass{'es' if n != 1 else ''} {why} {'were' if n != 1 else 'was'} not drawn"
-            for why, n in counts.items()]
+    return [
+        f"{n} pass{'es' if n != 1 else ''} {why} {'were' if n != 1 else 'was'} not drawn" for why, n in counts.items()
+    ]
 
 
 def _summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None:
     """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
     total = writer.count + writer.skipped
-    lines = [(f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
-              f"{writer.drawn} written to {_shown_path(folder)}/")]
+    lines = [
+        (
+            f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
+            f"{writer.drawn} written to {_shown_path(folder)}/"
+        )
+    ]
     rows = [("passes", "kind", "call site", "nodes", "root")]
     for first, last, e in writer.runs[:SUMMARY_ROWS]:
         span = str(first) if first == last else f"{first}-{last}"
         site = e.call_site + (" (error)" if e.error else "")
         rows.append((span, printable(e.kind), printable(site), str(e.nodes), printable(e.root_shape)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines += ["  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in
-                               enumerate(zip(r, widths))).rstrip() for r in rows]
+    lines += [
+        "  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    ]
     if len(writer.runs) > SUMMARY_ROWS:
         lines.append(f"  ... and {len(writer.runs) - SUMMARY_ROWS} more runs of passes (see index.html)")
     if writer.groups:

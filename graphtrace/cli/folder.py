@@ -32,8 +32,10 @@ MARKER = ".graphtrace"
 RUN_FILE = "run.json"
 RUN_FORMAT = "graphtrace-run"
 RUN_VERSION = 1
-_MARKER_TEXT = (b"graphtrace writes into this folder: it replaces pass-NNN.*, index.html and run.json here\n"
-                b"and leaves other files alone. Delete this file to make graphtrace ask before writing here.\n")
+_MARKER_TEXT = (
+    b"graphtrace writes into this folder: it replaces pass-NNN.*, index.html and run.json here\n"
+    b"and leaves other files alone. Delete this file to make graphtrace ask before writing here.\n"
+)
 _OURS = re.compile(r"^(pass-\d{3,}\.(svg|png|pdf|dot|json|html)|index\.html|run\.json)$")
 _MAX_RUN_BYTES = 64 * 1024 * 1024
 _SHOWN_OTHERS = 3
@@ -110,8 +112,10 @@ def _refuse_unmarked(out: Path, inputs: tuple[Path, ...]) -> None:
     others = sorted(p.name for p in out.iterdir() if os.path.realpath(p) not in mine)
     if others:
         shown = ", ".join(others[:_SHOWN_OTHERS]) + (", ..." if len(others) > _SHOWN_OTHERS else "")
-        raise GraphtraceError(f"{out} is not empty and was not made by graphtrace ({shown}); choose another "
-                              "--out, or add --force to write there (files of other names are left alone)")
+        raise GraphtraceError(
+            f"{out} is not empty and was not made by graphtrace ({shown}); choose another "
+            "--out, or add --force to write there (files of other names are left alone)"
+        )
 
 
 def _lock(fd: int, out: Path) -> None:
@@ -122,8 +126,9 @@ def _lock(fd: int, out: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise GraphtraceError(f"another graphtrace command is writing to {out}; wait for it to finish "
-                              "or choose another --out") from None
+        raise GraphtraceError(
+            f"another graphtrace command is writing to {out}; wait for it to finish or choose another --out"
+        ) from None
 
 
 # -- run.json ------------------------------------------------------------------------------------
@@ -131,8 +136,20 @@ def _lock(fd: int, out: Path) -> None:
 _NUMBER = {"anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]}
 _ENTRY = {
     "type": "object",
-    "required": ["number", "index", "kind", "api", "call_site", "caller", "nodes", "root_shape", "steps",
-                 "error", "signature", "files"],
+    "required": [
+        "number",
+        "index",
+        "kind",
+        "api",
+        "call_site",
+        "caller",
+        "nodes",
+        "root_shape",
+        "steps",
+        "error",
+        "signature",
+        "files",
+    ],
     "properties": {
         **{k: {"type": "integer", "minimum": 0} for k in ("number", "index", "nodes", "steps")},
         **{k: {"type": "string"} for k in ("kind", "api", "call_site", "caller", "root_shape", "error", "signature")},
@@ -143,32 +160,75 @@ _GROUP = {
     "type": "object",
     "required": ["signature", "call_site", "first", "last", "count", "drawn"],
     "properties": {
-        "signature": {"type": "string"}, "call_site": {"type": "string"},
+        "signature": {"type": "string"},
+        "call_site": {"type": "string"},
         **{k: {"type": "integer", "minimum": 0} for k in ("first", "last", "count")},
         "drawn": {"type": "array", "items": {"type": "integer"}},
     },
 }
 RUN_SCHEMA = {
     "type": "object",
-    "required": ["format", "version", "title", "command", "total", "counted_only", "always", "notes",
-                 "grad_stats", "passes", "groups"],
+    "required": [
+        "format",
+        "version",
+        "title",
+        "command",
+        "total",
+        "counted_only",
+        "always",
+        "notes",
+        "grad_stats",
+        "passes",
+        "groups",
+    ],
     "properties": {
-        "format": {"const": RUN_FORMAT}, "version": {"const": RUN_VERSION},
-        "title": {"type": "string"}, "command": {"type": "string"},
+        "format": {"const": RUN_FORMAT},
+        "version": {"const": RUN_VERSION},
+        "title": {"type": "string"},
+        "command": {"type": "string"},
         **{k: {"type": "integer", "minimum": 0} for k in ("total", "counted_only", "always")},
         "notes": {"type": "array", "items": {"type": "string"}},
-        "grad_stats": {"anyOf": [{"type": "null"}, {"type": "array", "items": {
-            "type": "array", "prefixItems": [{"type": "string"}, _NUMBER, _NUMBER, {"type": "integer"}],
-            "minItems": 4, "maxItems": 4}}]},
+        "grad_stats": {
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "array",
+                        "prefixItems": [{"type": "string"}, _NUMBER, _NUMBER, {"type": "integer"}],
+                        "minItems": 4,
+                        "maxItems": 4,
+                    },
+                },
+            ]
+        },
         "passes": {"type": "array", "items": _ENTRY},
         "groups": {"type": "array", "items": _GROUP},
-        "grad_series": {"anyOf": [{"type": "null"}, {  # NOTE [gradient heat map] in render/heatmap.py
-            "type": "object", "required": ["passes", "rows"],
-            "properties": {"passes": {"type": "array", "items": {"type": "integer"}},
-                           "rows": {"type": "array", "items": {
-                               "type": "array", "prefixItems": [{"type": "string"}, {"type": "array", "items": {
-                                   "anyOf": [{"type": "null"}, _NUMBER]}}, {"type": "integer", "minimum": 1}],
-                               "minItems": 2, "maxItems": 3}}}}]},
+        "grad_series": {
+            "anyOf": [
+                {"type": "null"},
+                {  # NOTE [gradient heat map] in render/heatmap.py
+                    "type": "object",
+                    "required": ["passes", "rows"],
+                    "properties": {
+                        "passes": {"type": "array", "items": {"type": "integer"}},
+                        "rows": {
+                            "type": "array",
+                            "items": {
+                                "type": "array",
+                                "prefixItems": [
+                                    {"type": "string"},
+                                    {"type": "array", "items": {"anyOf": [{"type": "null"}, _NUMBER]}},
+                                    {"type": "integer", "minimum": 1},
+                                ],
+                                "minItems": 2,
+                                "maxItems": 3,
+                            },
+                        },
+                    },
+                },
+            ]
+        },
     },
 }
 
@@ -180,10 +240,17 @@ def write_run(out: Path, run: dict[str, Any]) -> None:
         data["grad_stats"] = [[name, _num(a), _num(b), n] for name, a, b, n in data["grad_stats"]]
     if data.get("grad_series") is not None:
         series = data["grad_series"]
-        data["grad_series"] = {"passes": series["passes"], "rows": [
-            [name, [None if v is None else _num(v) for v in vals], *rest] for name, vals, *rest in series["rows"]]}
-    write_file(out / RUN_FILE, json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION, **data},
-                                          sort_keys=True, indent=1, allow_nan=False) + "\n")
+        data["grad_series"] = {
+            "passes": series["passes"],
+            "rows": [
+                [name, [None if v is None else _num(v) for v in vals], *rest] for name, vals, *rest in series["rows"]
+            ],
+        }
+    write_file(
+        out / RUN_FILE,
+        json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION, **data}, sort_keys=True, indent=1, allow_nan=False)
+        + "\n",
+    )
 
 
 def read_run(out: Path) -> dict[str, Any] | None:

@@ -34,11 +34,19 @@ class Entry:
     @classmethod
     def of(cls, number: int, graph: Graph) -> Entry:
         g = graph.graph
-        return cls(number=number, index=int(g.get("index") or number), kind=str(g.get("kind", "")),
-                   api=str(g.get("api", "")), call_site=str(g.get("call_site", "")),
-                   caller=str(g.get("caller", "")), nodes=graph.number_of_nodes(),
-                   root_shape=root_shape(graph), steps=int(g.get("steps") or 0),
-                   error=str(g.get("error", "")), signature=str(g.get("signature", "")))
+        return cls(
+            number=number,
+            index=int(g.get("index") or number),
+            kind=str(g.get("kind", "")),
+            api=str(g.get("api", "")),
+            call_site=str(g.get("call_site", "")),
+            caller=str(g.get("caller", "")),
+            nodes=graph.number_of_nodes(),
+            root_shape=root_shape(graph),
+            steps=int(g.get("steps") or 0),
+            error=str(g.get("error", "")),
+            signature=str(g.get("signature", "")),
+        )
 
 
 @dataclass
@@ -83,17 +91,20 @@ def _preview(e: Entry) -> str:
     if not img:
         return '<span class="muted">no picture</span>'
     target = e.files.get("html") or img
-    return (f'<a href="{escape(target)}"><img class="preview" src="{escape(img)}" loading="lazy" '
-            f'alt="pass {e.index}"></a>')
+    return (
+        f'<a href="{escape(target)}"><img class="preview" src="{escape(img)}" loading="lazy" alt="pass {e.index}"></a>'
+    )
 
 
 def _row(e: Entry) -> str:
     site = escape(e.call_site) + (f'<br><span class="muted">via {escape(e.caller)}</span>' if e.caller else "")
     err = f'<br><span class="err">{escape(e.error)}</span>' if e.error else ""
-    return (f'<tr id="pass-{e.number}"><td class="num">{e.index}</td><td>{_preview(e)}</td>'
-            f"<td>{escape(e.kind)}<br><span class=\"muted\">{escape(e.api)}</span></td>"
-            f"<td><code>{site}</code>{err}</td><td class=\"num\">{e.nodes}</td>"
-            f"<td>{escape(e.root_shape)}</td><td>{_links(e)}</td></tr>")
+    return (
+        f'<tr id="pass-{e.number}"><td class="num">{e.index}</td><td>{_preview(e)}</td>'
+        f'<td>{escape(e.kind)}<br><span class="muted">{escape(e.api)}</span></td>'
+        f'<td><code>{site}</code>{err}</td><td class="num">{e.nodes}</td>'
+        f"<td>{escape(e.root_shape)}</td><td>{_links(e)}</td></tr>"
+    )
 
 
 def index_html(run: dict[str, Any]) -> str:
@@ -103,11 +114,14 @@ def index_html(run: dict[str, Any]) -> str:
     groups = [g if isinstance(g, PassGroup) else PassGroup(**g) for g in run["groups"]]
     grad_stats, total, counted = run["grad_stats"], run["total"], run["counted_only"]
     drawn = sum(1 for e in entries if e.files)
-    head = (f"{total} backward pass{'es' if total != 1 else ''} ran, {drawn} written"
-            f"{' (grouped by structure after the first ' + str(always) + ')' if groups else ''}"
-            f"{f'; {counted} after --max-passes only counted' if counted else ''}.")
+    head = (
+        f"{total} backward pass{'es' if total != 1 else ''} ran, {drawn} written"
+        f"{' (grouped by structure after the first ' + str(always) + ')' if groups else ''}"
+        f"{f'; {counted} after --max-passes only counted' if counted else ''}."
+    )
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>graphtrace: {escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>graphtrace: {escape(title)}</h1>",
         f'<p class="muted"><code>{escape(command)}</code><br>{escape(head)}</p>',
@@ -115,32 +129,44 @@ def index_html(run: dict[str, Any]) -> str:
     parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
     if grad_stats:
         parts.append("<h2>Gradient flow</h2>")
-        parts.append('<p class="muted">Per parameter (ordered as the backward pass reached them, output '
-                     "first): the mean over passes of the rms gradient norm/&radic;numel, and the largest "
-                     "|grad| element seen in any pass.</p>")
+        parts.append(
+            '<p class="muted">Per parameter (ordered as the backward pass reached them, output '
+            "first): the mean over passes of the rms gradient norm/&radic;numel, and the largest "
+            "|grad| element seen in any pass.</p>"
+        )
         parts.append(grad_flow_chart(grad_stats))
     heatmap = grad_heatmap(run.get("grad_series") or {})
     if heatmap:
-        parts.append('<p class="muted">Over time: the rms gradient of each parameter in each recorded pass '
-                     "(a column is one real pass; long runs keep every 2nd, 4th, ... pass), on a log colour "
-                     "scale, with vanishing, exploding and NaN/Inf gradients in their own colours.</p>")
+        parts.append(
+            '<p class="muted">Over time: the rms gradient of each parameter in each recorded pass '
+            "(a column is one real pass; long runs keep every 2nd, 4th, ... pass), on a log colour "
+            "scale, with vanishing, exploding and NaN/Inf gradients in their own colours.</p>"
+        )
         parts.append(heatmap)
     parts.append("<h2>Passes</h2>")
-    parts.append("<table><thead><tr><th>#</th><th>preview</th><th>kind</th><th>call site</th>"
-                 "<th>nodes</th><th>root shape</th><th>files</th></tr></thead><tbody>")
+    parts.append(
+        "<table><thead><tr><th>#</th><th>preview</th><th>kind</th><th>call site</th>"
+        "<th>nodes</th><th>root shape</th><th>files</th></tr></thead><tbody>"
+    )
     parts += [_row(e) for e in sorted(entries, key=lambda e: e.number)]
     parts.append("</tbody></table>")
     if groups:
         parts.append("<h2>Repeated passes</h2>")
-        parts.append(f'<p class="muted">After the first {always} passes, passes with the same graph '
-                     "structure form a group; the first and the last of each group are written.</p>")
-        parts.append("<table><thead><tr><th>structure</th><th>call site</th><th>passes</th>"
-                     "<th>count</th><th>written</th></tr></thead><tbody>")
+        parts.append(
+            f'<p class="muted">After the first {always} passes, passes with the same graph '
+            "structure form a group; the first and the last of each group are written.</p>"
+        )
+        parts.append(
+            "<table><thead><tr><th>structure</th><th>call site</th><th>passes</th>"
+            "<th>count</th><th>written</th></tr></thead><tbody>"
+        )
         for g in groups:
             links = ", ".join(f'<a href="#pass-{n}">{n}</a>' for n in g.drawn)
-            parts.append(f"<tr><td><code>{escape(g.signature[:12])}</code></td><td><code>"
-                         f"{escape(g.call_site)}</code></td><td>{g.first}&ndash;{g.last}</td>"
-                         f'<td class="num">{g.count}</td><td>{links}</td></tr>')
+            parts.append(
+                f"<tr><td><code>{escape(g.signature[:12])}</code></td><td><code>"
+                f"{escape(g.call_site)}</code></td><td>{g.first}&ndash;{g.last}</td>"
+                f'<td class="num">{g.count}</td><td>{links}</td></tr>'
+            )
         parts.append("</tbody></table>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

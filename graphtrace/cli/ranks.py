@@ -40,8 +40,9 @@ def ranks_from_env(environ: dict[str, str] | None = None) -> tuple[int, int] | N
     try:
         rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
     except ValueError:
-        raise GraphtraceError(f"RANK={env['RANK']!r} and WORLD_SIZE={env['WORLD_SIZE']!r} are not whole numbers") \
-            from None
+        raise GraphtraceError(
+            f"RANK={env['RANK']!r} and WORLD_SIZE={env['WORLD_SIZE']!r} are not whole numbers"
+        ) from None
     if not 0 <= rank < world:
         raise GraphtraceError(f"RANK={rank} is not below WORLD_SIZE={world}")
     return rank, world
@@ -105,17 +106,22 @@ def write_rank_index(out: Path, world: int, late: list[int], chosen: list[int] |
         passes = _grads_after(folder)
         per_rank[rank] = passes
         state = "did not finish in time" if rank in late else f"{len(passes)} pass{'es' if len(passes) != 1 else ''}"
-        link = f'<a href="rank-{rank}/index.html">rank-{rank}/</a>' if (folder / "index.html").exists() else \
-            f"rank-{rank}/ (no index)"
+        link = (
+            f'<a href="rank-{rank}/index.html">rank-{rank}/</a>'
+            if (folder / "index.html").exists()
+            else f"rank-{rank}/ (no index)"
+        )
         rows.append(f"<tr><td>{rank}</td><td>{link}</td><td>{escape(state)}</td></tr>")
     compare = _comparison(per_rank, ranks)
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>graphtrace: "
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>graphtrace: '
         f"{world} ranks</title>\n<style>body{{font-family:sans-serif;margin:1.5em}}td,th{{padding:2px 10px;"
         "text-align:left}}.bad{color:#d62728;font-weight:bold}.local{color:#6b6b6b}</style></head><body>\n"
         f"<h1>{world} ranks" + (f", {len(ranks)} traced" if len(ranks) != world else "") + "</h1>\n"
         "<table><tr><th>rank</th><th>folder</th><th>passes</th></tr>\n"
-        + "\n".join(rows) + "\n</table>\n<h2>.grad after each pass, across ranks</h2>\n" + compare
+        + "\n".join(rows)
+        + "\n</table>\n<h2>.grad after each pass, across ranks</h2>\n"
+        + compare
         + "\n</body></html>\n"
     )
     write_file(out / "index.html", page)
@@ -131,8 +137,11 @@ def _grads_after(folder: Path) -> dict[int, dict[str, Any]]:
             p = load(path).passes[0]
         except GraphtraceError:
             continue
-        leaves = {str(a.get("param") or a.get("name") or f"leaf {n}"): (a.get("grad_after"), "reduced" in a)
-                  for n, a in p.graph.nodes(data=True) if a.get("kind") == "leaf"}
+        leaves = {
+            str(a.get("param") or a.get("name") or f"leaf {n}"): (a.get("grad_after"), "reduced" in a)
+            for n, a in p.graph.nodes(data=True)
+            if a.get("kind") == "leaf"
+        }
         out[p.index] = leaves
     return out
 
@@ -150,8 +159,11 @@ def _comparison(per_rank: dict[int, dict[int, dict[str, Any]]], ranks: list[int]
             recs = [f[0] if f is not None else None for f in found]
             reduced = any(f is not None and f[1] for f in found)
             rows.append(f"<tr><td>{i}</td><td>{escape(name)}</td><td>{_difference(recs, reduced)}</td></tr>")
-    return ("<table><tr><th>pass</th><th>parameter</th><th>largest difference across ranks</th></tr>\n"
-            + "\n".join(rows) + "\n</table>")
+    return (
+        "<table><tr><th>pass</th><th>parameter</th><th>largest difference across ranks</th></tr>\n"
+        + "\n".join(rows)
+        + "\n</table>"
+    )
 
 
 def _difference(recs: list[dict[str, Any] | None], reduced: bool) -> str:

@@ -63,14 +63,16 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
     restored afterwards.
     """
     main = types.ModuleType("__main__")
-    main.__dict__.update({
-        "__file__": str(script.path),
-        "__builtins__": __builtins__,
-        "__cached__": None,
-        "__package__": None,
-        "__spec__": None,
-        "__loader__": importlib.machinery.SourceFileLoader("__main__", str(script.path)),
-    })
+    main.__dict__.update(
+        {
+            "__file__": str(script.path),
+            "__builtins__": __builtins__,
+            "__cached__": None,
+            "__package__": None,
+            "__spec__": None,
+            "__loader__": importlib.machinery.SourceFileLoader("__main__", str(script.path)),
+        }
+    )
     saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
     saved_cwd = os.getcwd()
     saved_main = sys.modules.get("__main__")

@@ -74,9 +74,17 @@ class Writer:
     into a run folder keeps the whole run's index).
     """
 
-    def __init__(self, out: Path, formats: tuple[str, ...], *, depth: int | None = None,
-                 max_passes: int | None = None, always: int = ALWAYS, workers: int | None = None,
-                 previous: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        formats: tuple[str, ...],
+        *,
+        depth: int | None = None,
+        max_passes: int | None = None,
+        always: int = ALWAYS,
+        workers: int | None = None,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
         self.out, self.formats, self.depth = out.absolute(), formats, depth  # the script may chdir
         self.max_passes, self.always, self.previous = max_passes, always, previous
         self.count = 0  # passes recorded (within max_passes)
@@ -92,7 +100,8 @@ class Writer:
         self.no_dot: str = ""
         self.runs: list[list[Any]] = []  # consecutive passes alike: [first, last, entry]
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="graphtrace-render")
+            max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="graphtrace-render"
+        )
         self._jobs: list[Future[Any]] = []
         # NOTE [pass page links]: a pass's page links to the previous and next page written;
         # the next is known only when it comes, so each page waits (as graph, entry and its
@@ -154,8 +163,11 @@ class Writer:
 
     def _extend_runs(self, e: Entry) -> None:
         last = self.runs[-1] if self.runs else None
-        if last is not None and (last[2].call_site, last[2].signature, last[2].kind) == (
-                e.call_site, e.signature, e.kind) and last[1] == e.number - 1:
+        if (
+            last is not None
+            and (last[2].call_site, last[2].signature, last[2].kind) == (e.call_site, e.signature, e.kind)
+            and last[1] == e.number - 1
+        ):
             last[1] = e.number
         else:
             self.runs.append([e.number, e.number, e])
@@ -294,14 +306,22 @@ class Writer:
         if self.no_dot:
             notes.append("No pictures: " + self.no_dot + ".")
         if self.skipped:
-            notes.append(f"{self.skipped} more passes ran after --max-passes {self.max_passes}; "
-                         "they were only counted.")
+            notes.append(
+                f"{self.skipped} more passes ran after --max-passes {self.max_passes}; they were only counted."
+            )
         notes.extend(self._children())
-        run = {"title": printable(title), "command": printable(command), "total": self.count + self.skipped,
-               "counted_only": self.skipped, "always": self.always, "notes": notes,
-               "grad_stats": self.stats.table() if self.stats.is_training_loop() else None,
-               "grad_series": self.stats.series.to_data() if self.stats.is_training_loop() else None,
-               "passes": [asdict(e) for e in self.entries], "groups": [asdict(g) for g in self.groups.values()]}
+        run = {
+            "title": printable(title),
+            "command": printable(command),
+            "total": self.count + self.skipped,
+            "counted_only": self.skipped,
+            "always": self.always,
+            "notes": notes,
+            "grad_stats": self.stats.table() if self.stats.is_training_loop() else None,
+            "grad_series": self.stats.series.to_data() if self.stats.is_training_loop() else None,
+            "passes": [asdict(e) for e in self.entries],
+            "groups": [asdict(g) for g in self.groups.values()],
+        }
         if self.previous is not None:
             run = extend_run(self.previous, run)
         try:
@@ -310,7 +330,6 @@ class Writer:
             self.failed.append(("run.json", exc.reason))
         self.index_written = self._write("index.html", index_html(run))
 
-
     def _children(self) -> list[str]:
         """Notes on the folders of forked children made during this run (NOTE [forked children])."""
         notes = []
@@ -318,8 +337,10 @@ class Writer:
             folders = sorted(p for p in self.out.glob("pid-*") if p.is_dir() and p.stat().st_mtime >= self.started)
             for folder in folders:
                 passes = {f.name.split(".")[0] for f in folder.glob("pass-*")}
-                notes.append(f"A forked child process ran {len(passes)} backward "
-                             f"pass{'es' if len(passes) != 1 else ''}: see {folder.name}/.")
+                notes.append(
+                    f"A forked child process ran {len(passes)} backward "
+                    f"pass{'es' if len(passes) != 1 else ''}: see {folder.name}/."
+                )
         except OSError:
             pass
         return notes
@@ -352,4 +373,3 @@ def extend_run(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             e = {**e, "files": {**o["files"], **e["files"]}}
         by_number[e["number"]] = e
     return {**old, "passes": sorted(by_number.values(), key=lambda e: e["number"]), "total": old["total"] + added}
-

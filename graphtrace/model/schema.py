@@ -58,8 +58,11 @@ def _message(error: jsonschema.ValidationError) -> str:
     """The schema's complaint; for a choice of types ("a record or null"), the types it may be."""
     if error.validator in ("anyOf", "oneOf") and error.context:
         here = [e for e in error.context if e.validator == "type" and not e.relative_path]
-        kinds = [repr(k) for e in here for k in (e.validator_value if isinstance(e.validator_value, list)
-                                                 else [e.validator_value])]
+        kinds = [
+            repr(k)
+            for e in here
+            for k in (e.validator_value if isinstance(e.validator_value, list) else [e.validator_value])
+        ]
         if kinds:
             return f"{error.instance!r:.60} is not of type {' or '.join(dict.fromkeys(kinds))}"
         return _message(best_match(error.context) or error)
@@ -113,5 +116,4 @@ def _check_values(rec: dict[str, Any] | None, where: str) -> None:
 def _fits(values: Any, shape: list[int]) -> bool:
     if not shape:
         return isinstance(values, (int, float, str, bool))
-    return (isinstance(values, list) and len(values) == shape[0]
-            and all(_fits(v, shape[1:]) for v in values))
+    return isinstance(values, list) and len(values) == shape[0] and all(_fits(v, shape[1:]) for v in values)

@@ -108,8 +108,7 @@ class Pass:
         fmt = path.suffix.lstrip(".").lower()
         if fmt not in SAVE_FORMATS:
             raise GraphtraceError(
-                f"cannot save a pass as {path.name!r}: use one of "
-                + ", ".join("." + f for f in SAVE_FORMATS)
+                f"cannot save a pass as {path.name!r}: use one of " + ", ".join("." + f for f in SAVE_FORMATS)
             )
         if fmt == "json":
             data: str | bytes = self.to_json()

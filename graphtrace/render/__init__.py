@@ -20,14 +20,26 @@ from ._labels import pass_title
 from ._numbers import shape_text
 from .display import pass_bundle, trace_bundle
 
-__all__ = ["DRAW_FORMATS", "IMAGE_FORMATS", "draw", "pass_bundle", "pass_title", "pipe", "render", "shape_text",
-           "to_dot", "to_html", "to_svg", "trace_bundle", "trace_html"]
+__all__ = [
+    "DRAW_FORMATS",
+    "IMAGE_FORMATS",
+    "draw",
+    "pass_bundle",
+    "pass_title",
+    "pipe",
+    "render",
+    "shape_text",
+    "to_dot",
+    "to_html",
+    "to_svg",
+    "trace_bundle",
+    "trace_html",
+]
 
 DRAW_FORMATS = (*IMAGE_FORMATS, "dot", "html")  # what render makes of a pass (JSON and GraphML: the model)
 
 
-def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool | None,
-          budget: int | None) -> Graph:
+def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool | None, budget: int | None) -> Graph:
     """The graph to draw, reduced by views.apply (budget None: its default budget)."""
     options: dict[str, Any] = {"depth": depth, "expand": expand, "fold": fold}
     if budget is not None:
@@ -35,8 +47,16 @@ def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool |
     return views.apply(graph, **options)
 
 
-def to_dot(graph: Graph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
-           expand: tuple[Any, ...] = (), fold: bool | None = None, budget: int | None = None) -> str:
+def to_dot(
+    graph: Graph,
+    *,
+    values: bool = True,
+    clusters: bool = False,
+    depth: int | None = None,
+    expand: tuple[Any, ...] = (),
+    fold: bool | None = None,
+    budget: int | None = None,
+) -> str:
     """DOT source of a pass graph: numbers shown unless ``values=False``; module boxes if ``clusters``.
 
     ``depth``, ``expand``, ``fold`` and ``budget`` choose the view of a big pass (see views.apply).
@@ -54,9 +74,18 @@ def to_svg(graph: Graph, **options: Any) -> str:
     return render(graph, "svg", **options).decode("utf-8")
 
 
-def to_html(graph: Graph, *, values: bool = True, clusters: bool = False, depth: int | None = None,
-            expand: tuple[Any, ...] = (), fold: bool | None = None, budget: int | None = None,
-            svg: str | None = None, links: dict[str, str] | None = None) -> str:
+def to_html(
+    graph: Graph,
+    *,
+    values: bool = True,
+    clusters: bool = False,
+    depth: int | None = None,
+    expand: tuple[Any, ...] = (),
+    fold: bool | None = None,
+    budget: int | None = None,
+    svg: str | None = None,
+    links: dict[str, str] | None = None,
+) -> str:
     """A self-contained page stepping through the backward pass (buttons or arrow keys), with
     the chart of values and gradients when the pass has one (charts.value_grad_chart).
 
@@ -66,8 +95,7 @@ def to_html(graph: Graph, *, values: bool = True, clusters: bool = False, depth:
     from . import charts
     from ._html import add_before_body, step_page
 
-    page = step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg,
-                     links=links)
+    page = step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg, links=links)
     return add_before_body(page, charts.value_grad_chart(graph)) if values else page
 
 

@@ -36,8 +36,10 @@ def check_rows(attrs: dict[str, Any]) -> list[list[str]]:
     status = str(check.get("status"))
     if status == "skipped":
         return [["check", f"skipped: {check.get('reason', '')}"]]
-    verdict = f"{status} · max error {_numbers.num(check.get('max_abs_error'))} " \
-              f"(relative {_numbers.num(check.get('max_rel_error'))}) · {check.get('dtype', '')} copies"
+    verdict = (
+        f"{status} · max error {_numbers.num(check.get('max_abs_error'))} "
+        f"(relative {_numbers.num(check.get('max_rel_error'))}) · {check.get('dtype', '')} copies"
+    )
     rows = [["check", verdict]]
     if status != "mismatch":
         return rows
@@ -51,14 +53,18 @@ def check_rows(attrs: dict[str, Any]) -> list[list[str]]:
 
 def side_by_side(analytic: list[list[float]], numeric: list[list[float]], marked: set[tuple[int, ...]]) -> str:
     """Two matrices next to each other, differing entries in ``*…*``: backward left, differences right."""
+
     def cells(m: list[list[float]]) -> list[list[str]]:
-        return [[(f"*{_numbers.num(x)}*" if (i, j) in marked else _numbers.num(x)) for j, x in enumerate(row)]
-                for i, row in enumerate(m)]
+        return [
+            [(f"*{_numbers.num(x)}*" if (i, j) in marked else _numbers.num(x)) for j, x in enumerate(row)]
+            for i, row in enumerate(m)
+        ]
 
     left, right = cells(analytic), cells(numeric)
     width = max((len(c) for row in left + right for c in row), default=1)
-    rows = [(" ".join(c.rjust(width) for c in lrow), " ".join(c.rjust(width) for c in rrow))
-            for lrow, rrow in zip(left, right)]
+    rows = [
+        (" ".join(c.rjust(width) for c in lrow), " ".join(c.rjust(width) for c in rrow))
+        for lrow, rrow in zip(left, right)
+    ]
     span = max([len("backward"), *(len(a) for a, _ in rows)])
-    return "\n".join([f"{'backward'.ljust(span)} | finite differences",
-                      *(f"{a.ljust(span)} | {b}" for a, b in rows)])
+    return "\n".join([f"{'backward'.ljust(span)} | finite differences", *(f"{a.ljust(span)} | {b}" for a, b in rows)])

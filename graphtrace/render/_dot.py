@@ -65,8 +65,12 @@ def title_rows(graph: Graph) -> list[str]:
     return rows
 
 
-_KINDS = (("root", "output: the seed"), ("op", "op: a backward function"), ("leaf", "leaf: .grad accumulates"),
-          ("group", "group of nodes"))
+_KINDS = (
+    ("root", "output: the seed"),
+    ("op", "op: a backward function"),
+    ("leaf", "leaf: .grad accumulates"),
+    ("group", "group of nodes"),
+)
 
 
 def _marks(graph: Graph, values: bool) -> list[tuple[str, str | None]]:
@@ -99,22 +103,26 @@ def legend(graph: Graph, values: bool = True) -> str:
     """How to read this picture: the chain rule, the node colours, and only the marks it uses."""
     kinds = {a.get("kind", "op") for _, a in graph.nodes(data=True)}
     first: list[tuple[str, str | None, str | None]] = [
-        (_labels.esc("↓ gradient flows from the output (top) to the leaves"), _labels.COLORS["ok"], None)]
+        (_labels.esc("↓ gradient flows from the output (top) to the leaves"), _labels.COLORS["ok"], None)
+    ]
     if values:
         first.append((_labels.esc("gradient leaving a node = gradient arriving × local derivative"), None, None))
     colours: list[tuple[str, str | None, str | None]] = [
-        (_labels.esc(text), None, _labels.FILLS[k]) for k, text in _KINDS if k in kinds]
+        (_labels.esc(text), None, _labels.FILLS[k]) for k, text in _KINDS if k in kinds
+    ]
     marks: list[tuple[str, str | None, str | None]] = [
-        (_labels.esc(t), color, None) for t, color in _marks(graph, values)]
-    cells = [first, colours] + [marks[i:i + 4] for i in range(0, len(marks), 4)]
+        (_labels.esc(t), color, None) for t, color in _marks(graph, values)
+    ]
+    cells = [first, colours] + [marks[i : i + 4] for i in range(0, len(marks), 4)]
 
     def cell(text: str, color: str | None, fill: str | None) -> str:
         bg = f' BGCOLOR="{fill}"' if fill else ""
         return f'<TD ALIGN="LEFT"{bg}>{_labels.font(text, color, 10)}</TD>'
 
     table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
-    rows = "".join(f'<TR><TD ALIGN="LEFT">{table}<TR>{"".join(cell(*c) for c in r)}</TR></TABLE></TD></TR>'
-                   for r in cells if r)  # a table per row: columns of different rows need not line up
+    rows = "".join(
+        f'<TR><TD ALIGN="LEFT">{table}<TR>{"".join(cell(*c) for c in r)}</TR></TABLE></TD></TR>' for r in cells if r
+    )  # a table per row: columns of different rows need not line up
     return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>'
 
 
@@ -153,8 +161,16 @@ def _node_attrs(graph: Graph, n: object, attrs: dict[str, Any], values: bool, bi
 def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) -> str:
     """DOT for an already-reduced graph; O(nodes + edges)."""
     index = graph.graph.get("index", 0)
-    head = {"rankdir": "TB", "label": graph_label(graph, values), "labelloc": "t", "labeljust": "l",
-            "fontname": FONT, "nodesep": "0.25", "ranksep": "0.35", "bgcolor": "white"}
+    head = {
+        "rankdir": "TB",
+        "label": graph_label(graph, values),
+        "labelloc": "t",
+        "labeljust": "l",
+        "fontname": FONT,
+        "nodesep": "0.25",
+        "ranksep": "0.35",
+        "bgcolor": "white",
+    }
     size = graph.number_of_nodes() + graph.number_of_edges()
     big = size > BIG
     if big:
@@ -165,8 +181,10 @@ def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) 
     lines += [f"  {k}={quote(v)}" for k, v in head.items()]
     lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05'})}")
     lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7'})}")
-    node_lines = [(n, f"n{dom_id(n)} {attr_list(_node_attrs(graph, n, attrs, values, big))}")
-                  for n, attrs in graph.nodes(data=True)]
+    node_lines = [
+        (n, f"n{dom_id(n)} {attr_list(_node_attrs(graph, n, attrs, values, big))}")
+        for n, attrs in graph.nodes(data=True)
+    ]
     if clusters:  # NOTE [nested clusters] in _clusters.py
         outside, boxes = nest(graph, node_lines)
         lines += ["  " + line for line in outside] + boxes

@@ -19,7 +19,7 @@ def inline_svg(dot_source: str, svg: str | None = None) -> str:
     """dot's SVG (given, or drawn from the source) without its XML prolog, for an HTML page."""
     if svg is None:
         svg = pipe(dot_source, "svg").decode("utf-8")
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def script_json(data: Any) -> str:
@@ -29,47 +29,60 @@ def script_json(data: Any) -> str:
 
 
 _LINKS = (("prev", "◀ previous pass"), ("index", "all passes"), ("next", "next pass ▶"))  # ids gt-<key>-pass
-_KEY = ('<p id="gt-key"><span class="gt-k gt-k-current"></span>this step\'s node '
-        '<span class="gt-k gt-k-in"></span>gradient arriving <span class="gt-k gt-k-out"></span>gradient leaving '
-        '(= arriving × local derivative) <span class="gt-k gt-k-todo"></span>later steps: their gradients '
-        "are hidden until computed</p>")
+_KEY = (
+    '<p id="gt-key"><span class="gt-k gt-k-current"></span>this step\'s node '
+    '<span class="gt-k gt-k-in"></span>gradient arriving <span class="gt-k gt-k-out"></span>gradient leaving '
+    '(= arriving × local derivative) <span class="gt-k gt-k-todo"></span>later steps: their gradients '
+    "are hidden until computed</p>"
+)
 
 
 def nav(links: dict[str, str] | None) -> str:
     """Links to the previous and next pass pages and the index (those given), for a run folder."""
-    items = [f'<a id="gt-{key}-pass" href="{html.escape(links[key])}">{text}</a>'
-             for key, text in _LINKS if links and links.get(key)]
-    return f'<nav>{" ".join(items)}</nav>' if items else ""
+    items = [
+        f'<a id="gt-{key}-pass" href="{html.escape(links[key])}">{text}</a>'
+        for key, text in _LINKS
+        if links and links.get(key)
+    ]
+    return f"<nav>{' '.join(items)}</nav>" if items else ""
 
 
-def step_page(graph: Graph, *, values: bool = True, clusters: bool = False, svg: str | None = None,
-              links: dict[str, str] | None = None) -> str:
+def step_page(
+    graph: Graph,
+    *,
+    values: bool = True,
+    clusters: bool = False,
+    svg: str | None = None,
+    links: dict[str, str] | None = None,
+) -> str:
     """The page: header with step buttons, the SVG, a side panel, data as JSON, inline CSS and JS.
 
     ``links``: hrefs of the ``prev``ious and ``next`` pass pages and the ``index``, where there are.
     """
     svg = unprefix(inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg))  # one picture
     title = html.escape(pass_title(graph))
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_assets.CSP}">',
-        '<link rel="icon" href="data:,">',
-        f"<title>graphtrace: {title}</title>",
-        f"<style>{_assets.CSS}</style></head><body>",
-        f"<header><h1>{title}</h1>",
-        '<button id="gt-first" title="first step (Home)">« first</button>',
-        '<button id="gt-prev" title="previous step (←)">◀ prev</button>',
-        '<span id="gt-pos"></span>',
-        '<button id="gt-next" title="next step (→)">next ▶</button>',
-        '<button id="gt-last" title="last step (End)">last »</button>',
-        f"{nav(links)}</header>{_KEY}",
-        f'<main><div id="gt-graph">{svg}</div><aside id="gt-panel"></aside></main>',
-        f'<script type="application/json" id="gt-data">{script_json({"steps": steps(graph, values)})}</script>',
-        f"<script>{_assets.JS}</script>",
-        "</body></html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{_assets.CSP}">',
+            '<link rel="icon" href="data:,">',
+            f"<title>graphtrace: {title}</title>",
+            f"<style>{_assets.CSS}</style></head><body>",
+            f"<header><h1>{title}</h1>",
+            '<button id="gt-first" title="first step (Home)">« first</button>',
+            '<button id="gt-prev" title="previous step (←)">◀ prev</button>',
+            '<span id="gt-pos"></span>',
+            '<button id="gt-next" title="next step (→)">next ▶</button>',
+            '<button id="gt-last" title="last step (End)">last »</button>',
+            f"{nav(links)}</header>{_KEY}",
+            f'<main><div id="gt-graph">{svg}</div><aside id="gt-panel"></aside></main>',
+            f'<script type="application/json" id="gt-data">{script_json({"steps": steps(graph, values)})}</script>',
+            f"<script>{_assets.JS}</script>",
+            "</body></html>",
+            "",
+        ]
+    )
 
 
 def add_before_body(page: str, fragment: str | None) -> str:

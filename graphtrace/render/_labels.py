@@ -90,8 +90,11 @@ def accumulation(before: Attrs | None, inc: Attrs | None, after: Attrs | None, b
     big tensors listed by norm without '+' and '=' (NOTE [numbers that never mislead])."""
     if before is None and inc is not None and after is not None:
         short = [_numbers.inline(inc), _numbers.inline(after)]
-        if (_numbers.shown(inc, _numbers.INLINE_LIMIT) and len(inc.get("shape") or []) <= 1
-                and sum(map(len, short)) <= _numbers.SHORT_SUM):
+        if (
+            _numbers.shown(inc, _numbers.INLINE_LIMIT)
+            and len(inc.get("shape") or []) <= 1
+            and sum(map(len, short)) <= _numbers.SHORT_SUM
+        ):
             return [esc(f".grad None + {short[0]} = {short[1]}")]
     if before is None:
         if after is not None and after.get("values") is not None and not brief:
@@ -100,8 +103,11 @@ def accumulation(before: Attrs | None, inc: Attrs | None, after: Attrs | None, b
     limit = _numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT
     lines, adds_up = _numbers.sum_lines([before, inc], after, limit=limit)
     if not adds_up:
-        return [esc(f".grad before {_numbers.inline(before)}"), esc(f"increment {_numbers.inline(inc)}"),
-                esc(f".grad after {_numbers.inline(after)}")]
+        return [
+            esc(f".grad before {_numbers.inline(before)}"),
+            esc(f"increment {_numbers.inline(inc)}"),
+            esc(f".grad after {_numbers.inline(after)}"),
+        ]
     if len(lines) == 1:
         return [esc(f".grad {lines[0]}")]
     return [esc(".grad before + increment = after"), *mono(lines)]
@@ -122,8 +128,9 @@ def hooks_of(attrs: Attrs, *kinds: str) -> list[Attrs]:
     return [h for h in attrs.get("hooks") or [] if h.get("kind") in kinds]
 
 
-def edge_label(grad: Attrs | None, local: Attrs | None, parts: list[Any] | None, values: bool,
-               brief: bool = False) -> str:
+def edge_label(
+    grad: Attrs | None, local: Attrs | None, parts: list[Any] | None, values: bool, brief: bool = False
+) -> str:
     """What flowed along an edge: the gradient (its slot parts summed) and the local factor."""
     if not values or grad is None:
         return ""
@@ -144,6 +151,12 @@ def pass_title(graph: Graph) -> str:
     """A pass's title: its index, rank (under torchrun), api, the function that called it, call site, kind."""
     g = graph.graph
     rank = f"rank {g['rank']} of {g.get('world_size')}" if "rank" in g else ""
-    bits = [f"pass {g.get('index', '?')}", rank, g.get("api") or "", g.get("caller") or "",
-            g.get("call_site") or "", g.get("kind") or ""]
+    bits = [
+        f"pass {g.get('index', '?')}",
+        rank,
+        g.get("api") or "",
+        g.get("caller") or "",
+        g.get("call_site") or "",
+        g.get("kind") or "",
+    ]
     return " · ".join(b for b in bits if b)

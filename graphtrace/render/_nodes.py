@@ -23,8 +23,11 @@ def _info_line(attrs: dict[str, Any]) -> list[str]:
     """The muted second line: step number, dtype and shape, a leaf's flags (NOTE [one span per line])."""
     shape = attrs.get("shape")
     step = attrs.get("step")
-    bits = ["not run" if step is None else f"step {step}", attrs.get("dtype") or "",
-            "" if shape is None else _numbers.shape_text(shape)]
+    bits = [
+        "not run" if step is None else f"step {step}",
+        attrs.get("dtype") or "",
+        "" if shape is None else _numbers.shape_text(shape),
+    ]
     text = " · ".join(b for b in bits[:2] if b) + (" " + bits[2] if bits[2] else "")
     if attrs.get("kind") == "leaf":
         text += f" · is_leaf={attrs.get('is_leaf', True)} requires_grad={attrs.get('requires_grad')}"
@@ -67,8 +70,9 @@ def _code_line(attrs: dict[str, Any]) -> list[str]:
     return [_labels.font(_labels.esc(code, 60), _labels.MUTED)] if code else []
 
 
-def root_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
-               brief: bool = False) -> tuple[list[str], list[str]]:
+def root_parts(
+    graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False
+) -> tuple[list[str], list[str]]:
     name = node_name(attrs)
     known = [_bold_line(f"{name} (output)" if name else "output"), *_info_line(attrs)]
     if values:
@@ -77,8 +81,9 @@ def root_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
     return known, []
 
 
-def op_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
-             brief: bool = False) -> tuple[list[str], list[str]]:
+def op_parts(
+    graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False
+) -> tuple[list[str], list[str]]:
     op, name = attrs.get("op") or "?", node_name(attrs)
     known = [_bold_line(f"{name} = {op}" if name else op), *_info_line(attrs), *check_line(attrs), *_code_line(attrs)]
     later: list[str] = []
@@ -93,8 +98,9 @@ def op_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
     return known, later
 
 
-def leaf_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
-               brief: bool = False) -> tuple[list[str], list[str]]:
+def leaf_parts(
+    graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False
+) -> tuple[list[str], list[str]]:
     known = [_bold_line(node_name(attrs) or "leaf"), *_info_line(attrs)]
     if not values:
         return known, []
@@ -114,8 +120,9 @@ def leaf_parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
     return known, later
 
 
-def parts(graph: Graph, n: object, attrs: dict[str, Any], values: bool,
-          brief: bool = False) -> tuple[list[str], list[str]]:
+def parts(
+    graph: Graph, n: object, attrs: dict[str, Any], values: bool, brief: bool = False
+) -> tuple[list[str], list[str]]:
     """A node's label lines: (known before its step, computed by it) (NOTE [lines known before a step])."""
     kind = attrs.get("kind", "op")
     make = root_parts if kind == "root" else leaf_parts if kind == "leaf" else op_parts
@@ -150,8 +157,11 @@ def group_label(attrs: dict[str, Any], values: bool) -> str:
     cells = [f'<TR><TD ALIGN="LEFT" COLSPAN="{span}">{r}</TD></TR>' for r in rows]
     if values:
         drawn = _bars(bars) if len(bars) == len(table) else [""] * len(table)
-        cells += [f'<TR><TD ALIGN="LEFT">{_labels.font(_labels.esc(k), _labels.MUTED)}</TD>'
-                  f'<TD ALIGN="LEFT">{_labels.esc(v)}</TD>{b}</TR>' for (k, v), b in zip(table, drawn)]
+        cells += [
+            f'<TR><TD ALIGN="LEFT">{_labels.font(_labels.esc(k), _labels.MUTED)}</TD>'
+            f'<TD ALIGN="LEFT">{_labels.esc(v)}</TD>{b}</TR>'
+            for (k, v), b in zip(table, drawn)
+        ]
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(cells)}</TABLE>>'
 
 
@@ -170,8 +180,10 @@ def _bars(rows: list[list[float | None]]) -> list[str]:
             ok = value > 0 and top > 0
             width = min(BAR - 1, max(1, round(BAR * value / top))) if ok else 1
             fill = f' BGCOLOR="{color}"' if ok else ""
-            bars.append(f'<TR><TD WIDTH="{width}" HEIGHT="4" FIXEDSIZE="TRUE"{fill}></TD>'  # the bar, then
-                        f'<TD WIDTH="{BAR - width}" HEIGHT="4" FIXEDSIZE="TRUE"></TD></TR>')  # the room it leaves
+            bars.append(
+                f'<TR><TD WIDTH="{width}" HEIGHT="4" FIXEDSIZE="TRUE"{fill}></TD>'  # the bar, then
+                f'<TD WIDTH="{BAR - width}" HEIGHT="4" FIXEDSIZE="TRUE"></TD></TR>'
+            )  # the room it leaves
         out.append(f'<TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="1" CELLPADDING="0">{"".join(bars)}</TABLE></TD>')
     return out
 

@@ -148,7 +148,7 @@ def _blocks(items: list[tuple[str, dict[str, Any]]], limit: int, precise: bool) 
         sizes = matrix or [per] * (len(cells) // per) + ([len(cells) % per] if len(cells) % per or not cells else [])
         rows, at = [], 0
         for size in sizes:
-            rows.append(cells[at:at + size])
+            rows.append(cells[at : at + size])
             at += size
         if len(laid) == 1 and len(rows) == 1:  # one line: no columns to line up
             width = 0
@@ -163,8 +163,9 @@ def _blocks(items: list[tuple[str, dict[str, Any]]], limit: int, precise: bool) 
     return lines
 
 
-def sum_lines(parts: list[dict[str, Any] | None], total: dict[str, Any] | None, precise: bool = False,
-              limit: int = SHOW_LIMIT) -> tuple[list[str], bool]:
+def sum_lines(
+    parts: list[dict[str, Any] | None], total: dict[str, Any] | None, precise: bool = False, limit: int = SHOW_LIMIT
+) -> tuple[list[str], bool]:
     """(lines, whether they add up element by element) of contributions and their sum: '2 + 2 = 4',
     vectors stacked element by element; big ones listed by norm, never joined by '+' and '='
     (NOTE [numbers that never mislead])."""
@@ -179,8 +180,10 @@ def sum_lines(parts: list[dict[str, Any] | None], total: dict[str, Any] | None, 
             return lines, True
     fmt = formatter(total, precise)
     norms = ", ".join(fmt(p.get("norm")) for p in given)
-    return [f"{len(given)} contributions, norms {norms}",
-            f"sum {inline(total, precise)}" if total is not None else "sum not recorded"], False
+    return [
+        f"{len(given)} contributions, norms {norms}",
+        f"sum {inline(total, precise)}" if total is not None else "sum not recorded",
+    ], False
 
 
 def _flat(values: Any) -> list[Any]:

@@ -120,8 +120,14 @@ def panel_rows(graph: Graph, n: object) -> list[list[str]]:
     for item in items(graph, n):
         rows.append([f"rule for {item['input']}", item["formula"]])
         for k, rec in item["saved"]:
-            rows.append([f"saved {k}", _value(rec, True) if rec is None or _numbers.shown(rec, _numbers.INLINE_LIMIT)
-                         else "\n".join(_numbers.elements(rec, precise=True)) or _value(rec, True)])
+            rows.append(
+                [
+                    f"saved {k}",
+                    _value(rec, True)
+                    if rec is None or _numbers.shown(rec, _numbers.INLINE_LIMIT)
+                    else "\n".join(_numbers.elements(rec, precise=True)) or _value(rec, True),
+                ]
+            )
         text = pretty(item["formula"], attrs.get("dtype"))
         put = _substituted(text, {"grad": arriving, **dict(item["saved"])})
         if put is not None and item["grad"] is not None and put != text:

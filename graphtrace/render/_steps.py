@@ -66,8 +66,10 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
         returned = attrs.get("returned_grad")
         return [] if returned is None else [["returned grad", _text(returned)]]
     if graph.graph.get("kind") == "grad" or attrs.get("returned_grad") is not None:
-        return [["returned grad", _text(attrs.get("returned_grad") or grad_in)],
-                [".grad", f"untouched: {_numbers.inline(attrs.get('grad_before'), precise=True)}"]]
+        return [
+            ["returned grad", _text(attrs.get("returned_grad") or grad_in)],
+            [".grad", f"untouched: {_numbers.inline(attrs.get('grad_before'), precise=True)}"],
+        ]
     before, after = attrs.get("grad_before"), local_after(attrs)
     post = _labels.hooks_of(attrs, "post_accumulate")
     if post:  # .grad as accumulated; the hook's change is a step of its own
@@ -84,10 +86,16 @@ def _hook_step(base: dict[str, Any], attrs: dict[str, Any], entry: dict[str, Any
     with the gradients arriving, a module or post-accumulate hook with those leaving."""
     kind = _labels.HOOK_TITLES.get(entry.get("kind", ""), "hook")
     arriving = entry.get("kind") == "tensor"
-    return dict(base, kind="hook", title=f"{kind} on {node_title(attrs)}", facts=[], rule=[],
-                grads=[["before", _text(entry.get("before"))], ["after the hook", _text(entry.get("after"))]],
-                sum=base["sum"] if arriving else "", **{"in": base["in"] if arriving else [],
-                                                        "out": [] if arriving else base["out"]})
+    return dict(
+        base,
+        kind="hook",
+        title=f"{kind} on {node_title(attrs)}",
+        facts=[],
+        rule=[],
+        grads=[["before", _text(entry.get("before"))], ["after the hook", _text(entry.get("after"))]],
+        sum=base["sum"] if arriving else "",
+        **{"in": base["in"] if arriving else [], "out": [] if arriving else base["out"]},
+    )
 
 
 def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
@@ -102,23 +110,40 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
         arriving = []
         for u in graph.predecessors(n):
             e = graph.edges[u, n]
-            arriving.append({"edge": edge_dom_id(u, n), "from": node_title(graph.nodes[u]),
-                             "grad": _text(e.get("grad")), "health": _numbers.health(e.get("grad")) or "none"})
+            arriving.append(
+                {
+                    "edge": edge_dom_id(u, n),
+                    "from": node_title(graph.nodes[u]),
+                    "grad": _text(e.get("grad")),
+                    "health": _numbers.health(e.get("grad")) or "none",
+                }
+            )
         leaving = []
         for v in graph.successors(n):
             e = graph.edges[n, v]
-            leaving.append({"edge": edge_dom_id(n, v), "to": node_title(graph.nodes[v]),
-                            "grad": _text(e.get("grad")),
-                            "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
-                            "health": _numbers.health(e.get("grad")) or "none"})
+            leaving.append(
+                {
+                    "edge": edge_dom_id(n, v),
+                    "to": node_title(graph.nodes[v]),
+                    "grad": _text(e.get("grad")),
+                    "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
+                    "health": _numbers.health(e.get("grad")) or "none",
+                }
+            )
         contributions = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
         contributions = [p for p in contributions if p is not None]
         known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
         base = {
-            "node": node_dom_id(n), "step": step, "kind": attrs.get("kind", "op"), "title": node_title(attrs),
-            "facts": _facts(graph, attrs), "grads": _grad_rows(graph, attrs),
-            "in": arriving, "sum": _sum(contributions, arrived(attrs)) if len(contributions) > 1 else "",
-            "out": leaving, "rule": R.panel_rows(graph, n) if values and attrs.get("kind") == "op" else [],
+            "node": node_dom_id(n),
+            "step": step,
+            "kind": attrs.get("kind", "op"),
+            "title": node_title(attrs),
+            "facts": _facts(graph, attrs),
+            "grads": _grad_rows(graph, attrs),
+            "in": arriving,
+            "sum": _sum(contributions, arrived(attrs)) if len(contributions) > 1 else "",
+            "out": leaving,
+            "rule": R.panel_rows(graph, n) if values and attrs.get("kind") == "op" else [],
             "known": known,
         }
         out += [_hook_step(base, attrs, h) for h in _labels.hooks_of(attrs, "tensor")]  # before the node used it

@@ -52,7 +52,7 @@ def finish(svg: str) -> str:
         w, h = w * scale, h * scale
         fit = ' style="max-width:100%;height:auto"'
     root = f'<svg id="{pid}" class="graphtrace" width="{w:.0f}px" height="{h:.0f}px"{fit}'
-    svg = svg[: m.start()] + root + svg[m.end():]
+    svg = svg[: m.start()] + root + svg[m.end() :]
     end = svg.index(">", m.start()) + 1
     return svg[:end] + f"\n<style>{DARK.format(id=pid)}</style>" + svg[end:]
 

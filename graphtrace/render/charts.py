@@ -53,8 +53,7 @@ def _span(vals: list[float]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def line_chart(xs: list[float], series: list[tuple[str, str, list[float]]], *, title: str,
-               xlabel: str) -> str:
+def line_chart(xs: list[float], series: list[tuple[str, str, list[float]]], *, title: str, xlabel: str) -> str:
     """An SVG line chart of one or more series (label, colour, ys) over shared ``xs``."""
     order = sorted(range(len(xs)), key=lambda i: xs[i])
     x0, x1 = _span(xs)
@@ -67,30 +66,36 @@ def line_chart(xs: list[float], series: list[tuple[str, str, list[float]]], *, t
     def py(y: float) -> float:
         return _T + ph - (y - y0) / (y1 - y0) * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-           f'viewBox="0 0 {_W} {_H}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
-           f'role="img" aria-label="{escape(title)}">',
-           f'<text x="{_L}" y="15" font-weight="bold">{escape(title)}</text>',
-           f'<rect x="{_L}" y="{_T}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
+        f'viewBox="0 0 {_W} {_H}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
+        f'role="img" aria-label="{escape(title)}">',
+        f'<text x="{_L}" y="15" font-weight="bold">{escape(title)}</text>',
+        f'<rect x="{_L}" y="{_T}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>',
+    ]
     for t in _ticks(x0, x1):
-        out.append(f'<line x1="{px(t):.1f}" y1="{_T}" x2="{px(t):.1f}" y2="{_T + ph}" stroke="#eee"/>'
-                   f'<text x="{px(t):.1f}" y="{_T + ph + 14}" text-anchor="middle">{_fmt(t)}</text>')
+        out.append(
+            f'<line x1="{px(t):.1f}" y1="{_T}" x2="{px(t):.1f}" y2="{_T + ph}" stroke="#eee"/>'
+            f'<text x="{px(t):.1f}" y="{_T + ph + 14}" text-anchor="middle">{_fmt(t)}</text>'
+        )
     for t in _ticks(y0, y1):
-        out.append(f'<line x1="{_L}" y1="{py(t):.1f}" x2="{_L + pw}" y2="{py(t):.1f}" stroke="#eee"/>'
-                   f'<text x="{_L - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+        out.append(
+            f'<line x1="{_L}" y1="{py(t):.1f}" x2="{_L + pw}" y2="{py(t):.1f}" stroke="#eee"/>'
+            f'<text x="{_L - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>'
+        )
     if y0 < 0 < y1:
         out.append(f'<line x1="{_L}" y1="{py(0):.1f}" x2="{_L + pw}" y2="{py(0):.1f}" stroke="#999"/>')
-    out.append(f'<text x="{_L + pw / 2:.1f}" y="{_H - 4}" text-anchor="middle" fill="#555">'
-               f'{escape(xlabel)}</text>')
+    out.append(f'<text x="{_L + pw / 2:.1f}" y="{_H - 4}" text-anchor="middle" fill="#555">{escape(xlabel)}</text>')
     for k, (label, colour, ys) in enumerate(series):
         pts = " ".join(f"{px(xs[i]):.1f},{py(ys[i]):.1f}" for i in order)
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
-        out.extend(f'<circle cx="{px(xs[i]):.1f}" cy="{py(ys[i]):.1f}" r="2.2" fill="{colour}"/>'
-                   for i in order)
+        out.extend(f'<circle cx="{px(xs[i]):.1f}" cy="{py(ys[i]):.1f}" r="2.2" fill="{colour}"/>' for i in order)
         lx = _L + pw - 150
-        out.append(f'<line x1="{lx}" y1="{_T + 12 + 14 * k}" x2="{lx + 16}" y2="{_T + 12 + 14 * k}" '
-                   f'stroke="{colour}" stroke-width="2"/><text x="{lx + 20}" y="{_T + 16 + 14 * k}">'
-                   f'{escape(label)}</text>')
+        out.append(
+            f'<line x1="{lx}" y1="{_T + 12 + 14 * k}" x2="{lx + 16}" y2="{_T + 12 + 14 * k}" '
+            f'stroke="{colour}" stroke-width="2"/><text x="{lx + 20}" y="{_T + 16 + 14 * k}">'
+            f"{escape(label)}</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -140,25 +145,37 @@ def value_grad_chart(graph: Graph) -> str | None:
             used.add(r)
             fname = _label(r, graph.nodes[r])
             charts.append(line_chart(xs, [(fname, _BLUE, ys)], title=f"{fname} against {name}", xlabel=name))
-        charts.append(line_chart(xs, [(f"gradient at {name}", _GREEN, gs)],
-                                 title=f"gradient at {name} against {name}", xlabel=name))
+        charts.append(
+            line_chart(
+                xs, [(f"gradient at {name}", _GREEN, gs)], title=f"gradient at {name} against {name}", xlabel=name
+            )
+        )
     for r, attrs, xs in roots:
         gs = _vector(_gradient(attrs))
         if r in used or xs is None or gs is None or len(xs) != len(gs):
             continue
         name = _label(r, attrs)
-        charts.append(line_chart(xs, [(f"seed gradient of {name}", _GREEN, gs)],
-                                 title=f"seed gradient of {name} against its value", xlabel=name))
+        charts.append(
+            line_chart(
+                xs,
+                [(f"seed gradient of {name}", _GREEN, gs)],
+                title=f"seed gradient of {name} against its value",
+                xlabel=name,
+            )
+        )
     if not charts:
         return None
-    return ('<section class="graphtrace-charts" style="padding:4px 24px 24px;font-family:Helvetica,Arial,'
-            'sans-serif"><h2 style="font-size:16px">Value against gradient</h2><p style="color:#666;'
-            'font-size:13px">Each point is one element of a 1-D tensor: across, its value; up, its '
-            'gradient in this pass, or the output computed from it.</p>'
-            '<div style="display:flex;flex-wrap:wrap;gap:12px">' + "".join(charts) + "</div></section>")
+    return (
+        '<section class="graphtrace-charts" style="padding:4px 24px 24px;font-family:Helvetica,Arial,'
+        'sans-serif"><h2 style="font-size:16px">Value against gradient</h2><p style="color:#666;'
+        'font-size:13px">Each point is one element of a 1-D tensor: across, its value; up, its '
+        "gradient in this pass, or the output computed from it.</p>"
+        '<div style="display:flex;flex-wrap:wrap;gap:12px">' + "".join(charts) + "</div></section>"
+    )
 
 
 # -- gradient flow over a training loop ------------------------------------------------------
+
 
 def grad_magnitudes(record: Any) -> tuple[float, float] | None:
     """(rms |grad|, max |grad|) of a gradient record: norm/sqrt(numel) and max(|min|, |max|)."""
@@ -234,27 +251,33 @@ def grad_flow_chart(stats: Iterable[tuple[str, float, float, int]]) -> str:
             return label_w
         return at(math.log10(v)) if v < math.inf else label_w + plot_w
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
-           f'role="img" aria-label="gradient flow">',
-           '<text x="4" y="14" font-weight="bold">Gradient flow (log scale)</text>',
-           f'<rect x="{label_w}" y="20" width="10" height="8" fill="{_BLUE}"/>'
-           f'<text x="{label_w + 14}" y="28">mean over passes of rms |grad|</text>'
-           f'<rect x="{label_w + 200}" y="20" width="3" height="10" fill="#d62728"/>'
-           f'<text x="{label_w + 208}" y="28">max |grad|</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
+        f'role="img" aria-label="gradient flow">',
+        '<text x="4" y="14" font-weight="bold">Gradient flow (log scale)</text>',
+        f'<rect x="{label_w}" y="20" width="10" height="8" fill="{_BLUE}"/>'
+        f'<text x="{label_w + 14}" y="28">mean over passes of rms |grad|</text>'
+        f'<rect x="{label_w + 200}" y="20" width="3" height="10" fill="#d62728"/>'
+        f'<text x="{label_w + 208}" y="28">max |grad|</text>',
+    ]
     for e in range(lo_exp, hi_exp + 1):
         x = at(e)  # not px(10.0 ** e): 1e309 is past float64
-        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + row_h * len(rows)}" stroke="#eee"/>'
-                   f'<text x="{x:.1f}" y="{top + row_h * len(rows) + 14}" text-anchor="middle">1e{e}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + row_h * len(rows)}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{top + row_h * len(rows) + 14}" text-anchor="middle">1e{e}</text>'
+        )
     for k, (name, mean, mx, n) in enumerate(rows):
         y = top + k * row_h
         tip = f"{name}: rms |grad| {mean:.4g} (mean over {n} passes), max |grad| {mx:.4g}"
-        out.append(f'<g><title>{escape(tip)}</title>'
-                   f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(name)}</text>'
-                   f'<rect x="{label_w}" y="{y + 4}" width="{px(mean) - label_w:.1f}" height="10" '
-                   f'fill="{_BLUE}"/>'
-                   f'<rect x="{px(mx) - 1.5:.1f}" y="{y + 2}" width="3" height="14" fill="#d62728"/>'
-                   f'<text x="{label_w + plot_w + 12}" y="{y + 13}" fill="#555">rms {mean:.3g} · max {mx:.3g}'
-                   f"</text></g>")
+        out.append(
+            f"<g><title>{escape(tip)}</title>"
+            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(name)}</text>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{px(mean) - label_w:.1f}" height="10" '
+            f'fill="{_BLUE}"/>'
+            f'<rect x="{px(mx) - 1.5:.1f}" y="{y + 2}" width="3" height="14" fill="#d62728"/>'
+            f'<text x="{label_w + plot_w + 12}" y="{y + 13}" fill="#555">rms {mean:.3g} · max {mx:.3g}'
+            f"</text></g>"
+        )
     out.append("</svg>")
     return "".join(out)

@@ -32,8 +32,9 @@ def iframe(page: str, height: int = STEP_HEIGHT, title: str = "graphtrace") -> s
     )
 
 
-def pass_bundle(graph: Graph, text: str, *, step: bool = False, height: int = STEP_HEIGHT,
-                **options: Any) -> dict[str, Any]:
+def pass_bundle(
+    graph: Graph, text: str, *, step: bool = False, height: int = STEP_HEIGHT, **options: Any
+) -> dict[str, Any]:
     """The SVG, or the step-through page in a frame, with ``text`` as plain text; one line if
     it cannot be drawn (the only display method: IPython would call a ``_repr_html_`` too,
     drawing the pass twice)."""

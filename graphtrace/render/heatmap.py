@@ -58,8 +58,12 @@ class GradSeries:
         """Plain data for run.json: pass numbers, and per parameter its rms per column (None: not in
         that pass) and its number of elements."""
         n = len(self.passes)
-        return {"passes": list(self.passes), "rows": [[name, [row.get(c) for c in range(n)], self.numel.get(name, 1)]
-                                                      for name, row in self.rows.items()]}
+        return {
+            "passes": list(self.passes),
+            "rows": [
+                [name, [row.get(c) for c in range(n)], self.numel.get(name, 1)] for name, row in self.rows.items()
+            ],
+        }
 
 
 def by_module(rows: list[list[Any]], max_rows: int = MAX_ROWS) -> tuple[list[list[Any]], int | None]:
@@ -82,8 +86,11 @@ def by_module(rows: list[list[Any]], max_rows: int = MAX_ROWS) -> tuple[list[lis
         values = []
         for c in range(len(members[0][1])):
             vals = [r[1][c] for r in members]
-            values.append(None if any(v is None for v in vals)
-                          else math.sqrt(sum(v * v * n for v, n in zip(vals, size)) / sum(size)))
+            values.append(
+                None
+                if any(v is None for v in vals)
+                else math.sqrt(sum(v * v * n for v, n in zip(vals, size)) / sum(size))
+            )
         out.append([key if len(members) == 1 else f"{key} ({len(members)} tensors)", values, sum(size)])
     return out, depth
 
@@ -130,8 +137,11 @@ def grad_heatmap(series: dict[str, Any]) -> str | None:
     label_w = min(300, 12 + 7 * max(len(row[0]) for row in rows))
     cell_w = max(2.0, min(16.0, 640 / len(passes)))
     cell_h, top = 12, 62
-    legend = [("vanishing", f"vanishing: rms < {VANISHING:.0e}"), ("exploding", f"exploding: rms > {EXPLODING:.0e}"),
-              ("nonfinite", "NaN/Inf")]
+    legend = [
+        ("vanishing", f"vanishing: rms < {VANISHING:.0e}"),
+        ("exploding", f"exploding: rms > {EXPLODING:.0e}"),
+        ("nonfinite", "NaN/Inf"),
+    ]
     legend_end = label_w + _LEVELS * 8 + 16 + sum(24 + 7 * len(text) for _, text in legend)
     width = int(max(label_w + cell_w * len(passes) + 20, legend_end))
     height = top + cell_h * len(rows) + 34
@@ -147,19 +157,24 @@ def grad_heatmap(series: dict[str, Any]) -> str | None:
                 colour = _colour(round((math.log10(v) - lo) / (hi - lo) * (_LEVELS - 1)) / (_LEVELS - 1))
             x, y = label_w + c * cell_w, top + r * cell_h
             paths.setdefault(colour, []).append(f"M{x:.1f} {y}h{cell_w:.1f}v{cell_h - 1}h{-cell_w:.1f}z")
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
-           'role="img" aria-label="rms gradient per parameter and pass">',
-           f'<text x="4" y="14" font-weight="bold">{title}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11" '
+        'role="img" aria-label="rms gradient per parameter and pass">',
+        f'<text x="4" y="14" font-weight="bold">{title}</text>',
+    ]
     bar_x = label_w
     for k in range(_LEVELS):  # the colour scale, 10^lo to 10^hi
         out.append(f'<rect x="{bar_x + k * 8}" y="24" width="8" height="10" fill="{_colour(k / (_LEVELS - 1))}"/>')
-    out.append(f'<text x="{bar_x}" y="46">1e{lo}</text>'
-               f'<text x="{bar_x + _LEVELS * 8}" y="46" text-anchor="end">1e{hi}</text>')
+    out.append(
+        f'<text x="{bar_x}" y="46">1e{lo}</text><text x="{bar_x + _LEVELS * 8}" y="46" text-anchor="end">1e{hi}</text>'
+    )
     x = bar_x + _LEVELS * 8 + 16
     for kind, text in legend:
-        out.append(f'<rect x="{x}" y="24" width="10" height="10" fill="{_SPECIAL[kind]}"/>'
-                   f'<text x="{x + 14}" y="33">{escape(text)}</text>')
+        out.append(
+            f'<rect x="{x}" y="24" width="10" height="10" fill="{_SPECIAL[kind]}"/>'
+            f'<text x="{x + 14}" y="33">{escape(text)}</text>'
+        )
         x += 24 + 7 * len(text)
     for colour, segs in paths.items():
         out.append(f'<path fill="{colour}" d="{"".join(segs)}"/>')
@@ -168,13 +183,14 @@ def grad_heatmap(series: dict[str, Any]) -> str | None:
         tip = f"{name}: rms from {min(shown):.4g} to {max(shown):.4g} over {len(shown)} passes" if shown else name
         bad = sum(1 for v in vals if v is not None and not math.isfinite(v))
         tip += f", NaN/Inf in {bad}" if bad else ""
-        out.append(f'<g><title>{escape(tip)}</title><text x="{label_w - 6}" y="{top + r * cell_h + 9}" '
-                   f'text-anchor="end">{escape(name)}</text></g>')
+        out.append(
+            f'<g><title>{escape(tip)}</title><text x="{label_w - 6}" y="{top + r * cell_h + 9}" '
+            f'text-anchor="end">{escape(name)}</text></g>'
+        )
     axis_y = top + cell_h * len(rows) + 14
     ticks = sorted({0, len(passes) - 1, *range(0, len(passes), max(1, len(passes) // 6))})
     for c in ticks:
-        out.append(f'<text x="{label_w + (c + 0.5) * cell_w:.1f}" y="{axis_y}" text-anchor="middle">'
-                   f"{passes[c]}</text>")
+        out.append(f'<text x="{label_w + (c + 0.5) * cell_w:.1f}" y="{axis_y}" text-anchor="middle">{passes[c]}</text>')
     out.append(f'<text x="{label_w}" y="{axis_y + 16}" fill="#555">pass →</text>')
     out.append("</svg>")
     return "".join(out)

@@ -58,8 +58,14 @@ NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced 
 # original edges they stand for. Nodes and edges keep the order of their first member.
 
 
-def apply(graph: Graph, *, depth: int | None = None, expand: tuple[Any, ...] | str = (), fold: bool | None = None,
-          budget: int | None = NODE_BUDGET) -> Graph:
+def apply(
+    graph: Graph,
+    *,
+    depth: int | None = None,
+    expand: tuple[Any, ...] | str = (),
+    fold: bool | None = None,
+    budget: int | None = NODE_BUDGET,
+) -> Graph:
     """The graph to draw: ``graph`` itself while it is small, else a reduced view (NOTE [views])."""
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
         raise GraphtraceError(f"depth must be a positive int (module path depth), not {depth!r}")
@@ -101,9 +107,14 @@ def apply(graph: Graph, *, depth: int | None = None, expand: tuple[Any, ...] | s
     n1 = view.number_of_nodes()
     head = "" if asked else f"auto view of a pass over {budget} nodes: "
     view.graph["view_note"] = head + "; ".join(notes or ["nothing to collapse"]) + f" ({n0} → {n1} nodes)"
-    view.graph["view"] = {"depth": used_depth if assign else depth, "expand": list(expand),
-                          "fold": any(gr.kind == "fold" for gr in groups.values()), "auto": not asked,
-                          "nodes": n0, "shown": n1}
+    view.graph["view"] = {
+        "depth": used_depth if assign else depth,
+        "expand": list(expand),
+        "fold": any(gr.kind == "fold" for gr in groups.values()),
+        "auto": not asked,
+        "nodes": n0,
+        "shown": n1,
+    }
     return view
 
 
@@ -112,8 +123,9 @@ def _size(n0: int, assign: dict[str, Any]) -> int:
     return n0 - len(assign) + len(set(assign.values()))
 
 
-def _module_notes(groups: dict[str, NodeGroup], depth: int | None, expand: tuple[Any, ...], index: ModuleIndex,
-                  fold: bool | None) -> list[str]:
+def _module_notes(
+    groups: dict[str, NodeGroup], depth: int | None, expand: tuple[Any, ...], index: ModuleIndex, fold: bool | None
+) -> list[str]:
     folds = {gr.gid: gr for gr in groups.values() if gr.kind == "fold"}
     notes = []
     if folds:

@@ -133,7 +133,7 @@ def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]
         if attrs.get("kind") == "leaf":
             name = attrs.get("param") or attrs.get("name") or f"leaf {n}"
             if prefix and name.startswith(prefix + "."):
-                name = name[len(prefix) + 1:]
+                name = name[len(prefix) + 1 :]
             rows.append([name, "‖g‖ " + _numbers.num(norm_of(param_grad(attrs)))])
     return rows
 
@@ -147,14 +147,15 @@ def _leaf_grads(graph: Graph, members: list[Any]) -> list[dict[str, Any] | None]
     return [param_grad(graph.nodes[n]) for n in members if graph.nodes[n].get("kind") == "leaf"]
 
 
-def _fold_rows(graph: Graph, group: NodeGroup,
-               blocks: dict[str, tuple[list[Any], Boundary]]) -> tuple[list[Any], list[Any], list[Any]]:
+def _fold_rows(
+    graph: Graph, group: NodeGroup, blocks: dict[str, tuple[list[Any], Boundary]]
+) -> tuple[list[Any], list[Any], list[Any]]:
     """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
     the norms its bars are drawn from, and summary lines."""
     rows, p_norms = [], []
     for path in group.blocks:
         b_members, b_border = blocks[path]
-        label = path[len(group.rel):]
+        label = path[len(group.rel) :]
         g_norm = norm_of(representative(list(b_border.entering.values())))
         p_norm = combined_norm(_leaf_grads(graph, b_members))
         value = f"in {_numbers.num(g_norm)}" + (f" · params {_numbers.num(p_norm)}" if p_norm is not None else "")
@@ -182,8 +183,13 @@ def _param_lines(graph: Graph, group: NodeGroup, members: list[Any]) -> tuple[li
     return table, [f"params ‖g‖ {_numbers.num(total)} ({len(rows)} tensors)"]
 
 
-def group_attrs(graph: Graph, group: NodeGroup, members: list[Any], border: Boundary,
-                blocks: dict[str, tuple[list[Any], Boundary]] | None = None) -> dict[str, Any]:
+def group_attrs(
+    graph: Graph,
+    group: NodeGroup,
+    members: list[Any],
+    border: Boundary,
+    blocks: dict[str, tuple[list[Any], Boundary]] | None = None,
+) -> dict[str, Any]:
     """The node attributes of one group (NOTE [view nodes] in views.py)."""
     lines = [_count_line(graph, members), *border.lines()]
     table: list[Any] | None
@@ -195,14 +201,30 @@ def group_attrs(graph: Graph, group: NodeGroup, members: list[Any], border: Boun
         table, more = _param_lines(graph, group, members)
     grad_in = representative(list(border.entering.values()))
     attrs = {
-        "kind": "group", "op": group.module_class or "group", "name": "", "param": "",
-        "shape": grad_in["shape"] if grad_in else None, "dtype": None, "device": None,
-        "requires_grad": None, "is_leaf": False, "retains_grad": None, "value": None,
-        "step": _steps(graph, members), "grad_in": [grad_in], "retained_grad": None,
-        "source": "", "module": group.module, "module_class": group.module_class, "outputs": 1,
-        "title": group.title, "lines": lines + more,
+        "kind": "group",
+        "op": group.module_class or "group",
+        "name": "",
+        "param": "",
+        "shape": grad_in["shape"] if grad_in else None,
+        "dtype": None,
+        "device": None,
+        "requires_grad": None,
+        "is_leaf": False,
+        "retains_grad": None,
+        "value": None,
+        "step": _steps(graph, members),
+        "grad_in": [grad_in],
+        "retained_grad": None,
+        "source": "",
+        "module": group.module,
+        "module_class": group.module_class,
+        "outputs": 1,
+        "title": group.title,
+        "lines": lines + more,
         "health": _numbers.worst([node_health(graph.nodes[n]) for n in members]) or "ok",
-        "members": len(members), "repeat": max(1, len(group.blocks)), "member_ids": list(members),
+        "members": len(members),
+        "repeat": max(1, len(group.blocks)),
+        "member_ids": list(members),
     }
     if table:
         attrs["table"] = table
@@ -231,8 +253,7 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup])
             members[g].append(n)
     borders = {g: Boundary() for g in members}
     fold_blocks = _fold_blocks(groups, members)
-    in_block = {n: (path, entry) for blocks in fold_blocks.values()
-                for path, entry in blocks.items() for n in entry[0]}
+    in_block = {n: (path, entry) for blocks in fold_blocks.values() for path, entry in blocks.items() for n in entry[0]}
     merged: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for u, v, attrs in graph.edges(data=True):
         a, b = assign.get(u), assign.get(v)
@@ -258,8 +279,9 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup])
 
 
 # -- per-block borders inside fold groups ------------------------------------------------------
-def _fold_blocks(groups: dict[str, NodeGroup],
-                 members: dict[str, list[Any]]) -> dict[str, dict[str, tuple[list[Any], Boundary]]]:
+def _fold_blocks(
+    groups: dict[str, NodeGroup], members: dict[str, list[Any]]
+) -> dict[str, dict[str, tuple[list[Any], Boundary]]]:
     """For each fold group: block path -> (its members, its own boundary)."""
     out: dict[str, dict[str, tuple[list[Any], Boundary]]] = {}
     for g, ms in members.items():

@@ -19,8 +19,7 @@ def module_path(attrs: dict[str, Any]) -> str:
 
 def knows_modules(graph: Graph) -> bool:
     """Whether op nodes carry module provenance (a capture under ``trace()``)."""
-    return any(a.get("kind") == "op" and (a.get("module") or a.get("module_class"))
-               for _, a in graph.nodes(data=True))
+    return any(a.get("kind") == "op" and (a.get("module") or a.get("module_class")) for _, a in graph.nodes(data=True))
 
 
 def prefixes(path: str) -> list[str]:
@@ -63,8 +62,7 @@ def _untagged(graph: Graph, n: object, attrs: dict[str, Any]) -> bool:
     one consumer (a parameter whose module was not in the caller's frame, most likely)."""
     if attrs.get("kind") == "leaf":
         return not (attrs.get("param") or attrs.get("name") or attrs.get("module")) and graph.in_degree(n) == 1
-    return attrs.get("kind") == "op" and not (attrs.get("source") or attrs.get("module")
-                                              or attrs.get("module_class"))
+    return attrs.get("kind") == "op" and not (attrs.get("source") or attrs.get("module") or attrs.get("module_class"))
 
 
 def _resolve(graph: Graph) -> dict[str, Any]:
@@ -94,8 +92,9 @@ def open_paths(expand: tuple[Any, ...]) -> set[str]:
     return out
 
 
-def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
-                   runs: dict[str, NodeGroup]) -> tuple[dict[Any, str], dict[str, NodeGroup]]:
+def assign_modules(
+    index: ModuleIndex, depth: int | None, opened: set[str], runs: dict[str, NodeGroup]
+) -> tuple[dict[Any, str], dict[str, NodeGroup]]:
     """node -> group id: the first prefix that is a folded block, or at ``depth`` and not opened.
 
     A module shallower than ``depth`` with no modules inside it (``lm_head``) is grouped
@@ -123,8 +122,13 @@ def assign_modules(index: ModuleIndex, depth: int | None, opened: set[str],
         if key is None:
             continue
         if key not in groups:
-            groups[key] = NodeGroup(gid="g:" + key, kind="module", title=index.module_title(key), module=key,
-                                module_class=index.classes.get(key, ""))
+            groups[key] = NodeGroup(
+                gid="g:" + key,
+                kind="module",
+                title=index.module_title(key),
+                module=key,
+                module_class=index.classes.get(key, ""),
+            )
         assign[n] = groups[key].gid
     sizes = Counter(assign.values())
     assign = {n: g for n, g in assign.items() if sizes[g] > 1}
@@ -138,8 +142,14 @@ def _block_structure(index: ModuleIndex, block: str, members: list[Any]) -> tupl
     cut = len(block) + 1
     where = {n: (index.paths[n][-1][cut:], graph.nodes[n].get("op", "")) for n in members}
     nodes = sorted(Counter(where.values()).items())
-    edges = sorted(Counter((where[u], where[v], len(a.get("slots") or ()))
-                           for u in members for v, a in graph.adj[u].items() if v in where).items())
+    edges = sorted(
+        Counter(
+            (where[u], where[v], len(a.get("slots") or ()))
+            for u in members
+            for v, a in graph.adj[u].items()
+            if v in where
+        ).items()
+    )
     return index.classes.get(block, ""), tuple(nodes), tuple(edges)
 
 
@@ -178,8 +188,14 @@ def _add_run(runs: dict[str, NodeGroup], index: ModuleIndex, parent: str, blocks
     name = f"{parent}.{first}-{last}" if parent else f"{first}-{last}"
     cls = index.classes.get(blocks[0], "")
     gid = f"f:{parent}.{first}..{last}" if parent else f"f:{first}..{last}"  # no '-': DOT-safe
-    run = NodeGroup(gid=gid, kind="fold", title=name + (f" ({cls})" if cls else ""),
-                module=name, module_class=cls, blocks=blocks,
-                rel=parent.rpartition(".")[0] + "." if "." in parent else "")
+    run = NodeGroup(
+        gid=gid,
+        kind="fold",
+        title=name + (f" ({cls})" if cls else ""),
+        module=name,
+        module_class=cls,
+        blocks=blocks,
+        rel=parent.rpartition(".")[0] + "." if "." in parent else "",
+    )
     for b in blocks:
         runs[b] = run

@@ -108,7 +108,7 @@ class Collapse:
             self.parent, self.size = dict(base), size0
             for chain in chains:
                 for i in range(0, len(chain), length):
-                    for v in chain[i + 1: i + length]:
+                    for v in chain[i + 1 : i + length]:
                         self.union(chain[i], v)
         return min(length, longest)
 
@@ -162,8 +162,9 @@ class Collapse:
         return assign, groups
 
 
-def collapse(graph: Graph, free: set[Any], size: int,
-             budget: int) -> tuple[dict[Any, Any], dict[str, NodeGroup], list[str]]:
+def collapse(
+    graph: Graph, free: set[Any], size: int, budget: int
+) -> tuple[dict[Any, Any], dict[str, NodeGroup], list[str]]:
     """Assignment of free nodes to structural groups (NOTE [structural collapse]) and what was done."""
     c = Collapse(graph, free, size)
     done = []

@@ -141,8 +141,11 @@ def test_no_false_alarms_on_random_programs(prog) -> None:  # type: ignore[no-un
     for a, b in zip(plain["states"], traced["states"]):
         assert all(bit_equal(x, y) for x, y in zip(a["grads"], b["grads"]))
     for p in traced["trace"].passes:
-        bad = [(a["op"], a["check"]) for _, a in p.graph.nodes(data=True)
-               if a.get("check") and a["check"]["status"] == "mismatch"]
+        bad = [
+            (a["op"], a["check"])
+            for _, a in p.graph.nodes(data=True)
+            if a.get("check") and a["check"]["status"] == "mismatch"
+        ]
         assert not bad, bad
 
 
@@ -170,18 +173,29 @@ def test_run_check_lists_the_failing_node_and_keeps_the_exit_code(tmp_path) -> N
     )
     graphtrace_cmd = str(Path(sys.executable).with_name("graphtrace"))
     plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
-    traced = subprocess.run([graphtrace_cmd, "run", "--check", "-o", "out", str(script)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    traced = subprocess.run(
+        [graphtrace_cmd, "run", "--check", "-o", "out", str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert plain.returncode == traced.returncode == 3 and plain.stdout == traced.stdout
     assert "gradient check: 1 of 3 nodes failed (2 ok, 0 skipped)" in traced.stderr
     assert "mismatch: CubeBackward in pass 1: forward wrong.py:12, backward wrong.py:8" in traced.stderr
-    unchecked = subprocess.run([graphtrace_cmd, "run", "-o", "out2", str(script)],
-                               capture_output=True, text=True, cwd=tmp_path)
+    unchecked = subprocess.run(
+        [graphtrace_cmd, "run", "-o", "out2", str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert "gradient check" not in unchecked.stderr and unchecked.returncode == 3
 
 
-@pytest.mark.parametrize("example", ["seed000_chain_rule", "seed001_leaves_and_relu", "seed002_grad_vs_backward",
-                                     "seed003_sigmoid_relu", "seed004_jacobian", "mlp_training"])
+@pytest.mark.parametrize(
+    "example",
+    [
+        "seed000_chain_rule",
+        "seed001_leaves_and_relu",
+        "seed002_grad_vs_backward",
+        "seed003_sigmoid_relu",
+        "seed004_jacobian",
+        "mlp_training",
+    ],
+)
 def test_no_false_alarms_on_the_examples(example: str, capsys: pytest.CaptureFixture[str]) -> None:
     import runpy
     from pathlib import Path

@@ -62,7 +62,7 @@ def test_another_tools_wrappers_run_once_per_call_and_every_call_is_recorded(api
 
     def run() -> torch.Tensor:
         x = torch.tensor(7.0, requires_grad=True)
-        z = torch.sin(x ** 3 + 4)
+        z = torch.sin(x**3 + 4)
         if api == "Tensor.backward":
             z.backward()
             return x.grad

@@ -23,8 +23,9 @@ def test_class_names_and_formulas_match_torchgens_own_loader():
     from torchgen.packaged.autograd.load_derivatives import load_derivatives
 
     base = os.path.dirname(formulas.derivatives_path().parent)
-    infos, _ = load_derivatives(str(formulas.derivatives_path()), f"{base}/ATen/native/native_functions.yaml",
-                                f"{base}/ATen/native/tags.yaml")
+    infos, _ = load_derivatives(
+        str(formulas.derivatives_path()), f"{base}/ATen/native/native_functions.yaml", f"{base}/ATen/native/tags.yaml"
+    )
     reference = {}
     for per_key in infos.values():
         for info in per_key.values():
@@ -73,8 +74,9 @@ def test_saved_tensors_behind_hooks_are_never_unpacked():
 
     def run(traced: bool) -> torch.Tensor:
         a = torch.tensor([2.0, 3.0], requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: calls.append("pack") or t,
-                                                      lambda t: calls.append("unpack") or t):
+        with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: calls.append("pack") or t, lambda t: calls.append("unpack") or t
+        ):
             b = torch.sin(a) * a
         if traced:
             with graphtrace.trace(jacobians=False) as t:

@@ -62,7 +62,9 @@ def hook_calls(monkeypatch):
             def counted(*a):
                 calls["n"] += 1
                 return hook(*a)
+
             return counted
+
         monkeypatch.setattr(recorder_mod.PassRecorder, name, factory)
     return calls
 

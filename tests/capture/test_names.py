@@ -30,13 +30,25 @@ def test_two_models_with_the_same_layout_get_their_variable_as_prefix():
     for p in (first, second):
         leaves = [a for _, a in p.graph.nodes(data=True) if a["kind"] == "leaf"]
         assert sorted(a["param"] for a in leaves) == [
-            "D.0.bias", "D.0.weight", "D.2.bias", "D.2.weight", "G.0.bias", "G.0.weight", "G.2.bias", "G.2.weight"]
+            "D.0.bias",
+            "D.0.weight",
+            "D.2.bias",
+            "D.2.weight",
+            "G.0.bias",
+            "G.0.weight",
+            "G.2.bias",
+            "G.2.weight",
+        ]
         assert all(a["name"] == "" for a in leaves)  # never the loop's leftover p or param
         ops = {a["module"] for _, a in p.graph.nodes(data=True) if a["module_class"]}
         assert ops == {"D.0", "D.1", "D.2", "G.0", "G.1", "G.2"}
         assert p.graph.graph["modules"]["G.1"] == "Tanh" and p.graph.graph["modules"]["D"] == "Sequential"
     assert sorted(a["param"] for _, a in alone.graph.nodes(data=True) if a["kind"] == "leaf") == [
-        "0.bias", "0.weight", "2.bias", "2.weight"]
+        "0.bias",
+        "0.weight",
+        "2.bias",
+        "2.weight",
+    ]
 
 
 def test_depth_one_keeps_the_two_models_apart():

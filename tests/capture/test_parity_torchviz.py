@@ -31,8 +31,9 @@ def _torchviz_structure(out: torch.Tensor, params: dict) -> tuple[Counter, int]:
 
 def _ours(p) -> tuple[Counter, int]:
     g = p.graph
-    ops = Counter("AccumulateGrad" if a["kind"] == "leaf" else a["op"]
-                  for _, a in g.nodes(data=True) if a["kind"] != "root")
+    ops = Counter(
+        "AccumulateGrad" if a["kind"] == "leaf" else a["op"] for _, a in g.nodes(data=True) if a["kind"] != "root"
+    )
     return ops, sum(1 for u, v in g.edges if g.nodes[u]["kind"] != "root")
 
 
@@ -44,8 +45,12 @@ def test_op_nodes_and_edges_match_torchviz(name):
         x = torch.randn(2, 8)
     else:
         model = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 3, 2),
+            torch.nn.Conv2d(3, 4, 3),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 3 * 3, 2),
         )
         x = torch.randn(1, 3, 8, 8)
     out = model(x).sum()

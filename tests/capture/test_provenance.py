@@ -13,9 +13,7 @@ import graphtrace
 
 def _make_model():
     torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()), torch.nn.Linear(4, 1)
-    )
+    return torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()), torch.nn.Linear(4, 1))
 
 
 def _step(model, x):

@@ -62,9 +62,11 @@ def _program(api: str) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("api", ["backward", "grad"])
-@pytest.mark.parametrize("owner, name, fault", STAGES,
-                         ids=[f"{getattr(o, '__name__', o)}.{n}{'-after-hooks' if f is _register_then_fail else ''}"
-                              for o, n, f in STAGES])
+@pytest.mark.parametrize(
+    "owner, name, fault",
+    STAGES,
+    ids=[f"{getattr(o, '__name__', o)}.{n}{'-after-hooks' if f is _register_then_fail else ''}" for o, n, f in STAGES],
+)
 def test_a_fault_at_any_stage_gives_one_warning_and_the_plain_call(owner, name, fault, api, monkeypatch) -> None:
     plain = _program(api)
     monkeypatch.setattr(owner, name, fault)
@@ -102,7 +104,7 @@ def test_a_trace_left_from_another_thread_stops_and_leaves_that_threads_modes_al
         with graphtrace.trace() as own:
             t.__exit__(None, None, None)
             y = torch.tensor(2.0, requires_grad=True)
-            (y ** 3).backward()
+            (y**3).backward()
         seen.update(own=own.count, y=y.grad.item())
 
     def enter_and_go_on() -> None:  # its own thread: what stays on its mode stack dies with it
@@ -111,7 +113,7 @@ def test_a_trace_left_from_another_thread_stops_and_leaves_that_threads_modes_al
         other.start()
         other.join()
         x = torch.tensor(7.0, requires_grad=True)
-        torch.sin(x ** 3 + 4).backward()
+        torch.sin(x**3 + 4).backward()
         seen["x"] = x.grad.item()
 
     th = threading.Thread(target=enter_and_go_on)

@@ -9,14 +9,19 @@ import graphtrace
 
 
 def _f(t):
-    return torch.sin(t ** 3 + 4).sum()
+    return torch.sin(t**3 + 4).sum()
 
 
 def _transforms() -> list[torch.Tensor]:
     x = torch.tensor([0.5, 1.0, 2.0])
     _, pullback = vjp(torch.sin, x)
-    return [grad(_f)(x), pullback(torch.ones(3))[0], jacrev(torch.sin)(x), hessian(_f)(x),
-            vmap(grad(lambda t: (t ** 2).sum()))(torch.ones(2, 3))]
+    return [
+        grad(_f)(x),
+        pullback(torch.ones(3))[0],
+        jacrev(torch.sin)(x),
+        hessian(_f)(x),
+        vmap(grad(lambda t: (t**2).sum()))(torch.ones(2, 3)),
+    ]
 
 
 def test_torch_func_transforms_run_unchanged_and_their_passes_are_counted():

@@ -13,9 +13,11 @@ def vals(rec):
 
 
 def hooks_of(p):
-    return {a["op"] if not a["name"] else a["name"]: [(h["kind"], vals(h["before"]), vals(h["after"]))
-                                                      for h in a["hooks"]]
-            for _, a in p.graph.nodes(data=True) if a.get("hooks")}
+    return {
+        a["op"] if not a["name"] else a["name"]: [(h["kind"], vals(h["before"]), vals(h["after"])) for h in a["hooks"]]
+        for _, a in p.graph.nodes(data=True)
+        if a.get("hooks")
+    }
 
 
 def test_a_tensor_hook_is_recorded_between_the_edge_and_the_node():
@@ -67,8 +69,11 @@ def test_module_backward_hooks_and_pre_hooks():
     with graphtrace.trace() as t:
         lin(x).sum().backward()
     assert x.grad.tolist() == [[11.0, 21.0]]
-    entries = [(h["kind"], vals(h["before"]), vals(h["after"]))
-               for _, a in t.passes[0].graph.nodes(data=True) for h in a.get("hooks", [])]
+    entries = [
+        (h["kind"], vals(h["before"]), vals(h["after"]))
+        for _, a in t.passes[0].graph.nodes(data=True)
+        for h in a.get("hooks", [])
+    ]
     assert entries == [("module", [[1.0]], [[10.0]]), ("module", [[10.0, 20.0]], [[11.0, 21.0]])]
 
 
@@ -85,4 +90,5 @@ def test_a_post_accumulate_grad_hook_that_changes_grad():
     node = t.passes[0].node("w")
     assert vals(node["grad_after"]) == [1.5, 1.5]
     assert [(h["kind"], vals(h["before"]), vals(h["after"])) for h in node["hooks"]] == [
-        ("post_accumulate", [3.0, 3.0], [1.5, 1.5])]
+        ("post_accumulate", [3.0, 3.0], [1.5, 1.5])
+    ]

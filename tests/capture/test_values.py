@@ -101,13 +101,16 @@ def test_values_are_not_read_while_the_profiler_records():
     assert x.grad.tolist() == [3.0, 3.0]
 
 
-@pytest.mark.parametrize("values, dtype, norm, mean", [
-    ([1e200, 2e200, 3e200], torch.float64, math.sqrt(14) * 1e200, 2e200),
-    ([1e308] * 3, torch.float64, math.sqrt(3) * 1e308, 1e308),
-    ([-1e308, 1e308, 1e308], torch.float64, math.sqrt(3) * 1e308, 1e308 / 3),
-    ([1e-200, 2e-200], torch.float64, math.sqrt(5) * 1e-200, 1.5e-200),
-    ([3e38] * 3, torch.float32, math.sqrt(3) * 3.0000000054977558e38, 3.0000000054977558e38),
-])
+@pytest.mark.parametrize(
+    "values, dtype, norm, mean",
+    [
+        ([1e200, 2e200, 3e200], torch.float64, math.sqrt(14) * 1e200, 2e200),
+        ([1e308] * 3, torch.float64, math.sqrt(3) * 1e308, 1e308),
+        ([-1e308, 1e308, 1e308], torch.float64, math.sqrt(3) * 1e308, 1e308 / 3),
+        ([1e-200, 2e-200], torch.float64, math.sqrt(5) * 1e-200, 1.5e-200),
+        ([3e38] * 3, torch.float32, math.sqrt(3) * 3.0000000054977558e38, 3.0000000054977558e38),
+    ],
+)
 def test_summaries_of_huge_and_tiny_values_are_finite_and_exact(values, dtype, norm, mean) -> None:
     for limit in (64, 0):  # kept in full, and summarised only
         rec = record(torch.tensor(values, dtype=dtype), limit)

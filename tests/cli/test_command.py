@@ -67,11 +67,15 @@ def one_error_line(result: object, text: str) -> None:
 
 # -- basics -------------------------------------------------------------------------------------
 
+
 def test_version_and_help_show_an_example() -> None:
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout == f"graphtrace {graphtrace.__version__}\n"
-    for args, examples in ((["--help"], ["run", "render"]), (["run", "--help"], ["run"]),
-                           (["render", "--help"], ["render"])):
+    for args, examples in (
+        (["--help"], ["run", "render"]),
+        (["run", "--help"], ["run"]),
+        (["render", "--help"], ["render"]),
+    ):
         result = invoke(*args)
         assert result.exit_code == 0, result.output
         assert all(f"    graphtrace {command} " in result.stdout for command in examples), result.stdout
@@ -80,9 +84,11 @@ def test_version_and_help_show_an_example() -> None:
 
 def test_our_frames_are_told_by_where_the_package_is(our_frames) -> None:
     package = Path(graphtrace.__file__).resolve().parent
-    text = (f'Traceback (most recent call last):\n  File "{package / "cli" / "runner.py"}", line 9, in run\n'
-            '  File "/home/me/graphtrace/.venv/lib/python3.11/site-packages/torch/_tensor.py", line 5, in backward\n'
-            '  File "/home/me/graphtrace/train.py", line 3, in <module>\n')
+    text = (
+        f'Traceback (most recent call last):\n  File "{package / "cli" / "runner.py"}", line 9, in run\n'
+        '  File "/home/me/graphtrace/.venv/lib/python3.11/site-packages/torch/_tensor.py", line 5, in backward\n'
+        '  File "/home/me/graphtrace/train.py", line 3, in <module>\n'
+    )
     assert our_frames(text) == [str(package / "cli" / "runner.py")]
 
 
@@ -97,8 +103,14 @@ def test_run_writes_json_svg_html_and_index(tmp_path: Path) -> None:
     result = invoke("run", "--out", str(out), write(tmp_path, CHAIN))
     assert result.exit_code == 0, result.output
     assert result.stdout == "dz/dx = 21.384121\n"  # the script's stdout, untouched
-    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "pass-001.html", "pass-001.json",
-                                                       "pass-001.svg", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".graphtrace",
+        "index.html",
+        "pass-001.html",
+        "pass-001.json",
+        "pass-001.svg",
+        "run.json",
+    ]
     x = node(out / "pass-001.json", "x")
     assert x["grad_in"][0]["values"] == pytest.approx(21.384121, abs=1e-5)
     assert "21.384" in (out / "pass-001.svg").read_text()
@@ -158,7 +170,11 @@ def test_a_script_that_changes_folder_still_writes_to_out(tmp_path: Path, monkey
     write(tmp_path, "import os\nos.chdir('elsewhere')\n" + CHAIN, "moves.py")
     assert invoke("run", "-q", "-f", "json", "-o", "out", "moves.py").exit_code == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        ".graphtrace", "index.html", "pass-001.json", "run.json"]
+        ".graphtrace",
+        "index.html",
+        "pass-001.json",
+        "run.json",
+    ]
     assert not any((tmp_path / "elsewhere").iterdir())
 
 
@@ -180,8 +196,13 @@ def test_force_marks_the_folder_and_keeps_files_of_other_names(tmp_path: Path) -
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     assert invoke("run", "-q", "--force", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "notes.txt", "pass-001.json",
-                                                     "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".graphtrace",
+        "index.html",
+        "notes.txt",
+        "pass-001.json",
+        "run.json",
+    ]
     assert (out / "notes.txt").read_text() == "mine"
 
 
@@ -191,8 +212,13 @@ def test_a_marked_folder_has_its_earlier_files_replaced(tmp_path: Path) -> None:
     (out / "notes.txt").write_text("mine")
     (out / ".pass-009.json.1a2b3c4d.part").write_text("half")  # a temporary file of a killed run
     assert invoke("run", "-q", "-f", "json", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "notes.txt", "pass-001.json",
-                                                     "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".graphtrace",
+        "index.html",
+        "notes.txt",
+        "pass-001.json",
+        "run.json",
+    ]
 
 
 def test_two_commands_never_write_into_one_folder_at_once(tmp_path: Path) -> None:
@@ -213,6 +239,7 @@ def test_two_commands_never_write_into_one_folder_at_once(tmp_path: Path) -> Non
 
 
 # -- training loops: bounded output ----------------------------------------------------------
+
 
 def test_long_loops_write_the_first_20_then_first_and_last_of_each_structure(tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -252,16 +279,29 @@ def test_max_passes_counts_the_rest(tmp_path: Path) -> None:
 
 # -- faults of the script: its exit code, nothing lost ---------------------------------------------
 
-@pytest.mark.parametrize("tail, code", [("import sys\nsys.exit(3)", 3), ("raise KeyboardInterrupt", 130),
-                                        ("def f():\n    raise ValueError('boom')\nf()", 1)])
-def test_passes_before_a_stop_are_written_with_the_index(tmp_path: Path, tail: str, code: int,
-                                                         our_frames) -> None:
+
+@pytest.mark.parametrize(
+    "tail, code",
+    [
+        ("import sys\nsys.exit(3)", 3),
+        ("raise KeyboardInterrupt", 130),
+        ("def f():\n    raise ValueError('boom')\nf()", 1),
+    ],
+)
+def test_passes_before_a_stop_are_written_with_the_index(tmp_path: Path, tail: str, code: int, our_frames) -> None:
     out = tmp_path / "out"
     result = invoke("run", "-f", "json,dot", "-o", str(out), write(tmp_path, TWO_THEN.format(tail=tail)))
     assert result.exit_code == code
     names = sorted(p.name for p in out.iterdir())
     assert names == [
-        ".graphtrace", "index.html", "pass-001.dot", "pass-001.json", "pass-002.dot", "pass-002.json", "run.json"]
+        ".graphtrace",
+        "index.html",
+        "pass-001.dot",
+        "pass-001.json",
+        "pass-002.dot",
+        "pass-002.json",
+        "run.json",
+    ]
     assert "2 backward passes, 2 written" in result.stderr
     index = (out / "index.html").read_text()
     assert ("interrupted (Ctrl-C) after 2 passes" if code == 130 else f"exit code {code}") in index
@@ -289,7 +329,8 @@ def test_a_script_without_backward_says_so(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_leaves_no_temporary_file_and_says_what_was_written(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from graphtrace import _files
 
     real = _files._write_all
@@ -305,12 +346,17 @@ def test_a_full_disk_leaves_no_temporary_file_and_says_what_was_written(
     assert result.exit_code == 2  # the script ran to its end (0); graphtrace could not write everything
     assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "pass-001.json", "pass-002.json"]
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("graphtrace: error")]
-    assert errors == [(f"graphtrace: error: No space left on device: wrote 2 of 6 files to {out}/; not written: "
-                       "index.html, pass-001.dot, pass-002.dot and 1 more")]
+    assert errors == [
+        (
+            f"graphtrace: error: No space left on device: wrote 2 of 6 files to {out}/; not written: "
+            "index.html, pass-001.dot, pass-002.dot and 1 more"
+        )
+    ]
     assert "open " not in result.stderr  # no index to open
 
 
 # -- faults of the input: one line, exit 2 ------------------------------------------------------
+
 
 def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
     good = write(tmp_path, CHAIN)
@@ -333,8 +379,10 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
         one_error_line(result, text)
 
 
-@pytest.mark.parametrize("args", [["run", "--depth", "0"], ["run", "--depth", "-1"], ["run", "--max-passes", "0"],
-                                  ["run", "--depth", "many"]])
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--depth", "0"], ["run", "--depth", "-1"], ["run", "--max-passes", "0"], ["run", "--depth", "many"]],
+)
 def test_options_are_checked_before_the_script_runs(tmp_path: Path, args: list[str]) -> None:
     result = invoke(*args, "-o", str(tmp_path / "o"), write(tmp_path, CHAIN))
     assert result.exit_code == 2 and result.stdout == ""  # the script never ran
@@ -374,8 +422,11 @@ def test_the_readme_lists_the_options_run_has() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     table = readme.split("| `-o, --out DIR` |", 1)[1].split("\n\n", 1)[0]
     listed = {"--out"} | set(re.findall(r"^\| `(?:-\w, )?(--[\w-]+)", table, re.M))
-    run_opts = {p.opts[0] if p.opts[0].startswith("--") else p.opts[-1] for p in cli.commands["run"].params
-                if isinstance(p, click.Option)}
+    run_opts = {
+        p.opts[0] if p.opts[0].startswith("--") else p.opts[-1]
+        for p in cli.commands["run"].params
+        if isinstance(p, click.Option)
+    }
     assert listed == run_opts - {"--help"}
     assert "`graphtrace -V`" in readme or "`graphtrace --version`" in readme
     assert "recorded without values" not in readme  # what --max-passes does not do
@@ -389,13 +440,19 @@ def test_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Path) -> N
 
 
 def test_missing_dot_still_writes_json_and_dot_and_says_how_to_install(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     out = tmp_path / "out"
     result = invoke("run", "-f", "json,dot,svg,html", "-o", str(out), write(tmp_path, CHAIN))
     assert result.exit_code == 0  # the script's own; the message explains what is missing
-    assert sorted(p.name for p in out.iterdir()) == [".graphtrace", "index.html", "pass-001.dot", "pass-001.json",
-                                                     "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".graphtrace",
+        "index.html",
+        "pass-001.dot",
+        "pass-001.json",
+        "run.json",
+    ]
     assert "graphtrace: warning: no pictures drawn (JSON and DOT files still written)" in result.stderr
     assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
     assert "No pictures" in (out / "index.html").read_text()
@@ -414,8 +471,10 @@ def test_without_dot_the_summary_counts_what_was_written(tmp_path: Path, monkeyp
 
 def test_control_characters_from_a_trace_are_printed_escaped(tmp_path: Path) -> None:
     forged = "evil\x1b[2J\rgraphtrace: all good\n\u202e.py"
-    text = ("import torch\nx = torch.tensor(1.0, requires_grad=True)\n"
-            f"exec(compile('(x * 2).backward()', {forged!r}, 'exec'))\n")
+    text = (
+        "import torch\nx = torch.tensor(1.0, requires_grad=True)\n"
+        f"exec(compile('(x * 2).backward()', {forged!r}, 'exec'))\n"
+    )
     result = invoke("run", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, text))
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stderr and "\r" not in result.stderr and "\u202e" not in result.stderr
@@ -431,6 +490,7 @@ def test_control_characters_from_a_trace_are_printed_escaped(tmp_path: Path) -> 
 
 # -- render ----------------------------------------------------------------------------------
 
+
 @pytest.mark.dot
 def test_render_draws_saved_passes_again(tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -439,15 +499,27 @@ def test_render_draws_saved_passes_again(tmp_path: Path) -> None:
     result = invoke("render", str(out / "pass-002.json"), "-o", str(again), "-f", "svg,png")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in again.iterdir()) == [
-        ".graphtrace", "index.html", "pass-002.png", "pass-002.svg", "run.json"]
+        ".graphtrace",
+        "index.html",
+        "pass-002.png",
+        "pass-002.svg",
+        "run.json",
+    ]
     assert (again / "pass-002.png").read_bytes().startswith(b"\x89PNG")
     # a whole trace file; default folder: next to it
     trace = graphtrace.Trace([p for f in sorted(out.glob("pass-*.json")) for p in graphtrace.load(f)])
     trace.save(tmp_path / "t" / "trace.json")
     assert invoke("render", "-q", str(tmp_path / "t" / "trace.json")).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
-        ".graphtrace", "index.html", "pass-001.html", "pass-001.svg", "pass-002.html", "pass-002.svg", "run.json",
-        "trace.json"]
+        ".graphtrace",
+        "index.html",
+        "pass-001.html",
+        "pass-001.svg",
+        "pass-002.html",
+        "pass-002.svg",
+        "run.json",
+        "trace.json",
+    ]
 
 
 def test_render_into_a_run_folder_keeps_the_whole_index(tmp_path: Path) -> None:
@@ -462,8 +534,10 @@ def test_render_into_a_run_folder_keeps_the_whole_index(tmp_path: Path) -> None:
     assert index.count('<tr id="pass-') == 22 and "<td>21&ndash;41</td>" in index
     assert '<a href="pass-001.dot">dot</a> <a href="pass-001.json">json</a>' in index
     assert index.replace('<a href="pass-001.dot">dot</a> ', "") == before
-    assert json.loads((out / "run.json").read_text())["passes"][0]["files"] == {"dot": "pass-001.dot",
-                                                                                "json": "pass-001.json"}
+    assert json.loads((out / "run.json").read_text())["passes"][0]["files"] == {
+        "dot": "pass-001.dot",
+        "json": "pass-001.json",
+    }
 
 
 def test_render_json_never_replaces_its_own_input(tmp_path: Path) -> None:
@@ -488,8 +562,7 @@ def test_render_next_to_its_input_in_a_folder_of_other_files_asks_for_force(tmp_
     assert result.exit_code == 2 and (mine / "index.html").read_text() == "my page"
     one_error_line(result, "is not empty and was not made by graphtrace (index.html)")
     assert invoke("render", "-q", "--force", "-f", "dot", str(mine / "p.json")).exit_code == 0
-    assert sorted(p.name for p in mine.iterdir()) == [".graphtrace", "index.html", "p.json", "pass-001.dot",
-                                                      "run.json"]
+    assert sorted(p.name for p in mine.iterdir()) == [".graphtrace", "index.html", "p.json", "pass-001.dot", "run.json"]
 
 
 def test_a_damaged_run_json_is_one_line(tmp_path: Path) -> None:
@@ -509,8 +582,15 @@ def test_render_rejects_bad_trace_files_in_one_line(tmp_path: Path) -> None:
         "truncated.json": text[: len(text) // 2],
         "notjson.json": "<html>not json</html>",
         "deep.json": "[" * 100_000 + "]" * 100_000,
-        "hostile.json": json.dumps({"format": "graphtrace-pass", "version": 1, "graph": {},
-                                    "nodes": [{"id": {"__class__": "os.system"}}], "edges": []}),
+        "hostile.json": json.dumps(
+            {
+                "format": "graphtrace-pass",
+                "version": 1,
+                "graph": {},
+                "nodes": [{"id": {"__class__": "os.system"}}],
+                "edges": [],
+            }
+        ),
         "other.json": json.dumps({"format": "something-else"}),
         "empty.json": json.dumps({"format": "graphtrace-trace", "version": 1, "passes": []}),
         "nan.json": text.replace('"values":21.38', '"values":NaN', 1),
@@ -534,6 +614,7 @@ def test_render_without_dot_is_an_error(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 # -- the progress bar ---------------------------------------------------------------------------
+
 
 class _Stream:
     def __init__(self, tty: bool) -> None:
@@ -569,8 +650,10 @@ def test_progress_bar_only_on_a_terminal_and_only_when_slow() -> None:
 
 
 def test_the_summary_stays_short_for_alternating_passes(tmp_path: Path) -> None:
-    text = ("import torch\nw = torch.ones(2, requires_grad=True)\nfor i in range(15):\n"
-            "    (w * 2).sum().backward()\n    (w ** 2).sum().backward()\n")
+    text = (
+        "import torch\nw = torch.ones(2, requires_grad=True)\nfor i in range(15):\n"
+        "    (w * 2).sum().backward()\n    (w ** 2).sum().backward()\n"
+    )
     result = invoke("run", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, text))
     assert result.exit_code == 0
     lines = result.stderr.splitlines()

@@ -27,8 +27,9 @@ print("two passes done", flush=True)
 
 
 def gt(*args: str, cwd: Path | None = None, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([GRAPHTRACE, *args], cwd=cwd, env=env or ENV, capture_output=True, text=True,
-                          timeout=120, **kw)
+    return subprocess.run(
+        [GRAPHTRACE, *args], cwd=cwd, env=env or ENV, capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def write(tmp_path: Path, text: str, name: str = "prog.py") -> str:
@@ -51,8 +52,17 @@ def test_sys_exit_keeps_the_code_and_the_passes(tmp_path: Path) -> None:
     proc = gt("run", "-o", "out", write(tmp_path, TWO_PASSES.format(tail="sys.exit(3)")), cwd=tmp_path)
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout == "two passes done\n"
-    assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.html", "pass-001.json", "pass-001.svg",
-                                         "pass-002.html", "pass-002.json", "pass-002.svg", "run.json"]
+    assert listing(tmp_path / "out") == [
+        ".graphtrace",
+        "index.html",
+        "pass-001.html",
+        "pass-001.json",
+        "pass-001.svg",
+        "pass-002.html",
+        "pass-002.json",
+        "pass-002.svg",
+        "run.json",
+    ]
     p2 = json.loads((tmp_path / "out" / "pass-002.json").read_text())
     assert p2["graph"]["call_site"] == "prog.py:5"  # relative to the working folder
     assert next(n for n in p2["nodes"] if n["name"] == "x")["grad_after"]["values"] == 16.0  # 4 + 3x**2
@@ -60,10 +70,17 @@ def test_sys_exit_keeps_the_code_and_the_passes(tmp_path: Path) -> None:
 
 def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_path: Path) -> None:
     script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
-    plain = subprocess.Popen([sys.executable, script], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    traced = subprocess.Popen([GRAPHTRACE, "run", "-f", "json", "-o", "out", script], cwd=tmp_path, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    plain = subprocess.Popen(
+        [sys.executable, script], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    traced = subprocess.Popen(
+        [GRAPHTRACE, "run", "-f", "json", "-o", "out", script],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for proc in (plain, traced):
         assert proc.stdout.readline() == "two passes done\n"
         proc.send_signal(signal.SIGTERM)
@@ -79,8 +96,14 @@ def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_p
 @pytest.mark.dot
 def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path, our_frames) -> None:
     script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
-    proc = subprocess.Popen([GRAPHTRACE, "run", "-o", "out", script], cwd=tmp_path, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [GRAPHTRACE, "run", "-o", "out", script],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline() == "two passes done\n"
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=300)
@@ -98,7 +121,9 @@ def test_uncaught_exception_shows_only_the_users_frames(tmp_path: Path) -> None:
     lines = proc.stderr.splitlines()
     assert lines[0] == "Traceback (most recent call last):"
     assert [ln.strip() for ln in lines if ln.strip().startswith("File ")] == [
-        f'File "{tmp_path / "prog.py"}", line 9, in <module>', f'File "{tmp_path / "prog.py"}", line 8, in load']
+        f'File "{tmp_path / "prog.py"}", line 9, in <module>',
+        f'File "{tmp_path / "prog.py"}", line 8, in load',
+    ]
     assert "FileNotFoundError: data.csv" in proc.stderr
     assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.json", "pass-002.json", "run.json"]
 
@@ -120,11 +145,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ("run", "."): "graphtrace: error: . is a folder; give the Python script to run\n",
         ("run", "img.py"): "graphtrace: error: img.py is not a Python script (it is a binary file)\n",
         ("run", "-f", "jpeg", "ok.py"): "graphtrace: error: unknown format 'jpeg' (choose from svg, png, pdf, "
-                                        "dot, json, html)\n",
+        "dot, json, html)\n",
         ("run", "-o", "file/out", "ok.py"): "graphtrace: error: cannot write to file/out: Not a directory\n",
         ("run", "syntax.py"): "graphtrace: error: syntax.py:1:18: SyntaxError: expected ':'\n",
-        ("render", "ok.py"): "graphtrace: error: ok.py is not valid JSON: Expecting value: line 1 column 1 "
-                             "(char 0)\n",
+        ("render", "ok.py"): "graphtrace: error: ok.py is not valid JSON: Expecting value: line 1 column 1 (char 0)\n",
     }
     for args, message in cases.items():
         proc = gt(*args, cwd=tmp_path)
@@ -133,11 +157,26 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_missing_dot_writes_json_and_dot_and_says_how_to_install(tmp_path: Path) -> None:
     env = {**ENV, "PATH": str(tmp_path / "no-graphviz")}
-    proc = gt("run", "-f", "svg,json,dot,html", "-o", "out", write(tmp_path, TWO_PASSES.format(tail="")),
-              cwd=tmp_path, env=env)
+    proc = gt(
+        "run",
+        "-f",
+        "svg,json,dot,html",
+        "-o",
+        "out",
+        write(tmp_path, TWO_PASSES.format(tail="")),
+        cwd=tmp_path,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.dot", "pass-001.json", "pass-002.dot",
-                                         "pass-002.json", "run.json"]
+    assert listing(tmp_path / "out") == [
+        ".graphtrace",
+        "index.html",
+        "pass-001.dot",
+        "pass-001.json",
+        "pass-002.dot",
+        "pass-002.json",
+        "run.json",
+    ]
     assert "graphtrace: warning: no pictures drawn" in proc.stderr
     assert "install it (Debian/Ubuntu: apt-get install graphviz" in proc.stderr
 
@@ -160,12 +199,22 @@ finally:
 
 @pytest.mark.dot
 def test_render_never_imports_torch(tmp_path: Path) -> None:
-    assert gt("run", "-q", "-f", "json", "-o", "saved", write(tmp_path, TWO_PASSES.format(tail="")),
-              cwd=tmp_path).returncode == 0
+    assert (
+        gt(
+            "run", "-q", "-f", "json", "-o", "saved", write(tmp_path, TWO_PASSES.format(tail="")), cwd=tmp_path
+        ).returncode
+        == 0
+    )
     graphtrace.Trace([p for n in (1, 2) for p in graphtrace.load(tmp_path / f"saved/pass-00{n}.json")]).save(
-        tmp_path / "trace.json")
-    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "render", "trace.json", "-o", "again", "-f",
-                           "svg,png,pdf,dot,html,json"], cwd=tmp_path, capture_output=True, text=True, env=ENV)
+        tmp_path / "trace.json"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH, "render", "trace.json", "-o", "again", "-f", "svg,png,pdf,dot,html,json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2 backward passes, 2 written to again/" in proc.stderr
     assert len(listing(tmp_path / "again")) == 15  # 2 passes x 6 formats, index.html, run.json, .graphtrace
@@ -178,8 +227,9 @@ def test_undecodable_names_and_arguments_behave_as_under_python(tmp_path: Path) 
     name = os.fsdecode(b"bad\xff.py")  # not UTF-8: python keeps the byte as a surrogate
     (tmp_path / name).write_text(TWO_PASSES.format(tail="print(ascii(sys.argv[1:]))"))
     arg = os.fsdecode(b"\xff")
-    plain = subprocess.run([sys.executable, name, arg], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                           timeout=120, check=False)
+    plain = subprocess.run(
+        [sys.executable, name, arg], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120, check=False
+    )
     proc = gt("run", "-f", "json", name, arg, cwd=tmp_path)
     assert proc.returncode == plain.returncode == 0, proc.stderr
     assert proc.stdout == plain.stdout == "two passes done\n['\\udcff']\n"

@@ -14,7 +14,7 @@ import graphtrace
 from graphtrace._errors import GraphtraceError
 from graphtrace.cli.ranks import _difference, ranks_from_env
 
-TRAIN = '''\
+TRAIN = """\
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -31,7 +31,7 @@ with ddp.no_sync():
     ddp(x).sum().backward()
 print(f"rank {rank} no_sync {model.weight.grad.tolist()}", flush=True)
 dist.destroy_process_group()
-'''
+"""
 
 
 def test_ranks_come_from_torchruns_variables() -> None:
@@ -46,7 +46,8 @@ def test_the_difference_across_ranks_is_exact_and_flagged_only_where_ddp_reduced
     assert _difference([same, same], reduced=True) == "0"
     other = {"values": [[3.0, 5.0]], "norm": 5.831}
     assert "2 (ranks diverge)" in _difference([same, other], reduced=True) and 'class="bad"' in _difference(
-        [same, other], reduced=True)
+        [same, other], reduced=True
+    )
     assert "not all-reduced in this pass" in _difference([same, other], reduced=False)
     assert "no .grad on rank 1" in _difference([same, None], reduced=True)
 
@@ -63,9 +64,24 @@ def test_torchrun_two_ranks_each_in_its_folder_with_the_all_reduce(tmp_path: Pat
     torchrun = str(Path(sys.executable).with_name("torchrun"))
     env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", f"--master_port={_free_port()}", "--master_addr=127.0.0.1",
-         "-m", "graphtrace", "run", "-o", "D", "train.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        [
+            torchrun,
+            "--nproc_per_node=2",
+            f"--master_port={_free_port()}",
+            "--master_addr=127.0.0.1",
+            "-m",
+            "graphtrace",
+            "run",
+            "-o",
+            "D",
+            "train.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # what the script sees: the mean of the ranks' local gradients (2 and 4), then local accumulation
     for rank in (0, 1):
@@ -90,9 +106,26 @@ def test_torchrun_two_ranks_each_in_its_folder_with_the_all_reduce(tmp_path: Pat
     assert "2 (not all-reduced in this pass)" in index
 
     only_last = subprocess.run(
-        [torchrun, "--nproc_per_node=2", f"--master_port={_free_port()}", "--master_addr=127.0.0.1",
-         "-m", "graphtrace", "run", "--ranks", "-1", "-o", "E", "train.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        [
+            torchrun,
+            "--nproc_per_node=2",
+            f"--master_port={_free_port()}",
+            "--master_addr=127.0.0.1",
+            "-m",
+            "graphtrace",
+            "run",
+            "--ranks",
+            "-1",
+            "-o",
+            "E",
+            "train.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert only_last.returncode == 0, only_last.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "E").iterdir()) == [".graphtrace", "index.html", "rank-1"]
     assert "2 ranks, 1 traced" in (tmp_path / "E" / "index.html").read_text()

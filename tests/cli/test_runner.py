@@ -21,24 +21,42 @@ def script(tmp_path: Path, text: str, name: str = "prog.py") -> Path:
 
 def test_script_sees_what_python_gives_it(tmp_path: Path) -> None:
     report = tmp_path / "seen.json"
-    path = script(tmp_path, f"""
+    path = script(
+        tmp_path,
+        f"""
 import json, sys
 def f(x: int) -> int:  # no `from __future__ import annotations` leaks in: real types
     return x
 json.dump({{"name": __name__, "argv": sys.argv, "path0": sys.path[0], "file": __file__,
            "main": sys.modules["__main__"].__dict__ is globals(),
            "annotation": f.__annotations__["x"] is int}}, open({str(report)!r}, "w"))
-""")
+""",
+    )
     argv, path0, main = sys.argv, sys.path[0], sys.modules["__main__"]
     assert run(Script(str(path), ("--lr", "0.1"))) == 0
     seen = json.loads(report.read_text())
-    assert seen == {"name": "__main__", "argv": [str(path), "--lr", "0.1"], "path0": str(tmp_path),
-                    "file": str(path), "main": True, "annotation": True}
+    assert seen == {
+        "name": "__main__",
+        "argv": [str(path), "--lr", "0.1"],
+        "path0": str(tmp_path),
+        "file": str(path),
+        "main": True,
+        "annotation": True,
+    }
     assert (sys.argv, sys.path[0], sys.modules["__main__"]) == (argv, path0, main)  # all restored
 
 
-@pytest.mark.parametrize("code, expected", [("sys.exit(3)", 3), ("sys.exit()", 0), ("sys.exit(None)", 0),
-                                            ("sys.exit(True)", 1), ("sys.exit(256 + 4)", 4), ("pass", 0)])
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("sys.exit(3)", 3),
+        ("sys.exit()", 0),
+        ("sys.exit(None)", 0),
+        ("sys.exit(True)", 1),
+        ("sys.exit(256 + 4)", 4),
+        ("pass", 0),
+    ],
+)
 def test_exit_code_is_the_scripts_own(tmp_path: Path, code: str, expected: int) -> None:
     assert run(Script(str(script(tmp_path, f"import sys\n{code}\n")))) == expected
 
@@ -58,7 +76,7 @@ def test_uncaught_exception_gives_1_and_the_users_traceback_only(tmp_path: Path,
     assert text.startswith("Traceback (most recent call last):\n")
     assert f'File "{path}", line 6, in <module>' in text
     assert f'File "{path}", line 4, in main' in text
-    assert "helpers.py\", line 2, in helper" in text  # the script's own folder is importable
+    assert 'helpers.py", line 2, in helper' in text  # the script's own folder is importable
     assert text.rstrip().endswith("KeyError: 'weights'")
     assert our_frames(text) == [] and "runpy" not in text and "exec(" not in text
 
@@ -93,11 +111,14 @@ def test_wrap_is_entered_around_the_script_and_left_on_error(tmp_path: Path) -> 
     assert events == ["enter", ("exit", "SystemExit")]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("missing.py", None, "missing.py: no such file"),
-    ("folder", "dir", "is a folder"),
-    ("data.py", b"\x89PNG\r\n\x1a\n\x00\x00binary", "is not a Python script (it is a binary file)"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.py", None, "missing.py: no such file"),
+        ("folder", "dir", "is a folder"),
+        ("data.py", b"\x89PNG\r\n\x1a\n\x00\x00binary", "is not a Python script (it is a binary file)"),
+    ],
+)
 def test_bad_scripts_are_one_clear_error(tmp_path: Path, name: str, content: object, message: str) -> None:
     path = tmp_path / name
     if content == "dir":
@@ -127,19 +148,20 @@ def test_an_error_inside_graphtrace_keeps_its_frames_and_says_so(tmp_path: Path)
     err = io.StringIO()
     assert run(Script(str(path)), stderr=err) == 1
     text = err.getvalue()
-    assert "graphtrace/cli/runner.py" in text and text.endswith("graphtrace: internal error (a bug in graphtrace, "
-                                                              "not in the script)\n")
+    assert "graphtrace/cli/runner.py" in text and text.endswith(
+        "graphtrace: internal error (a bug in graphtrace, not in the script)\n"
+    )
 
 
 USER_ERRORS = {
     "matmul shapes": "x = torch.ones(2, 3, requires_grad=True)\n(x * 2).sum().backward()\n"
-                     "def project(a, b):\n    return a @ b\nproject(torch.ones(2, 3), torch.ones(4, 5))\n",
+    "def project(a, b):\n    return a @ b\nproject(torch.ones(2, 3), torch.ones(4, 5))\n",
     "functional": "import torch.nn.functional as F\nF.cross_entropy(torch.randn(3, 4), torch.tensor([0, 9, 1]))\n",
     "module": "lin = torch.nn.Linear(3, 2)\nlin(torch.ones(4, 5))\n",
     "hook": "x = torch.tensor([1.0], requires_grad=True)\ndef hook(g):\n    raise KeyError('my hook')\n"
-            "x.register_hook(hook)\n(x * 3).sum().backward()\n",
+    "x.register_hook(hook)\n(x * 3).sum().backward()\n",
     "chained": "try:\n    torch.ones(2) + torch.ones(3)\nexcept RuntimeError as e:\n"
-               "    raise ValueError('bad batch') from e\n",
+    "    raise ValueError('bad batch') from e\n",
 }
 
 
@@ -160,8 +182,9 @@ def test_the_users_error_under_trace_is_pythons_traceback(tmp_path: Path, case: 
     assert our_frames(err.getvalue()) == []
 
 
-@pytest.mark.parametrize("code", ["2**70", "-2**70", "2**63", "2**63 - 1", "-2**63", "-2**63 - 1", "2**32 + 3",
-                                  "-1", "256", "True"])
+@pytest.mark.parametrize(
+    "code", ["2**70", "-2**70", "2**63", "2**63 - 1", "-2**63", "-2**63 - 1", "2**32 + 3", "-1", "256", "True"]
+)
 def test_sys_exit_with_any_int_gives_what_python_gives(tmp_path: Path, code: str) -> None:
     import subprocess
 
@@ -171,7 +194,9 @@ def test_sys_exit_with_any_int_gives_what_python_gives(tmp_path: Path, code: str
 
 
 def test_the_scripts_excepthook_is_called_with_its_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = script(tmp_path, """
+    path = script(
+        tmp_path,
+        """
 import sys, traceback
 def hook(kind, value, tb):
     print("hook:", kind.__name__, value, [f.name for f in traceback.extract_tb(tb)])
@@ -179,7 +204,8 @@ sys.excepthook = hook
 def step():
     raise ValueError("bad batch")
 step()
-""")
+""",
+    )
     before = sys.excepthook
     err = io.StringIO()
     assert run(Script(str(path)), stderr=err) == 1

@@ -26,8 +26,9 @@ def test_pass_save_writes_the_files_graphtrace_run_writes(tmp_path: Path, depth:
     script.write_text(LINSPACE, encoding="utf-8")
     out = tmp_path / "out"
     depth_args = [] if depth is None else ["--depth", str(depth)]
-    result = CliRunner().invoke(cli, ["run", "-q", "-f", "json,dot,svg,html", *depth_args, "-o", str(out),
-                                      str(script)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["run", "-q", "-f", "json,dot,svg,html", *depth_args, "-o", str(out), str(script)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     (p,) = graphtrace.load(out / "pass-001.json").passes
     page = (out / "pass-001.html").read_text(encoding="utf-8")
@@ -43,7 +44,6 @@ def test_pass_save_writes_the_files_graphtrace_run_writes(tmp_path: Path, depth:
         assert saved.read_bytes() == written, fmt
 
 
-
 def test_a_forked_child_writes_its_passes_into_its_own_folder_and_never_hangs(tmp_path: Path) -> None:
     import os
     import select
@@ -54,8 +54,8 @@ def test_a_forked_child_writes_its_passes_into_its_own_folder_and_never_hangs(tm
     x = torch.tensor(2.0, requires_grad=True)
     passes = []
     with graphtrace.trace(on_pass=passes.append) as t:
-        (x ** 2).backward()
-        (x ** 3).backward()
+        (x**2).backward()
+        (x**3).backward()
     writer = Writer(tmp_path, ("json", "dot"))
     writer.add(passes[0])  # its drawing thread exists in this process only
     read, write = os.pipe()
@@ -77,6 +77,11 @@ def test_a_forked_child_writes_its_passes_into_its_own_folder_and_never_hangs(tm
     assert report == "True ['pass-001.dot', 'pass-001.json']"
     writer.finish(title="t", command="c", notes=[])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "index.html", "pass-001.dot", "pass-001.json", f"pid-{pid}", "run.json"]
+        "index.html",
+        "pass-001.dot",
+        "pass-001.json",
+        f"pid-{pid}",
+        "run.json",
+    ]
     assert f"see pid-{pid}/" in (tmp_path / "index.html").read_text()
     assert len(t.passes) == 2

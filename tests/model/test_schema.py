@@ -56,8 +56,10 @@ GAPS = {  # each passed validation before and failed later, after an index claim
     "repeat of a group is a word": (lambda d: d["nodes"][1].update(kind="group", repeat="many"), "nodes[1].repeat"),
     "roots is a number": (lambda d: d["graph"].update(roots=5), "graph.roots: 5 is not of type 'array'"),
     "roots names no node": (lambda d: d["graph"].update(roots=[99]), "graph.roots[0]: names node 99"),
-    "values nested deeper than the shape": (lambda d: _leaf(d)["grad_in"][0].update(values=[[1.0], [2.0]]),
-                                            f"nodes[{_LEAF}].grad_in[0].values: not nested as its shape [2] says"),
+    "values nested deeper than the shape": (
+        lambda d: _leaf(d)["grad_in"][0].update(values=[[1.0], [2.0]]),
+        f"nodes[{_LEAF}].grad_in[0].values: not nested as its shape [2] says",
+    ),
     "values an object": (lambda d: _leaf(d)["grad_after"].update(values={"a": 1}), f"nodes[{_LEAF}].grad_after.values"),
 }
 

@@ -80,15 +80,27 @@ def test_node_lookup_names_the_known_names():
         ("[1, 2]", "top level is not an object"),
         ('{"format": "other"}', "not a graphtrace trace"),
         ('{"format": "graphtrace-trace", "version": 1, "passes": {}}', "passes: {} is not of type 'array'"),
-        ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": "a", "kind": "op"}], "edges": []}',
-         "id: 'a' is not of type 'integer'"),
-        ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op"}],'
-         ' "edges": [{"source": 0, "target": 5}]}', "not in the pass"),
-        ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op",'
-         ' "value": {"shape": "big"}}], "edges": []}', "value.shape: 'big' is not of type 'array'"),
+        (
+            '{"format": "graphtrace-pass", "version": 1, "graph": {}, '
+            '"nodes": [{"id": "a", "kind": "op"}], "edges": []}',
+            "id: 'a' is not of type 'integer'",
+        ),
+        (
+            '{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op"}],'
+            ' "edges": [{"source": 0, "target": 5}]}',
+            "not in the pass",
+        ),
+        (
+            '{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op",'
+            ' "value": {"shape": "big"}}], "edges": []}',
+            "value.shape: 'big' is not of type 'array'",
+        ),
         ("[" * 100000 + "]" * 100000, "nested too deeply"),
-        ('{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op",'
-         ' "value": {"shape": [], "norm": NaN}}], "edges": []}', "not valid JSON"),
+        (
+            '{"format": "graphtrace-pass", "version": 1, "graph": {}, "nodes": [{"id": 0, "kind": "op",'
+            ' "value": {"shape": [], "norm": NaN}}], "edges": []}',
+            "not valid JSON",
+        ),
     ],
 )
 def test_bad_trace_json_gives_one_clear_error(text, message):

@@ -10,7 +10,7 @@ ARGS = ["--format", "json"]  # not -q: graphtrace has its summary to write
 
 if __name__ == "__main__":
     x = torch.tensor(3.0, requires_grad=True)
-    (x ** 2).backward()
+    (x**2).backward()
     save_grads(x=x.grad)
     print("done", flush=True)
     sys.stderr.close()

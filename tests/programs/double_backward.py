@@ -16,7 +16,7 @@ if __name__ == "__main__":
     y.backward()
     print("twice", [round(v, 6) for v in x.grad.tolist()])
     x.grad = None
-    (g,) = torch.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    (g,) = torch.autograd.grad((x**3).sum(), x, create_graph=True)
     g.pow(2).sum().backward()
     print("penalty grad", x.grad.tolist())
     save_grads(x=x.grad)

@@ -13,6 +13,6 @@ def hook(kind, value, tb):
 if __name__ == "__main__":
     sys.excepthook = hook
     x = torch.tensor(3.0, requires_grad=True)
-    (x ** 2).backward()
+    (x**2).backward()
     save_grads(x=x.grad)
     raise ValueError("bad batch")

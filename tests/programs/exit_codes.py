@@ -7,7 +7,7 @@ from corpus import save_grads
 
 if __name__ == "__main__":
     x = torch.tensor(3.0, requires_grad=True)
-    (x ** 2).backward()
+    (x**2).backward()
     save_grads(x=x.grad)
     print("exiting", flush=True)
-    sys.exit(2 ** 70)
+    sys.exit(2**70)

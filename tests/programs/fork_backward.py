@@ -35,12 +35,12 @@ def child(how):
 
 if __name__ == "__main__":
     x = torch.tensor(2.0, requires_grad=True)
-    (x ** 2).backward()
+    (x**2).backward()
     for how in ("exit", "_exit"):
         pid = os.fork()
         if pid == 0:
             child(how)
         _, status = os.waitpid(pid, 0)
         print("child", how, "exit code", os.waitstatus_to_exitcode(status), flush=True)
-    (x ** 3).backward()
+    (x**3).backward()
     save_grads(x=x.grad)

@@ -13,9 +13,9 @@ if __name__ == "__main__":
     x = torch.tensor([0.5, 1.0, 2.0])
     with fwAD.dual_level():
         dual = fwAD.make_dual(x, torch.ones(3))
-        tangent = fwAD.unpack_dual(torch.sin(dual ** 2)).tangent
+        tangent = fwAD.unpack_dual(torch.sin(dual**2)).tangent
     print("jvp", [round(v, 6) for v in tangent.tolist()])
     w = x.clone().requires_grad_()
-    torch.sin(w ** 2).sum().backward()
+    torch.sin(w**2).sum().backward()
     print("grad", [round(v, 6) for v in w.grad.tolist()])
     save_grads(tangent=tangent, w=w.grad)

@@ -6,7 +6,7 @@ from torch.autograd.functional import hessian, hvp, vhp
 
 
 def f(x):
-    return (x.sin() * x ** 2).sum()
+    return (x.sin() * x**2).sum()
 
 
 if __name__ == "__main__":

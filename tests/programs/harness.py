@@ -71,8 +71,9 @@ class Run:
 
 def _start(cmd: list[str], tmp: Path, grads: Path) -> subprocess.Popen:
     env = {**os.environ, GRADS_ENV: str(grads), "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    return subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # a hung child of the program is killed with it
+    return subprocess.Popen(
+        cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )  # a hung child of the program is killed with it
 
 
 def _finish(proc: subprocess.Popen, grads: Path) -> Run:

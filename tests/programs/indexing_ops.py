@@ -15,6 +15,6 @@ if __name__ == "__main__":
     g = src.gather(1, torch.tensor([[2, 0], [1, 1]]))
     s = torch.zeros(2, 4).scatter_add(1, torch.tensor([[0, 3], [3, 3]]), g)
     a = torch.zeros(3, 4).index_add(0, torch.tensor([2, 0]), s * src.sum())
-    (a ** 2).sum().backward()
+    (a**2).sum().backward()
     print("grad", src.grad.tolist())
     save_grads(src=src.grad)

@@ -17,5 +17,7 @@ if __name__ == "__main__":
         out, _ = rnn(x)
         out[:, -1].pow(2).sum().backward()
         print(type(rnn).__name__, f"{out.sum().item():.5f}")
-    save_grads(**{f"lstm.{n}": p.grad for n, p in lstm.named_parameters()},
-               **{f"gru.{n}": p.grad for n, p in gru.named_parameters()})
+    save_grads(
+        **{f"lstm.{n}": p.grad for n, p in lstm.named_parameters()},
+        **{f"gru.{n}": p.grad for n, p in gru.named_parameters()},
+    )

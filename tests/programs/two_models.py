@@ -8,11 +8,23 @@ from torch import nn
 def expect(run):
     for p in run.passes[:2]:
         params = sorted(n["param"] for n in p["nodes"] if n["param"])
-        assert params == ["D.0.bias", "D.0.weight", "D.2.bias", "D.2.weight",
-                          "G.0.bias", "G.0.weight", "G.2.bias", "G.2.weight"], params
+        assert params == [
+            "D.0.bias",
+            "D.0.weight",
+            "D.2.bias",
+            "D.2.weight",
+            "G.0.bias",
+            "G.0.weight",
+            "G.2.bias",
+            "G.2.weight",
+        ], params
         assert all(n["name"] == "" for n in p["nodes"] if n["param"])  # never the loop's p or param
-    assert sorted(n["param"] for n in run.passes[2]["nodes"] if n["param"]) == ["0.bias", "0.weight", "2.bias",
-                                                                                 "2.weight"]
+    assert sorted(n["param"] for n in run.passes[2]["nodes"] if n["param"]) == [
+        "0.bias",
+        "0.weight",
+        "2.bias",
+        "2.weight",
+    ]
 
 
 if __name__ == "__main__":

@@ -30,8 +30,11 @@ def record_matches(rec: dict | None, t: torch.Tensor | None) -> None:
     # min and max are exact; the norm is reduced in float32 (NOTE [summary cost])
     for key, want, tol in (("norm", ref.norm(), 1e-6), ("min", ref.min(), 0), ("max", ref.max(), 0)):
         got_k, want_k = float(rec[key]), float(want)
-        assert got_k == want_k or math.isclose(got_k, want_k, rel_tol=tol, abs_tol=tol * 1e-3) or (
-            math.isnan(got_k) and math.isnan(want_k)), f"{key}: recorded {got_k}, torch {want_k}"
+        assert (
+            got_k == want_k
+            or math.isclose(got_k, want_k, rel_tol=tol, abs_tol=tol * 1e-3)
+            or (math.isnan(got_k) and math.isnan(want_k))
+        ), f"{key}: recorded {got_k}, torch {want_k}"
 
 
 def check_leaves(g: Any, state: dict, before: list, input_params: list[int]) -> int:
@@ -137,8 +140,14 @@ def check_contributions(g: Any, state: dict | None = None, before: list | None =
 
 # elementwise ops whose local derivative a finite difference in float64 can check, from the input
 # value: recorded values that do not give the recorded output (changed in place later) are skipped
-_ELEMENTWISE = {"SinBackward0": torch.sin, "NegBackward0": torch.neg, "TanhBackward0": torch.tanh,
-                "SigmoidBackward0": torch.sigmoid, "ReluBackward0": torch.relu, "AbsBackward0": torch.abs}
+_ELEMENTWISE = {
+    "SinBackward0": torch.sin,
+    "NegBackward0": torch.neg,
+    "TanhBackward0": torch.tanh,
+    "SigmoidBackward0": torch.sigmoid,
+    "ReluBackward0": torch.relu,
+    "AbsBackward0": torch.abs,
+}
 
 
 def _finite_difference(g: Any, u: Any, v: Any, rows: list[list[float]]) -> bool:
@@ -159,8 +168,9 @@ def _finite_difference(g: Any, u: Any, v: Any, rows: list[list[float]]) -> bool:
             if i != j:
                 assert got == 0, f"edge {u}->{v} ({a['op']}): J[{i}][{j}] = {got}, elementwise"
             elif abs(x[i]) > 1e-3 or a["op"] not in ("ReluBackward0", "AbsBackward0"):  # kinks at 0
-                assert math.isclose(got, fd[i], rel_tol=1e-5, abs_tol=1e-6), \
+                assert math.isclose(got, fd[i], rel_tol=1e-5, abs_tol=1e-6), (
                     f"edge {u}->{v} ({a['op']}): J[{i}][{i}] = {got}, finite difference {fd[i]} at {x[i]}"
+                )
     return True
 
 

@@ -25,8 +25,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32),
-                                torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     data, target = torch.randn(8, 16), torch.randn(8, 4)
     proc = psutil.Process()
@@ -52,12 +53,21 @@ def main() -> None:
                 rss_warm = proc.memory_info().rss / 2**20
     gc.collect()
     rss_end = proc.memory_info().rss / 2**20
-    print(json.dumps({
-        "steps": args.steps, "keep": bool(args.keep), "plain": args.plain,
-        "passes": 0 if t is None else len(t.passes), "streamed": len(streamed),
-        "rss_warm_mb": round(rss_warm, 2), "rss_end_mb": round(rss_end, 2),
-        "json_mb": round(json_bytes / 2**20, 3), "seconds": round(time.perf_counter() - start, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "steps": args.steps,
+                "keep": bool(args.keep),
+                "plain": args.plain,
+                "passes": 0 if t is None else len(t.passes),
+                "streamed": len(streamed),
+                "rss_warm_mb": round(rss_warm, 2),
+                "rss_end_mb": round(rss_end, 2),
+                "json_mb": round(json_bytes / 2**20, 3),
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,18 +24,28 @@ FUZZ = settings(
 SHAPES = [(), (3,), (1, 3), (2, 3), (3, 1), (2, 2), (2, 1, 3)]
 MAX_NUMEL = 96  # results bigger than this are cut back (keeps programs small and fast)
 
-UNARY = ["sin", "tanh", "sigmoid", "neg", "square", "scale", "relu", "abs", "log1p_sq", "pow3",
-         "exp_clamped", "cube_fn"]
+UNARY = [
+    "sin",
+    "tanh",
+    "sigmoid",
+    "neg",
+    "square",
+    "scale",
+    "relu",
+    "abs",
+    "log1p_sq",
+    "pow3",
+    "exp_clamped",
+    "cube_fn",
+]
 BINARY = ["add", "sub", "mul", "div", "maximum", "matmul", "outer", "cat", "where"]
 REDUCE = ["sum", "mean", "sum_dim", "amax_dim", "prod_dim", "logsumexp_dim", "softmax_dim", "cumsum_dim"]
-VIEW = ["flatten", "transpose", "unsqueeze", "expand", "slice", "select", "permute", "unbind_mix",
-        "split_first"]
+VIEW = ["flatten", "transpose", "unsqueeze", "expand", "slice", "select", "permute", "unbind_mix", "split_first"]
 INDEX = ["index_repeat", "gather", "mask"]
 INPLACE = ["iadd", "imul", "isin", "islice", "irelu", "iview"]
 OTHER = ["nograd", "detach", "hook", "retain"]
 OPS = UNARY + BINARY + REDUCE + VIEW + INDEX + INPLACE + OTHER
-FINISHES = ["backward", "retain_twice", "grad_inputs", "backward_inputs", "create_graph",
-            "nonscalar", "multi_root"]
+FINISHES = ["backward", "retain_twice", "grad_inputs", "backward_inputs", "create_graph", "nonscalar", "multi_root"]
 
 
 @dataclass
@@ -53,7 +63,8 @@ programs = st.builds(
     leaves=st.lists(st.tuples(st.sampled_from(SHAPES), st.booleans(), st.booleans()), min_size=1, max_size=4),
     ops=st.lists(
         st.tuples(st.sampled_from(OPS), st.integers(0, 63), st.integers(0, 63), st.integers(0, 63)),
-        min_size=1, max_size=16,
+        min_size=1,
+        max_size=16,
     ),
     finish=st.sampled_from(FINISHES),
     value_limit=st.sampled_from([4, 64]),
@@ -226,8 +237,10 @@ def run(prog: Program, before: Callable[[Callable[[Any], None]], Any] | None = N
     gives the same leaves both times.
     """
     gen = torch.Generator().manual_seed(prog.seed)
-    values = [torch.randn(shape, generator=gen, dtype=torch.float64 if wide else torch.float32)
-              for shape, _, wide in prog.leaves]
+    values = [
+        torch.randn(shape, generator=gen, dtype=torch.float64 if wide else torch.float32)
+        for shape, _, wide in prog.leaves
+    ]
     wants = [g for _, g, _ in prog.leaves]
     wants[0] = wants[0] or not any(wants)  # at least one leaf requires grad
     params = torch.nn.ParameterList([torch.nn.Parameter(v) for v, g in zip(values, wants) if g])
@@ -255,7 +268,7 @@ def run(prog: Program, before: Callable[[Callable[[Any], None]], Any] | None = N
             else:
                 out = _apply(code, a, b, k, gen)
             if out.numel() > MAX_NUMEL:
-                out = out.reshape(-1)[:MAX_NUMEL // 2]
+                out = out.reshape(-1)[: MAX_NUMEL // 2]
             pool.append(out)
         _finish(prog, params, pool, gen, states)
     return {"states": states, "traced_states": states_traced, "trace": t}
@@ -273,10 +286,9 @@ def _grads(params: torch.nn.ParameterList) -> list:
     return [None if p.grad is None else p.grad.detach().clone() for p in params]
 
 
-def _finish(prog: Program, params: torch.nn.ParameterList, pool: list, gen: torch.Generator,
-            states: list) -> None:
+def _finish(prog: Program, params: torch.nn.ParameterList, pool: list, gen: torch.Generator, states: list) -> None:
     """Run the program's backward calls; ``states`` gets the gradients after each."""
-    live = [t for t in pool[len(params):] if t.requires_grad] or [params[0]]
+    live = [t for t in pool[len(params) :] if t.requires_grad] or [params[0]]
     outs = live[-3:]
     loss = sum(o.sum() for o in outs) + params[0].sum() * 0.25
     plist = list(params)
@@ -298,8 +310,13 @@ def _finish(prog: Program, params: torch.nn.ParameterList, pool: list, gen: torc
         states.append({"grads": _grads(params)})
     elif prog.finish == "create_graph":
         got = torch.autograd.grad(loss, plist, create_graph=True, allow_unused=True)
-        states.append({"grads": _grads(params), "returned": [g if g is None else g.detach() for g in got],
-                       "inputs": list(range(len(plist)))})
+        states.append(
+            {
+                "grads": _grads(params),
+                "returned": [g if g is None else g.detach() for g in got],
+                "inputs": list(range(len(plist))),
+            }
+        )
         second = [(g * g).sum() for g in got if g is not None and g.requires_grad]
         if second:
             sum(second).backward()

@@ -264,8 +264,12 @@ def test_22_load_a_truncated_trace(tmp_path: Path) -> None:
 
 def test_23_load_deeply_nested_json(tmp_path: Path) -> None:
     assert "nested too deeply" in _load_error(tmp_path, "[" * 200_000 + "]" * 200_000)
-    deep = '{"format": "graphtrace-pass", "version": 1, "graph": {}, "edges": [], "nodes": ' \
-           + "[" * 100_000 + "]" * 100_000 + "}"
+    deep = (
+        '{"format": "graphtrace-pass", "version": 1, "graph": {}, "edges": [], "nodes": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}"
+    )
     assert "nested too deeply" in _load_error(tmp_path, deep)
 
 
@@ -280,21 +284,33 @@ TYPE_CONFUSED = {
     "other format": ('{"format": "other"}', "not a graphtrace trace"),
     "unsupported version": (_mutated(lambda d: d.update(version=99)), "unsupported pass format version 99"),
     "nodes is an object": (_mutated(lambda d: d.update(nodes={})), "nodes: {} is not of type 'array'"),
-    "node id is a string": (_mutated(lambda d: d["nodes"][0].update(id="0")),
-                            "nodes[0].id: '0' is not of type 'integer'"),
+    "node id is a string": (
+        _mutated(lambda d: d["nodes"][0].update(id="0")),
+        "nodes[0].id: '0' is not of type 'integer'",
+    ),
     "duplicate node id": (_mutated(lambda d: d["nodes"][1].update(id=0)), "appears twice"),
-    "unknown node kind": (_mutated(lambda d: d["nodes"][0].update(kind="<script>")),
-                          "nodes[0].kind: '<script>' is not one of"),
+    "unknown node kind": (
+        _mutated(lambda d: d["nodes"][0].update(kind="<script>")),
+        "nodes[0].kind: '<script>' is not one of",
+    ),
     "edge to a missing node": (_mutated(lambda d: d["edges"][0].update(target=999)), "names node 999"),
-    "grad record is a string": (_mutated(lambda d: d["nodes"][1].update(grad_in=["x"])),
-                                "nodes[1].grad_in[0]: 'x' is not of type 'object', 'null'"),
-    "shape is not ints": (_mutated(lambda d: d["nodes"][0].update(shape=["a"])),
-                          "nodes[0].shape[0]: 'a' is not of type 'integer'"),
+    "grad record is a string": (
+        _mutated(lambda d: d["nodes"][1].update(grad_in=["x"])),
+        "nodes[1].grad_in[0]: 'x' is not of type 'object', 'null'",
+    ),
+    "shape is not ints": (
+        _mutated(lambda d: d["nodes"][0].update(shape=["a"])),
+        "nodes[0].shape[0]: 'a' is not of type 'integer'",
+    ),
     "NaN literal": (_mutated(lambda d: None).replace('"norm": ', '"norm": NaN, "n": ', 1), "NaN is not valid JSON"),
-    "jacobian is a number": (_mutated(lambda d: d["edges"][1].update(jacobian=3)),
-                             "edges[1].jacobian: 3 is not of type 'array', 'null'"),
-    "passes is not a list": ('{"format": "graphtrace-trace", "version": 1, "passes": 5}',
-                             "passes: 5 is not of type 'array'"),
+    "jacobian is a number": (
+        _mutated(lambda d: d["edges"][1].update(jacobian=3)),
+        "edges[1].jacobian: 3 is not of type 'array', 'null'",
+    ),
+    "passes is not a list": (
+        '{"format": "graphtrace-trace", "version": 1, "passes": 5}',
+        "passes: 5 is not of type 'array'",
+    ),
 }
 
 
@@ -383,7 +399,8 @@ def test_32_cli_render_into_an_unwritable_folder(cli_dir: Path) -> None:
 def test_33_cli_keeps_passes_written_before_the_script_fails(cli_dir: Path) -> None:
     (cli_dir / "fails.py").write_text(
         "import torch\nx = torch.ones(3, requires_grad=True)\n(x * 2).sum().backward()\n"
-        "raise SystemExit('stopped by the script')\n")
+        "raise SystemExit('stopped by the script')\n"
+    )
     res = _cli("run", "-o", "out", "fails.py", cwd=cli_dir)
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert json.loads((cli_dir / "out" / "pass-001.json").read_text())["format"] == "graphtrace-pass"
@@ -443,8 +460,10 @@ def test_38_cli_a_full_disk(cli_dir: Path, monkeypatch: pytest.MonkeyPatch) -> N
     res = CliRunner().invoke(cli, ["run", "-f", "json", "-o", str(cli_dir / "out"), str(cli_dir / "ok.py")])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert [p.name for p in (cli_dir / "out").iterdir()] == [".graphtrace"]  # no temporary file left
-    assert res.stderr.splitlines()[-1] == (f"graphtrace: error: No space left on device: wrote 0 of 3 files to "
-                                           f"{cli_dir / 'out'}/; not written: index.html, pass-001.json, run.json")
+    assert res.stderr.splitlines()[-1] == (
+        f"graphtrace: error: No space left on device: wrote 0 of 3 files to "
+        f"{cli_dir / 'out'}/; not written: index.html, pass-001.json, run.json"
+    )
 
 
 def test_39_cli_render_json_onto_its_own_input(cli_dir: Path) -> None:

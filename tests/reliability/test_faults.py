@@ -24,6 +24,7 @@ def _leaf() -> torch.Tensor:
 def _raising_hook(err: BaseException):
     def hook(g: torch.Tensor) -> None:
         raise err
+
     return hook
 
 
@@ -54,6 +55,7 @@ def _plain_error(make_loss, setup=None) -> BaseException:
 def test_user_exception_reaches_the_user_unchanged(where: str) -> None:
     err = Boom("the user's message")
     if where == "tensor hook":
+
         def setup(x: torch.Tensor) -> object:
             return x.register_hook(_raising_hook(err))
 
@@ -65,6 +67,7 @@ def test_user_exception_reaches_the_user_unchanged(where: str) -> None:
 
         def make_loss(x: torch.Tensor) -> torch.Tensor:
             return _FailingBackward.apply(x).sum()
+
     plain = _plain_error(make_loss, setup)
     x = _leaf()
     with graphtrace.trace() as t:
@@ -203,8 +206,12 @@ def test_anomaly_mode_error_reaches_the_user_and_the_pass_is_kept() -> None:
     with torch.autograd.set_detect_anomaly(True), pytest.warns(UserWarning), pytest.raises(RuntimeError) as plain:
         (x.sqrt() * 0).sum().backward()
     y = torch.tensor([0.0, 1.0], requires_grad=True)
-    with (torch.autograd.set_detect_anomaly(True), pytest.warns(UserWarning), graphtrace.trace() as t,
-          pytest.raises(RuntimeError) as traced):
+    with (
+        torch.autograd.set_detect_anomaly(True),
+        pytest.warns(UserWarning),
+        graphtrace.trace() as t,
+        pytest.raises(RuntimeError) as traced,
+    ):
         (y.sqrt() * 0).sum().backward()
     assert str(traced.value) == str(plain.value) and "returned nan values" in str(plain.value)
     assert t.passes[0].error.startswith("RuntimeError: Function 'SqrtBackward0' returned nan")
@@ -270,8 +277,7 @@ def test_parameter_data_replaced_between_passes_is_recorded_afresh() -> None:
         (p * 2).sum().backward()
         p.data = torch.zeros(3)
         (p * 2).sum().backward()
-    values = [next(a for _, a in q.graph.nodes(data=True) if a["kind"] == "leaf")["value"]["values"]
-              for q in t.passes]
+    values = [next(a for _, a in q.graph.nodes(data=True) if a["kind"] == "leaf")["value"]["values"] for q in t.passes]
     assert values == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
 
 

@@ -52,9 +52,13 @@ def test_random_programs(prog: Program) -> None:
 
 def test_checks_are_not_vacuous() -> None:
     """A fixed program exercises all three checks, and each catches a corrupted pass."""
-    prog = Program(seed=3, leaves=[((2, 3), True, False), ((3,), True, False)],
-                   ops=[("mul", 0, 1, 0), ("square", 2, 0, 0), ("sin", 0, 0, 0), ("add", 3, 4, 0)],
-                   finish="backward", value_limit=64)
+    prog = Program(
+        seed=3,
+        leaves=[((2, 3), True, False), ((3,), True, False)],
+        ops=[("mul", 0, 1, 0), ("square", 2, 0, 0), ("sin", 0, 0, 0), ("add", 3, 4, 0)],
+        finish="backward",
+        value_limit=64,
+    )
     counts = check_program(prog)
     assert counts["leaves"] == 2 and counts["contributions"] >= 5 and counts["jacobians"] >= 4, counts
     traced = run(prog, lambda on_pass: graphtrace.trace(on_pass=on_pass))
@@ -68,8 +72,11 @@ def test_checks_are_not_vacuous() -> None:
     e["jacobian"][0][0] += 0.5
     with pytest.raises(AssertionError, match="grad_in @ J"):
         check_jacobians(g)
-    e["grad"]["values"] = [x * 3 for x in e["grad"]["values"]] if isinstance(e["grad"]["values"][0], float) \
+    e["grad"]["values"] = (
+        [x * 3 for x in e["grad"]["values"]]
+        if isinstance(e["grad"]["values"][0], float)
         else [[x * 3 for x in row] for row in e["grad"]["values"]]
+    )
     with pytest.raises(AssertionError, match="sum to"):
         check_contributions(g)
 
@@ -86,9 +93,13 @@ def _scaled(x, k: float):
 def test_checks_hold_records_against_torch_not_only_against_themselves() -> None:
     """A pass corrupted consistently (each check's own arithmetic still adds up) is caught by the
     outside references: torch's own .grad increment, and a finite difference in float64."""
-    prog = Program(seed=3, leaves=[((2, 3), True, False), ((3,), True, False)],
-                   ops=[("mul", 0, 1, 0), ("square", 2, 0, 0), ("sin", 0, 0, 0), ("add", 3, 4, 0)],
-                   finish="backward", value_limit=64)
+    prog = Program(
+        seed=3,
+        leaves=[((2, 3), True, False), ((3,), True, False)],
+        ops=[("mul", 0, 1, 0), ("square", 2, 0, 0), ("sin", 0, 0, 0), ("add", 3, 4, 0)],
+        finish="backward",
+        value_limit=64,
+    )
     traced = run(prog, lambda on_pass: graphtrace.trace(on_pass=on_pass))
     state, g = traced["states"][0], traced["trace"].passes[0].graph
     assert check_contributions(g, state, [None, None]) >= 5 and check_jacobians(g) >= 4

@@ -33,7 +33,9 @@ def hook_calls(monkeypatch: pytest.MonkeyPatch) -> dict:
             def counted(*a: object) -> object:
                 seen["calls"] += 1
                 return hook(*a)
+
             return counted
+
         monkeypatch.setattr(PassRecorder, factory_name, factory)
 
     for name in ("_pre_hook", "_post_hook", "_acc_hook"):
@@ -43,13 +45,17 @@ def hook_calls(monkeypatch: pytest.MonkeyPatch) -> dict:
     def tracked_init(self: PassRecorder, *a: object, **k: object) -> None:
         seen["recorders"].append(weakref.ref(self))
         init(self, *a, **k)
+
     monkeypatch.setattr(PassRecorder, "__init__", tracked_init)
     return seen
 
 
 def _global_state() -> tuple:
-    return (torch._C._len_torch_function_stack(), len(nn_module._global_forward_hooks),
-            len(nn_module._global_forward_pre_hooks))
+    return (
+        torch._C._len_torch_function_stack(),
+        len(nn_module._global_forward_hooks),
+        len(nn_module._global_forward_pre_hooks),
+    )
 
 
 def _assert_nothing_left(x: torch.Tensor, loss: torch.Tensor, seen: dict, state: tuple) -> None:
@@ -182,7 +188,11 @@ def test_big_saved_tensor_is_freed_after_backward() -> None:
         assert ref() is None, "the saved tensor outlived its backward pass"
     assert loss.grad_fn is not None  # the graph object is alive, its buffers are not
     assert [a["op"] for _, a in t.passes[0].graph.nodes(data=True)] == [
-        "output", "SumBackward0", "MulBackward0", "AccumulateGrad"]
+        "output",
+        "SumBackward0",
+        "MulBackward0",
+        "AccumulateGrad",
+    ]
 
 
 def _plain(value: object, path: str = "pass") -> None:
@@ -219,7 +229,10 @@ def test_memory_is_flat_over_200_traced_steps(keep: bool) -> None:
     """RSS growth over 200 traced training steps is bounded (measured in a fresh process)."""
     out = subprocess.run(
         [sys.executable, str(HERE / "memory_steps.py"), "--steps", "200", "--keep", str(int(keep))],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     m = json.loads(out.stdout.strip().splitlines()[-1])
     assert m["passes"] == (200 if keep else 0) and m["streamed"] == 200

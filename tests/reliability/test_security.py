@@ -40,12 +40,18 @@ def test_a_pickle_that_runs_code_is_refused_and_not_run(tmp_path: Path) -> None:
 
 def test_no_unpickling_api_in_the_package_source() -> None:
     """No module of graphtrace can unpickle: no pickle, torch.load, marshal, shelve or dill."""
-    banned = re.compile(r"^\s*(import|from)\s+(pickle|cPickle|_pickle|marshal|shelve|dill|joblib)\b"
-                        r"|\btorch\.load\b|\bpickle\.|allow_pickle", re.M)
+    banned = re.compile(
+        r"^\s*(import|from)\s+(pickle|cPickle|_pickle|marshal|shelve|dill|joblib)\b"
+        r"|\btorch\.load\b|\bpickle\.|allow_pickle",
+        re.M,
+    )
     files = sorted(PACKAGE.rglob("*.py"))
     assert len(files) > 10
-    hits = [f"{f.relative_to(PACKAGE)}: {m.group(0).strip()}" for f in files
-            for m in banned.finditer(f.read_text(encoding="utf-8"))]
+    hits = [
+        f"{f.relative_to(PACKAGE)}: {m.group(0).strip()}"
+        for f in files
+        for m in banned.finditer(f.read_text(encoding="utf-8"))
+    ]
     assert hits == []
     assert banned.search("import pickle\n") and banned.search("x = torch.load(p)")  # the check can fail
 
@@ -70,6 +76,7 @@ def test_loading_never_calls_an_unpickler(tmp_path: Path, monkeypatch: pytest.Mo
 def _hostile_pass(hostile: bool = True) -> graphtrace.Pass:
     """A real pass whose parameter names carry markup, plus every string field made hostile
     (or, with ``hostile=False``, the same pass with harmless strings of the same length)."""
+
     def h(text: str) -> str:
         return text if hostile else re.sub(r"[<>&\"']", "_", text)
 
@@ -81,11 +88,11 @@ def _hostile_pass(hostile: bool = True) -> graphtrace.Pass:
     p = t.passes[0]
     assert any(key in a["param"] for _, a in p.graph.nodes(data=True))
     for _n, a in p.graph.nodes(data=True):
-        a["name"] = h(f'{HOSTILE}"quoted" & \'single\'')
+        a["name"] = h(f"{HOSTILE}\"quoted\" & 'single'")
         a["source"] = h('/tmp/<dir>&"x"/a\'b.py:3')
         a["module"] = h("enc.<script>alert(1)</script>")
         a["module_class"] = h("</text><script>alert(2)</script>")
-    p.graph.graph["call_site"] = h("<b>&amp;\"site\"</b>:1")
+    p.graph.graph["call_site"] = h('<b>&amp;"site"</b>:1')
     p.graph.graph["error"] = h(f"RuntimeError: {HOSTILE}")
     return graphtrace.loads(p.to_json()).passes[0]  # as a file would bring it
 

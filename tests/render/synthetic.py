@@ -16,9 +16,14 @@ def rec(values, shape=None, dtype="float32"):
     nums = [v for v in flat if isinstance(v, (int, float))]
     finite = [float(v) for v in nums if math.isfinite(v)]
     return {
-        "shape": shape, "dtype": dtype, "numel": len(flat), "values": _plain(values),
-        "norm": math.sqrt(sum(v * v for v in finite)), "min": min(finite, default=None),
-        "max": max(finite, default=None), "mean": sum(finite) / len(finite) if finite else None,
+        "shape": shape,
+        "dtype": dtype,
+        "numel": len(flat),
+        "values": _plain(values),
+        "norm": math.sqrt(sum(v * v for v in finite)),
+        "min": min(finite, default=None),
+        "max": max(finite, default=None),
+        "mean": sum(finite) / len(finite) if finite else None,
         "nan": sum(1 for v in flat if v != v or v == "nan"),
         "inf": sum(1 for v in flat if v in (math.inf, -math.inf, "inf", "-inf")),
     }
@@ -26,8 +31,18 @@ def rec(values, shape=None, dtype="float32"):
 
 def big(shape, norm=12.345678, nan=0, inf=0):
     """A summarised record of a large tensor (values null)."""
-    return {"shape": list(shape), "dtype": "float32", "numel": math.prod(shape), "values": None,
-            "norm": norm, "min": -0.51234567, "max": 0.49876543, "mean": 1.2345678e-05, "nan": nan, "inf": inf}
+    return {
+        "shape": list(shape),
+        "dtype": "float32",
+        "numel": math.prod(shape),
+        "values": None,
+        "norm": norm,
+        "min": -0.51234567,
+        "max": 0.49876543,
+        "mean": 1.2345678e-05,
+        "nan": nan,
+        "inf": inf,
+    }
 
 
 def _flat(v):
@@ -49,19 +64,48 @@ def _plain(v):
 def _graph(**attrs) -> nx.DiGraph:
     """A pass's graph attributes; ``steps`` counts the nodes that ran after the root (the last step)."""
     g = nx.DiGraph()
-    g.graph.update(index=1, kind="backward", api="Tensor.backward", call_site="examples/chain.py:7",
-                   caller="", roots=[0], inputs=[], retain_graph=False, create_graph=False, steps=0,
-                   value_limit=64, error="", signature="test", torch_version="2.4.0")
+    g.graph.update(
+        index=1,
+        kind="backward",
+        api="Tensor.backward",
+        call_site="examples/chain.py:7",
+        caller="",
+        roots=[0],
+        inputs=[],
+        retain_graph=False,
+        create_graph=False,
+        steps=0,
+        value_limit=64,
+        error="",
+        signature="test",
+        torch_version="2.4.0",
+    )
     g.graph.update(attrs)
     return g
 
 
 def _node(g, n, kind, op, *, name="", param="", value=None, step=None, grad_in=(), **extra):
     shape = value["shape"] if value else None
-    attrs = dict(kind=kind, op=op, name=name, param=param, shape=shape, dtype="float32" if value else None,
-                 device="cpu", requires_grad=True, is_leaf=kind == "leaf", retains_grad=False, value=value,
-                 step=step, grad_in=list(grad_in), retained_grad=None, source="", module="", module_class="",
-                 outputs=1)
+    attrs = dict(
+        kind=kind,
+        op=op,
+        name=name,
+        param=param,
+        shape=shape,
+        dtype="float32" if value else None,
+        device="cpu",
+        requires_grad=True,
+        is_leaf=kind == "leaf",
+        retains_grad=False,
+        value=value,
+        step=step,
+        grad_in=list(grad_in),
+        retained_grad=None,
+        source="",
+        module="",
+        module_class="",
+        outputs=1,
+    )
     if kind == "leaf":
         attrs.update(grad_before=None, grad_after=None, returned_grad=None)
     attrs.update(extra)
@@ -94,8 +138,7 @@ def chain() -> nx.DiGraph:
     _node(g, 1, "op", "SinBackward0", name="z", value=rec(z), step=1, grad_in=[rec(1.0)])
     _node(g, 2, "op", "AddBackward0", name="y", value=rec(y), step=2, grad_in=[rec(dz_dy)])
     _node(g, 3, "op", "PowBackward0", value=rec(p), step=3, grad_in=[rec(dz_dy)])
-    _node(g, 4, "leaf", "AccumulateGrad", name="x", value=rec(x), step=4, grad_in=[rec(dz_dx)],
-          grad_after=rec(dz_dx))
+    _node(g, 4, "leaf", "AccumulateGrad", name="x", value=rec(x), step=4, grad_in=[rec(dz_dx)], grad_after=rec(dz_dx))
     _edge(g, 0, 1, rec(1.0))
     _edge(g, 1, 2, rec(dz_dy), rec(dz_dy))
     _edge(g, 2, 3, rec(dz_dy), rec(1.0))
@@ -111,8 +154,17 @@ def multipath() -> nx.DiGraph:
     _node(g, 1, "op", "AddBackward0", name="f", value=rec(u * v + u**2), step=1, grad_in=[rec(1.0)])
     _node(g, 2, "op", "MulBackward0", value=rec(u * v), step=2, grad_in=[rec(1.0)])
     _node(g, 3, "op", "PowBackward0", value=rec(u**2), step=3, grad_in=[rec(1.0)])
-    _node(g, 4, "leaf", "AccumulateGrad", name="u", value=rec(u), step=5, grad_in=[rec(v + 2 * u)],
-          grad_after=rec(v + 2 * u))
+    _node(
+        g,
+        4,
+        "leaf",
+        "AccumulateGrad",
+        name="u",
+        value=rec(u),
+        step=5,
+        grad_in=[rec(v + 2 * u)],
+        grad_after=rec(v + 2 * u),
+    )
     _node(g, 5, "leaf", "AccumulateGrad", name="v", value=rec(v), step=4, grad_in=[rec(u)], grad_after=rec(u))
     _edge(g, 0, 1, rec(1.0))
     _edge(g, 1, 2, rec(1.0), rec(1.0))
@@ -137,10 +189,30 @@ def accumulation() -> nx.DiGraph:
     inc = sum(gv * mv for grow, mrow in zip(seed, m) for gv, mv in zip(grow, mrow))
     g = _graph(index=3, steps=2, call_site="examples/accumulate.py:12")
     _node(g, 0, "root", "output", name="h", value=rec(h), step=0, grad_in=[rec(seed)])
-    _node(g, 1, "op", "MulBackward0", name="h", value=rec(h), step=1, grad_in=[rec(seed)],
-          retains_grad=True, retained_grad=rec(seed))
-    _node(g, 2, "leaf", "AccumulateGrad", param="layer.scale", value=rec(s), step=2, grad_in=[rec(inc)],
-          grad_before=rec(2 * inc), grad_after=rec(3 * inc))
+    _node(
+        g,
+        1,
+        "op",
+        "MulBackward0",
+        name="h",
+        value=rec(h),
+        step=1,
+        grad_in=[rec(seed)],
+        retains_grad=True,
+        retained_grad=rec(seed),
+    )
+    _node(
+        g,
+        2,
+        "leaf",
+        "AccumulateGrad",
+        param="layer.scale",
+        value=rec(s),
+        step=2,
+        grad_in=[rec(inc)],
+        grad_before=rec(2 * inc),
+        grad_after=rec(3 * inc),
+    )
     _edge(g, 0, 1, rec(seed))
     _edge(g, 1, 2, rec(inc), jacobian=[[x] for row in m for x in row])  # dh/ds = M; no elementwise local
     return g
@@ -164,10 +236,8 @@ def unhealthy() -> nx.DiGraph:
     _node(g, 1, "op", "AddBackward0", name="loss", value=rec(loss), step=1, grad_in=[rec(seed)])
     _node(g, 2, "op", "SqrtBackward0", name="s", value=rec(s), step=2, grad_in=[rec(seed)])
     _node(g, 3, "op", "ReluBackward0", name="r", value=rec(r), step=3, grad_in=[rec(seed)])
-    _node(g, 4, "leaf", "AccumulateGrad", name="a", value=rec(a), step=4, grad_in=[rec(grad_a)],
-          grad_after=rec(grad_a))
-    _node(g, 5, "leaf", "AccumulateGrad", name="b", value=rec(b), step=5, grad_in=[rec(grad_b)],
-          grad_after=rec(grad_b))
+    _node(g, 4, "leaf", "AccumulateGrad", name="a", value=rec(a), step=4, grad_in=[rec(grad_a)], grad_after=rec(grad_a))
+    _node(g, 5, "leaf", "AccumulateGrad", name="b", value=rec(b), step=5, grad_in=[rec(grad_b)], grad_after=rec(grad_b))
     _edge(g, 0, 1, rec(seed))
     _edge(g, 1, 2, rec(seed), rec([1.0, 1.0]))
     _edge(g, 1, 3, rec(seed), rec([1.0, 1.0]))
@@ -182,14 +252,29 @@ def grad_call() -> nx.DiGraph:
     x = 2.0
     c, s = f32(math.cos(x)), f32(math.sin(x))
     dc, ds = f32(-math.sin(x)), f32(math.cos(x))
-    g = _graph(kind="grad", api="torch.autograd.grad", call_site="examples/seed002_grad_vs_backward.py:13",
-               inputs=[4], retain_graph=True, steps=4)
+    g = _graph(
+        kind="grad",
+        api="torch.autograd.grad",
+        call_site="examples/seed002_grad_vs_backward.py:13",
+        inputs=[4],
+        retain_graph=True,
+        steps=4,
+    )
     _node(g, 0, "root", "output", name="y", value=rec(f32(c + s)), step=0, grad_in=[rec(1.0)])
     _node(g, 1, "op", "AddBackward0", name="y", value=rec(f32(c + s)), step=1, grad_in=[rec(1.0)])
     _node(g, 2, "op", "CosBackward0", value=rec(c), step=3, grad_in=[rec(1.0)])
     _node(g, 3, "op", "SinBackward0", value=rec(s), step=2, grad_in=[rec(1.0)])
-    _node(g, 4, "leaf", "AccumulateGrad", name="x", value=rec(x), step=4, grad_in=[rec(f32(dc + ds))],
-          returned_grad=rec(f32(dc + ds)))
+    _node(
+        g,
+        4,
+        "leaf",
+        "AccumulateGrad",
+        name="x",
+        value=rec(x),
+        step=4,
+        grad_in=[rec(f32(dc + ds))],
+        returned_grad=rec(f32(dc + ds)),
+    )
     _edge(g, 0, 1, rec(1.0))
     _edge(g, 1, 2, rec(1.0), rec(1.0))
     _edge(g, 1, 3, rec(1.0), rec(1.0))
@@ -211,12 +296,31 @@ def hostile() -> nx.DiGraph:
     a = 2.0
     out = 3 * a - 5
     g = _graph(call_site='/tmp/<dir>&"q"/it\'s.py:3', error='RuntimeError: bad <b>"x"</b> & \\N', steps=2)
-    _node(g, 0, "root", "output", name="</script><script>alert(2)</script>", value=rec(out), step=0,
-          grad_in=[rec(1.0)])
-    _node(g, 1, "op", "My<b>Fn</b>Backward", name='a&b "q" \\N\x00\n', value=rec(out), step=1,
-          grad_in=[rec(1.0)], module="enc.<i>&amp;", module_class="Evil&Co")
-    _node(g, 2, "leaf", "AccumulateGrad", param=HOSTILE, value=rec(a), step=2, grad_in=[rec(3.0)],
-          grad_after=rec(3.0), module="enc.<i>&amp;")
+    _node(g, 0, "root", "output", name="</script><script>alert(2)</script>", value=rec(out), step=0, grad_in=[rec(1.0)])
+    _node(
+        g,
+        1,
+        "op",
+        "My<b>Fn</b>Backward",
+        name='a&b "q" \\N\x00\n',
+        value=rec(out),
+        step=1,
+        grad_in=[rec(1.0)],
+        module="enc.<i>&amp;",
+        module_class="Evil&Co",
+    )
+    _node(
+        g,
+        2,
+        "leaf",
+        "AccumulateGrad",
+        param=HOSTILE,
+        value=rec(a),
+        step=2,
+        grad_in=[rec(3.0)],
+        grad_after=rec(3.0),
+        module="enc.<i>&amp;",
+    )
     _node(g, 3, "op", "NeverRanBackward", value=rec(1.0), grad_in=[None])
     _edge(g, 0, 1, rec(1.0))
     _edge(g, 1, 2, rec(3.0), rec(3.0))
@@ -224,8 +328,13 @@ def hostile() -> nx.DiGraph:
     return g
 
 
-GOLDEN = {"chain": chain, "multipath": multipath, "accumulation": accumulation, "unhealthy": unhealthy,
-          "hostile": hostile}  # tests/render/golden/NAME.dot, rewritten by scripts/regen.py
+GOLDEN = {
+    "chain": chain,
+    "multipath": multipath,
+    "accumulation": accumulation,
+    "unhealthy": unhealthy,
+    "hostile": hostile,
+}  # tests/render/golden/NAME.dot, rewritten by scripts/regen.py
 
 
 def long_chain(n: int = 3330) -> nx.DiGraph:
@@ -235,9 +344,18 @@ def long_chain(n: int = 3330) -> nx.DiGraph:
     prev = 0
     for i in range(1, n):
         kind = "leaf" if i % 3 == 0 else "op"
-        _node(g, i, kind, "AccumulateGrad" if kind == "leaf" else "AddmmBackward0", value=big([64, 768]),
-              step=i, grad_in=[big([64, 768])], param=f"h.{i}.weight" if kind == "leaf" else "",
-              module=f"h.{i // 30}", grad_after=big([64, 768]) if kind == "leaf" else None)
+        _node(
+            g,
+            i,
+            kind,
+            "AccumulateGrad" if kind == "leaf" else "AddmmBackward0",
+            value=big([64, 768]),
+            step=i,
+            grad_in=[big([64, 768])],
+            param=f"h.{i}.weight" if kind == "leaf" else "",
+            module=f"h.{i // 30}",
+            grad_after=big([64, 768]) if kind == "leaf" else None,
+        )
         _edge(g, prev, i, big([64, 768]))
         if kind == "op":
             prev = i

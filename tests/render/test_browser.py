@@ -17,9 +17,17 @@ def browser(tmp_path_factory):
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium')}", "--window-size=1200,900"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        "--window-size=1200,900",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
@@ -107,11 +115,11 @@ def not_run_leaf():
 @pytest.mark.parametrize("font", ["DejaVu Sans", "Liberation Sans"])
 def test_text_stays_inside_its_box_in_the_readers_font(browser, tmp_path, font):
     forced = f"<style>svg text {{ font-family: '{font}' !important; }}</style>"
-    for k, graph in enumerate([S.chain(), S.multipath(), S.accumulation(), S.unhealthy(), S.hostile(),
-                               not_run_leaf()]):
+    for k, graph in enumerate([S.chain(), S.multipath(), S.accumulation(), S.unhealthy(), S.hostile(), not_run_leaf()]):
         page = tmp_path / f"{k}.html"
-        page.write_text(f"<!DOCTYPE html><html><head>{forced}</head><body>{to_svg(graph)}</body></html>",
-                        encoding="utf-8")
+        page.write_text(
+            f"<!DOCTYPE html><html><head>{forced}</head><body>{to_svg(graph)}</body></html>", encoding="utf-8"
+        )
         browser.get(page.as_uri())
         assert browser.execute_script(f"return document.fonts.check('10px \"{font}\"')")
         assert browser.execute_script(TEXT_OUTSIDE) == [], graph.graph.get("index")
@@ -123,15 +131,17 @@ def test_svg_turns_dark_with_the_readers_colour_scheme(browser, tmp_path):
     filter_of = "return getComputedStyle(document.querySelector('svg')).filter"
     try:
         for scheme, want in (("dark", "invert(0.92) hue-rotate(180deg)"), ("light", "none")):
-            browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
-                                    {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            browser.execute_cdp_cmd(
+                "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+            )
             browser.get(page.as_uri())
             assert browser.execute_script(filter_of) == want
             assert browser.execute_script("return getComputedStyle(document.body).filter") == "none"  # scoped
         page = tmp_path / "page.html"
         page.write_text(to_html(S.chain()), encoding="utf-8")
-        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
-                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        browser.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        )
         browser.get(page.as_uri())  # the step page follows its picture
         assert browser.execute_script("return getComputedStyle(document.body).backgroundColor") == "rgb(20, 20, 20)"
         assert browser.execute_script(filter_of) == "invert(0.92) hue-rotate(180deg)"
@@ -141,9 +151,13 @@ def test_svg_turns_dark_with_the_readers_colour_scheme(browser, tmp_path):
 
 def shown_text(browser, element_id: str) -> str:
     """The text of an SVG group that is not hidden, line by line."""
-    return "\n".join(browser.execute_script(
-        "return [...document.getElementById(arguments[0]).querySelectorAll('text')]"
-        ".filter(t => getComputedStyle(t).visibility !== 'hidden').map(t => t.textContent)", element_id))
+    return "\n".join(
+        browser.execute_script(
+            "return [...document.getElementById(arguments[0]).querySelectorAll('text')]"
+            ".filter(t => getComputedStyle(t).visibility !== 'hidden').map(t => t.textContent)",
+            element_id,
+        )
+    )
 
 
 def test_each_step_shows_only_what_has_been_computed(browser, tmp_path):
@@ -169,11 +183,15 @@ def test_each_step_shows_only_what_has_been_computed(browser, tmp_path):
 
 def test_page_explains_its_colours_and_links_its_neighbours(browser, tmp_path):
     path = tmp_path / "pass-002.html"
-    path.write_text(to_html(S.chain(), links={"prev": "pass-001.html", "next": "pass-003.html",
-                                              "index": "index.html"}), encoding="utf-8")
+    path.write_text(
+        to_html(S.chain(), links={"prev": "pass-001.html", "next": "pass-003.html", "index": "index.html"}),
+        encoding="utf-8",
+    )
     browser.get(path.as_uri())
     key = browser.find_element("id", "gt-key").text
     assert "this step's node" in key and "gradient arriving" in key and "gradient leaving" in key
-    hrefs = [browser.find_element("id", f"gt-{k}-pass").get_attribute("href").rsplit("/", 1)[1]
-             for k in ("prev", "index", "next")]
+    hrefs = [
+        browser.find_element("id", f"gt-{k}-pass").get_attribute("href").rsplit("/", 1)[1]
+        for k in ("prev", "index", "next")
+    ]
     assert hrefs == ["pass-001.html", "index.html", "pass-003.html"]

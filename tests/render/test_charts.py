@@ -16,16 +16,31 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def record(values: list[float]) -> dict:
     norm = math.sqrt(sum(v * v for v in values))
-    return {"shape": [len(values)], "dtype": "float32", "numel": len(values), "values": values,
-            "norm": norm, "min": min(values), "max": max(values), "mean": sum(values) / len(values),
-            "nan": 0, "inf": 0}
+    return {
+        "shape": [len(values)],
+        "dtype": "float32",
+        "numel": len(values),
+        "values": values,
+        "norm": norm,
+        "min": min(values),
+        "max": max(values),
+        "mean": sum(values) / len(values),
+        "nan": 0,
+        "inf": 0,
+    }
 
 
 def linspace_pass(n: int = 10, root_values: bool = True) -> nx.DiGraph:
     xs = [-10 + 20 * k / (n - 1) for k in range(n)]
     g = nx.DiGraph(roots=[0], index=1)
-    g.add_node(0, kind="root", name="y", param="", value=record([x * x for x in xs]) if root_values else None,
-               grad_in=[record([1.0] * n)])
+    g.add_node(
+        0,
+        kind="root",
+        name="y",
+        param="",
+        value=record([x * x for x in xs]) if root_values else None,
+        grad_in=[record([1.0] * n)],
+    )
     g.add_node(1, kind="op", name="", param="", value=record([x * x for x in xs]), grad_in=[record([1.0] * n)])
     g.add_node(2, kind="leaf", name="x", param="", value=record(xs), grad_in=[record([2 * x for x in xs])])
     g.add_edges_from([(0, 1), (1, 2)])
@@ -80,7 +95,7 @@ def test_grad_stats_mean_rms_and_max_abs() -> None:
         g.add_node(1, kind="leaf", name="x", param="", grad_in=[None])
         g.add_node(2, kind="op", name="h", param="", grad_in=[record([1.0, 1.0])])
         stats.add(g)
-    (name, rms, mx, n), = stats.table()
+    ((name, rms, mx, n),) = stats.table()
     assert name == "fc.weight" and n == 3 and mx == 12.0
     assert rms == pytest.approx((5 / math.sqrt(2)) * (1 + 2 + 3) / 3)
     assert stats.is_training_loop()
@@ -105,14 +120,47 @@ def test_grad_flow_chart_is_well_formed_and_log_scaled() -> None:
 
 
 def test_index_lists_passes_groups_and_notes() -> None:
-    e1 = Entry(1, 1, "backward", "Tensor.backward", "train.py:9", "", 11, "scalar", 6, "", "abc",
-               {"json": "pass-001.json", "svg": "pass-001.svg", "html": "pass-001.html"})
-    e2 = Entry(21, 21, "grad", "torch.autograd.grad", "t.py:3", "torch.autograd.functional.jacobian",
-               4, "[3]", 3, "RuntimeError: <bad>", "abc", {"json": "pass-021.json"})
-    page = index_html({"title": "train.py", "command": "graphtrace run train.py", "passes": [e2, e1],
-                       "groups": [PassGroup("abcdef0123456789", "train.py:9", 21, 300, 280, [21, 300])],
-                       "total": 300, "counted_only": 0, "always": 20,
-                       "notes": ["The script stopped with exit code 3"], "grad_stats": None})
+    e1 = Entry(
+        1,
+        1,
+        "backward",
+        "Tensor.backward",
+        "train.py:9",
+        "",
+        11,
+        "scalar",
+        6,
+        "",
+        "abc",
+        {"json": "pass-001.json", "svg": "pass-001.svg", "html": "pass-001.html"},
+    )
+    e2 = Entry(
+        21,
+        21,
+        "grad",
+        "torch.autograd.grad",
+        "t.py:3",
+        "torch.autograd.functional.jacobian",
+        4,
+        "[3]",
+        3,
+        "RuntimeError: <bad>",
+        "abc",
+        {"json": "pass-021.json"},
+    )
+    page = index_html(
+        {
+            "title": "train.py",
+            "command": "graphtrace run train.py",
+            "passes": [e2, e1],
+            "groups": [PassGroup("abcdef0123456789", "train.py:9", 21, 300, 280, [21, 300])],
+            "total": 300,
+            "counted_only": 0,
+            "always": 20,
+            "notes": ["The script stopped with exit code 3"],
+            "grad_stats": None,
+        }
+    )
     assert page.index('id="pass-1"') < page.index('id="pass-21"')  # sorted by pass
     assert '<a href="pass-001.html"><img class="preview" src="pass-001.svg"' in page
     assert "no picture" in page and "RuntimeError: &lt;bad&gt;" in page and "via torch.autograd.functional" in page
@@ -126,7 +174,7 @@ def test_gradient_flow_of_gradients_near_the_top_of_float64() -> None:
         g = nx.DiGraph()
         g.add_node(0, kind="leaf", param="w", name="", grad_in=[dict(record([1.0]), norm=1.5e308, max=1.5e308)])
         stats.add(g)
-    (name, rms, mx, n), = stats.table()
+    ((name, rms, mx, n),) = stats.table()
     assert (name, rms, mx, n) == ("w", 1.5e308, 1.5e308, 3)
     chart = charts.grad_flow_chart([*stats.table(), ("huge", math.inf, 1.7e308, 1)])
     assert ET.fromstring(chart).get("aria-label") == "gradient flow" and ">1e309<" in chart

@@ -10,9 +10,16 @@ from graphtrace.render._dot import to_dot_source
 from graphtrace.render._steps import steps
 
 # x**3 at x = [1, 2] whose backward says 2x**2: the analytic [[2, 0], [0, 8]] against 3x**2
-MISMATCH = {"status": "mismatch", "max_abs_error": 4.0, "max_rel_error": 1 / 3, "reason": "differs",
-            "dtype": "float64", "analytic": [[[2.0, 0.0], [0.0, 8.0]]], "numeric": [[[3.0, 0.0], [0.0, 12.0]]],
-            "differs": [[[0, 0], [1, 1]]]}
+MISMATCH = {
+    "status": "mismatch",
+    "max_abs_error": 4.0,
+    "max_rel_error": 1 / 3,
+    "reason": "differs",
+    "dtype": "float64",
+    "analytic": [[[2.0, 0.0], [0.0, 8.0]]],
+    "numeric": [[[3.0, 0.0], [0.0, 12.0]]],
+    "differs": [[[0, 0], [1, 1]]],
+}
 
 
 def _pass(check: dict) -> Pass:

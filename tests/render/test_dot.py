@@ -34,8 +34,9 @@ def _flat(rec):
 
 
 def _same(a, b):
-    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-6 * abs(y)
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x == y or (math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-6 * abs(y) for x, y in zip(a, b)
+    )
 
 
 @pytest.mark.parametrize("build", [*S.GOLDEN.values(), S.grad_call], ids=[*S.GOLDEN, "grad_call"])
@@ -107,9 +108,15 @@ def test_nan_red_zero_grey_legend():
     assert f'color="{COLORS["zero"]}"' in zero_edge and f'fontcolor="{COLORS["zero"]}"' in zero_edge
     assert f'color="{COLORS["nan"]}"' in node_line(dot, 4) and f'color="{COLORS["zero"]}"' in node_line(dot, 5)
     assert f'color="{COLORS["ok"]}"' in edge_line(dot, 1, 2)
-    for words in ("gradient flows from the output (top) to the leaves", "red: NaN/Inf", "grey: all-zero",
-                  "×local derivative", "gradient leaving a node = gradient arriving × local derivative",
-                  "op: a backward function", "leaf: .grad accumulates"):
+    for words in (
+        "gradient flows from the output (top) to the leaves",
+        "red: NaN/Inf",
+        "grey: all-zero",
+        "×local derivative",
+        "gradient leaving a node = gradient arriving × local derivative",
+        "op: a backward function",
+        "leaf: .grad accumulates",
+    ):
         assert words in dot
 
 
@@ -161,21 +168,31 @@ def test_clusters_draw_one_box_per_module_nested_as_the_modules():
     g.graph["modules"] = {"block": "Stack"}
     dot = to_dot(g, clusters=True)
     assert dot.count("subgraph cluster_") == 3 and "block.0 (Block)" in dot
-    outer = dot[dot.index("block (Stack)"):]
+    outer = dot[dot.index("block (Stack)") :]
     assert outer.index("block.0 (Block)") < outer.index("block.1 (Block)") < outer.index("\n  }")  # both inside
     assert "subgraph" not in to_dot(g)
 
 
 def test_group_nodes():
     g = S.chain()
-    g.add_node("g:h.<0>", kind="group", title="h.0 × 12 <Block>", lines=["34 ops", "grad in norm 1.5"],
-               health="nan", members=34, repeat=12, table=[["h.0", "1.5"], ["h.11", "nan"]], step=5,
-               grad_in=[], module="")
+    g.add_node(
+        "g:h.<0>",
+        kind="group",
+        title="h.0 × 12 <Block>",
+        lines=["34 ops", "grad in norm 1.5"],
+        health="nan",
+        members=34,
+        repeat=12,
+        table=[["h.0", "1.5"], ["h.11", "nan"]],
+        step=5,
+        grad_in=[],
+        module="",
+    )
     g.add_edge(4, "g:h.<0>", grad=S.rec(1.0))
     dot = to_dot(g)
     line = node_line(dot, "g_3a_h_2e__3c_0_3e_")
     assert 'shape="box3d"' in line and "×12 · 34 nodes" in line and "h.0 × 12 &lt;Block&gt;" in line
-    assert f'color="{COLORS["nan"]}"' in line and ">h.11</FONT></TD><TD ALIGN=\"LEFT\">nan<" in line
+    assert f'color="{COLORS["nan"]}"' in line and '>h.11</FONT></TD><TD ALIGN="LEFT">nan<' in line
     assert 'id="edge-4-g_3a_h_2e__3c_0_3e_"' in dot
 
 
@@ -197,9 +214,11 @@ def test_golden_files_are_the_fixtures():
 
 
 def test_rendering_never_imports_torch():
-    code = ("import sys; sys.path.insert(0, 'tests'); from graphtrace import render; "
-            "from render import synthetic; render.to_dot(synthetic.hostile()); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from graphtrace import render; "
+        "from render import synthetic; render.to_dot(synthetic.hostile()); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     root = Path(__file__).parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 

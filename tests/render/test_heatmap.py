@@ -29,7 +29,7 @@ def test_rms_is_norm_over_sqrt_numel_nan_and_inf_included():
 def test_each_pass_adds_one_rms_per_parameter_to_the_stats():
     stats = charts.GradStats()
     for i in range(1, 4):
-        stats.add(a_pass(i, {"w": 0.5 * i, "b": 10.0 ** -i}))
+        stats.add(a_pass(i, {"w": 0.5 * i, "b": 10.0**-i}))
     data = stats.series.to_data()
     assert data["passes"] == [1, 2, 3]
     assert data["rows"] == [["w", [0.5, 1.0, 1.5], 4], ["b", [0.1, 0.01, 0.001], 4]]  # name, rms per pass, numel

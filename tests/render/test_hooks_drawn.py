@@ -16,11 +16,29 @@ def hooked() -> nx.DiGraph:
     g = _graph(steps=4)
     _node(g, 0, "root", "output", name="loss", value=rec(45.0), step=0, grad_in=[rec(1.0)])
     _node(g, 1, "op", "PowBackward0", value=rec([9.0, 36.0]), step=1, grad_in=[rec(1.0)])
-    _node(g, 2, "op", "MulBackward0", name="y", value=rec([3.0, 6.0]), step=2, grad_in=[rec([60.0, 120.0])],
-          hooks=[{"kind": "tensor", "output": 0, "before": rec([6.0, 12.0]), "after": rec([60.0, 120.0])}])
-    _node(g, 3, "leaf", "AccumulateGrad", name="x", value=rec([1.0, 2.0]), step=3, grad_in=[rec([180.0, 360.0])],
-          grad_after=rec([90.0, 180.0]), hooks=[{"kind": "post_accumulate", "output": 0,
-                                                 "before": rec([180.0, 360.0]), "after": rec([90.0, 180.0])}])
+    _node(
+        g,
+        2,
+        "op",
+        "MulBackward0",
+        name="y",
+        value=rec([3.0, 6.0]),
+        step=2,
+        grad_in=[rec([60.0, 120.0])],
+        hooks=[{"kind": "tensor", "output": 0, "before": rec([6.0, 12.0]), "after": rec([60.0, 120.0])}],
+    )
+    _node(
+        g,
+        3,
+        "leaf",
+        "AccumulateGrad",
+        name="x",
+        value=rec([1.0, 2.0]),
+        step=3,
+        grad_in=[rec([180.0, 360.0])],
+        grad_after=rec([90.0, 180.0]),
+        hooks=[{"kind": "post_accumulate", "output": 0, "before": rec([180.0, 360.0]), "after": rec([90.0, 180.0])}],
+    )
     _edge(g, 0, 1, rec(1.0))
     _edge(g, 1, 2, rec([6.0, 12.0]))
     _edge(g, 2, 3, rec([180.0, 360.0]), local=rec([3.0, 3.0]))
@@ -38,7 +56,13 @@ def test_hooks_are_lines_of_their_nodes():
 
 def test_hooks_are_steps_of_their_own():
     rows = [(s["title"], s["grads"]) for s in steps(hooked())]
-    assert [t for t, _ in rows] == ["loss (output)", "PowBackward0", "hook on y = MulBackward0", "y = MulBackward0",
-                                    "x (leaf)", "post-accumulate hook on x (leaf)"]
+    assert [t for t, _ in rows] == [
+        "loss (output)",
+        "PowBackward0",
+        "hook on y = MulBackward0",
+        "y = MulBackward0",
+        "x (leaf)",
+        "post-accumulate hook on x (leaf)",
+    ]
     assert rows[2][1] == [["before", "[6, 12]"], ["after the hook", "[60, 120]"]]
     assert rows[4][1][-1] == ["= .grad after", "[180, 360]"]

@@ -9,7 +9,14 @@ from .synthetic import big, rec
 
 def test_five_significant_digits():
     assert [N.num(x) for x in (21.384121, 0.14547, -1.3254, 147.0, 1.0, 1e-9, 123456789.0)] == [
-        "21.384", "0.14547", "-1.3254", "147", "1", "1e-09", "1.2346e+08"]
+        "21.384",
+        "0.14547",
+        "-1.3254",
+        "147",
+        "1",
+        "1e-09",
+        "1.2346e+08",
+    ]
     assert [N.num(x) for x in ("nan", "-inf", "(1+2j)", 3, True)] == ["nan", "-inf", "(1+2j)", "3", "True"]
 
 
@@ -65,10 +72,15 @@ def test_vectors_up_to_the_limit_element_by_element_cut_between_elements():
 
 
 def test_sums_add_up_element_by_element_and_summaries_never_pretend():
-    lines, adds_up = N.sum_lines([rec([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]), rec([3.0, 40.0] + [0.0] * 5)],
-                                 rec([4.0, 42.0, 3.0, 4.0, 5.0, 6.0, 7.0]))
-    assert adds_up and lines == ["  [ 1,  2,  3,  4,  5,  6,  7]", "+ [ 3, 40,  0,  0,  0,  0,  0]",
-                                 "= [ 4, 42,  3,  4,  5,  6,  7]"]  # columns line up element by element
+    lines, adds_up = N.sum_lines(
+        [rec([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]), rec([3.0, 40.0] + [0.0] * 5)],
+        rec([4.0, 42.0, 3.0, 4.0, 5.0, 6.0, 7.0]),
+    )
+    assert adds_up and lines == [
+        "  [ 1,  2,  3,  4,  5,  6,  7]",
+        "+ [ 3, 40,  0,  0,  0,  0,  0]",
+        "= [ 4, 42,  3,  4,  5,  6,  7]",
+    ]  # columns line up element by element
     assert N.sum_lines([rec([1.0, 2.0]), rec([3.0, 40.0])], rec([4.0, 42.0]))[0] == ["[1, 2] + [3, 40] = [4, 42]"]
     assert N.sum_lines([rec(2.0), rec(2.0)], rec(4.0)) == (["2 + 2 = 4"], True)
     lines, adds_up = N.sum_lines([big([21], 32.078), big([21], 98.848), big([21], 73.058)], big([21], 100.86))

@@ -14,14 +14,22 @@ from .test_html import page_data
 def seed000():
     """Seed 000's chain with what capture records of each rule (formula, saved values, inputs, code)."""
     g = S.chain()
-    g.nodes[1].update(formula={"self": "grad * self.cos().conj()"}, saved={"self": S.rec(347.0)},
-                      code="z = torch.sin(y)")
-    g.nodes[2].update(formula={"other": "handle_r_to_c(other.scalar_type(), maybe_multiply(grad, alpha.conj()))",
-                               "self": "handle_r_to_c(self.scalar_type(), grad)"},
-                      saved={"alpha": {"shape": [], "dtype": "int", "numel": 1, "values": 1}}, code="y = x**3 + 4")
-    g.nodes[3].update(formula={"self": "pow_backward(grad, self, exponent)"},
-                      saved={"exponent": {"shape": [], "dtype": "int", "numel": 1, "values": 3}, "self": S.rec(7.0)},
-                      code="y = x**3 + 4")
+    g.nodes[1].update(
+        formula={"self": "grad * self.cos().conj()"}, saved={"self": S.rec(347.0)}, code="z = torch.sin(y)"
+    )
+    g.nodes[2].update(
+        formula={
+            "other": "handle_r_to_c(other.scalar_type(), maybe_multiply(grad, alpha.conj()))",
+            "self": "handle_r_to_c(self.scalar_type(), grad)",
+        },
+        saved={"alpha": {"shape": [], "dtype": "int", "numel": 1, "values": 1}},
+        code="y = x**3 + 4",
+    )
+    g.nodes[3].update(
+        formula={"self": "pow_backward(grad, self, exponent)"},
+        saved={"exponent": {"shape": [], "dtype": "int", "numel": 1, "values": 3}, "self": S.rec(7.0)},
+        code="y = x**3 + 4",
+    )
     for u, v in ((1, 2), (2, 3), (3, 4)):
         g.edges[u, v]["inputs"] = ["self"]
     return g
@@ -63,8 +71,7 @@ def _sigmoid():
     S._node(g, 0, "root", "output", value=S.rec(S.f32(1 / (1 + math.exp(-2)))), step=0, grad_in=[S.rec(1.0)])
     d = S.f32(0.1049936)  # sigmoid'(2) as torch computes it in float32: (1 - s) * s
     S._node(g, 1, "op", "SigmoidBackward0", step=1, grad_in=[S.rec(1.0)])
-    S._node(g, 2, "leaf", "AccumulateGrad", name="x", value=S.rec(2.0), step=2, grad_in=[S.rec(d)],
-            grad_after=S.rec(d))
+    S._node(g, 2, "leaf", "AccumulateGrad", name="x", value=S.rec(2.0), step=2, grad_in=[S.rec(d)], grad_after=S.rec(d))
     S._edge(g, 0, 1, S.rec(1.0))
     S._edge(g, 1, 2, S.rec(d), S.rec(d))
     return g

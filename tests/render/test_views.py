@@ -14,8 +14,18 @@ from graphtrace.render import views
 
 # -- a GPT-2-shaped pass built by hand (edges point the way gradient flows) ---------------------
 def rec(norm: float, nan: int = 0, shape: tuple = (1, 8, 64)) -> dict:
-    return {"shape": list(shape), "dtype": "float32", "numel": math.prod(shape), "values": None,
-            "norm": norm, "min": -1.0, "max": 1.0, "mean": 0.0, "nan": nan, "inf": 0}
+    return {
+        "shape": list(shape),
+        "dtype": "float32",
+        "numel": math.prod(shape),
+        "values": None,
+        "norm": norm,
+        "min": -1.0,
+        "max": 1.0,
+        "mean": 0.0,
+        "nan": nan,
+        "inf": 0,
+    }
 
 
 class Builder:
@@ -23,13 +33,32 @@ class Builder:
         self.g = nx.DiGraph()
         self.g.graph.update(index=1, kind="backward", roots=[0], inputs=[])
 
-    def add(self, op: str, module: str = "", cls: str = "", kind: str = "op", param: str = "",
-            norm: float = 1.0, nan: int = 0) -> int:
+    def add(
+        self,
+        op: str,
+        module: str = "",
+        cls: str = "",
+        kind: str = "op",
+        param: str = "",
+        norm: float = 1.0,
+        nan: int = 0,
+    ) -> int:
         n = self.g.number_of_nodes()
         leaf = kind == "leaf"
-        self.g.add_node(n, kind=kind, op=op, name="", param=param, module="" if leaf else module,
-                        module_class="" if leaf else cls, step=n, grad_in=[rec(norm, nan)], shape=[1, 8, 64],
-                        source="" if leaf else f"model.py:{n}", is_leaf=leaf)
+        self.g.add_node(
+            n,
+            kind=kind,
+            op=op,
+            name="",
+            param=param,
+            module="" if leaf else module,
+            module_class="" if leaf else cls,
+            step=n,
+            grad_in=[rec(norm, nan)],
+            shape=[1, 8, 64],
+            source="" if leaf else f"model.py:{n}",
+            is_leaf=leaf,
+        )
         return n
 
     def edge(self, u: int, v: int, norm: float = 1.0, nan: int = 0) -> None:
@@ -51,14 +80,21 @@ class Builder:
         ln = self.add("NativeLayerNormBackward0", path, "LayerNorm", norm=norm)
         self.edge(into, ln, norm)
         for p in ("weight", "bias"):
-            leaf = self.add("AccumulateGrad", kind="leaf", param=f"{path}.{p}",
-                            norm=norm if param_norm is None else param_norm)
+            leaf = self.add(
+                "AccumulateGrad", kind="leaf", param=f"{path}.{p}", norm=norm if param_norm is None else param_norm
+            )
             self.edge(ln, leaf, norm)
         return ln
 
 
-def gpt_graph(layers: int = 4, *, nan_block: int | None = None, extra_op_block: int | None = None,
-              zero_block: int | None = None, modules: bool = True) -> nx.DiGraph:
+def gpt_graph(
+    layers: int = 4,
+    *,
+    nan_block: int | None = None,
+    extra_op_block: int | None = None,
+    zero_block: int | None = None,
+    modules: bool = True,
+) -> nx.DiGraph:
     """Root -> loss -> lm_head -> ln_f -> h.N-1 ... h.0 -> embeddings; block i's gradients ~ 2**-(L-i)."""
     b = Builder()
     root = b.add("output", kind="root")
@@ -144,8 +180,16 @@ def test_depth_groups_modules_at_that_depth():
     g = gpt_graph(4)
     v = views.apply(g, depth=3)
     gs = groups(v)
-    assert list(gs) == ["g:lm_head", "g:transformer.ln_f", "g:transformer.h.3", "g:transformer.h.2",
-                        "g:transformer.h.1", "g:transformer.h.0", "g:transformer.wte", "g:transformer.wpe"]
+    assert list(gs) == [
+        "g:lm_head",
+        "g:transformer.ln_f",
+        "g:transformer.h.3",
+        "g:transformer.h.2",
+        "g:transformer.h.1",
+        "g:transformer.h.0",
+        "g:transformer.wte",
+        "g:transformer.wpe",
+    ]
     block = gs["g:transformer.h.3"]
     assert block["title"] == "transformer.h.3 (Block)"
     assert block["module"] == "transformer.h.3" and block["module_class"] == "Block"
@@ -158,9 +202,12 @@ def test_depth_groups_modules_at_that_depth():
     # ops outside modules, ops directly in a container module and the root stay as they are
     assert [n for n in v if not isinstance(n, str)] == [0, 1, g.number_of_nodes() - 5]
     # untagged TBackward0 nodes follow their consumer into its module
-    assert set(block["member_ids"]) >= {n for n in g if g.nodes[n]["op"] == "TBackward0"
-                                         and g.nodes[next(iter(g.predecessors(n)))].get("module", "")
-                                         .startswith("transformer.h.3")}
+    assert set(block["member_ids"]) >= {
+        n
+        for n in g
+        if g.nodes[n]["op"] == "TBackward0"
+        and g.nodes[next(iter(g.predecessors(n)))].get("module", "").startswith("transformer.h.3")
+    }
 
 
 def test_depth_edges_are_merged_without_self_loops():
@@ -252,12 +299,16 @@ def test_expand_unknown_path_is_reported():
 # -- fold ----------------------------------------------------------------------------------------
 def test_fold_draws_identical_blocks_once_with_a_table():
     v = views.apply(gpt_graph(4), fold=True)
-    (gid, node), = groups(v).items()
+    ((gid, node),) = groups(v).items()
     assert gid == "f:transformer.h.0..3"
     assert node["title"] == "transformer.h.0-3 (Block)"
     assert node["repeat"] == 4 and node["members"] == 4 * 27
-    assert node["table"] == [["h.3", "in 0.5 · params 1.7321"], ["h.2", "in 0.25 · params 0.86603"],
-                             ["h.1", "in 0.125 · params 0.43301"], ["h.0", "in 0.0625 · params 0.21651"]]
+    assert node["table"] == [
+        ["h.3", "in 0.5 · params 1.7321"],
+        ["h.2", "in 0.25 · params 0.86603"],
+        ["h.1", "in 0.125 · params 0.43301"],
+        ["h.0", "in 0.0625 · params 0.21651"],
+    ]
     bars = [v for row in node["bars"] for v in row]  # NOTE [fold bars]: backward order, as the gradient flows
     assert bars == pytest.approx([0.5, 1.7321, 0.25, 0.86603, 0.125, 0.43301, 0.0625, 0.21651], rel=1e-4)
     assert node["lines"][-1] == "params ‖g‖ per block 0.21651 (h.0) to 1.7321 (h.3)"
@@ -301,8 +352,10 @@ def test_auto_without_modules_collapses_structurally():
     assert nx.is_directed_acyclic_graph(v)
     assert "chains of single-input single-output ops merged" in v.graph["view_note"]
     assert all(n.startswith("s:") for n in groups(v))
-    assert sum(a["members"] for a in groups(v).values()) + sum(1 for n in v if not isinstance(n, str)) \
+    assert (
+        sum(a["members"] for a in groups(v).values()) + sum(1 for n in v if not isinstance(n, str))
         == g.number_of_nodes()
+    )
 
 
 def test_big_graphs_reduce_without_recursion():  # their speed is measured in bench/, not asserted here
@@ -323,9 +376,14 @@ def test_views_are_deterministic_and_plain_json():
     for kw in ({}, {"depth": 3}, {"fold": True, "expand": ("transformer.h.7",)}, {"fold": False, "budget": 50}):
         a, b = views.apply(g, **kw), views.apply(gpt_graph(30), **kw)
         assert shape_of(a) == shape_of(b)
-        json.dumps({"nodes": [{"id": n, **d} for n, d in a.nodes(data=True)],
-                    "edges": [{"s": u, "t": v, **d} for u, v, d in a.edges(data=True)], "graph": a.graph},
-                   allow_nan=False)
+        json.dumps(
+            {
+                "nodes": [{"id": n, **d} for n, d in a.nodes(data=True)],
+                "edges": [{"s": u, "t": v, **d} for u, v, d in a.edges(data=True)],
+                "graph": a.graph,
+            },
+            allow_nan=False,
+        )
         assert all(isinstance(n, int) or n[:2] in ("g:", "f:", "s:") for n in a)
 
 

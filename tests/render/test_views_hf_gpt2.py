@@ -19,8 +19,9 @@ transformers = pytest.importorskip("transformers")
 @pytest.fixture(scope="module")
 def traced():
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=3, n_embd=64, n_head=4, vocab_size=256, n_positions=64,
-                                     bos_token_id=0, eos_token_id=0)
+    config = transformers.GPT2Config(
+        n_layer=3, n_embd=64, n_head=4, vocab_size=256, n_positions=64, bos_token_id=0, eos_token_id=0
+    )
     model = transformers.GPT2LMHeadModel(config)
     ids = torch.randint(0, 256, (1, 16))
     with graphtrace.trace() as t:
@@ -55,8 +56,10 @@ def test_fold_bars_are_the_norms_of_each_block_in_backward_order(traced):
     model, g = traced
     view = views.apply(g, fold=True)
     (folded,) = [a for _, a in view.nodes(data=True) if a.get("repeat", 1) > 1]
-    params = [torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in block.parameters()]))
-              for block in reversed(model.transformer.h)]  # h.2 first: the backward reaches it first
+    params = [
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in block.parameters()]))
+        for block in reversed(model.transformer.h)
+    ]  # h.2 first: the backward reaches it first
     assert [b[1] for b in folded["bars"]] == pytest.approx([p.item() for p in params], rel=1e-5)
     assert folded["table"][0][1].startswith("in 1.1561")  # what enters h.2 from ln_f
     dot = to_dot(g, fold=True)
@@ -97,7 +100,7 @@ def test_clusters_nest_as_the_modules_do_and_edges_go_down_in_backward_order(tra
     if not view:  # every block is drawn open: its modules in it, each box by its own class
         assert tree["transformer.h.1 (GPT2Block)"] == "transformer.h"
         assert tree["transformer.h.1.attn.c_attn (Conv1D)"] == "transformer.h.1.attn (GPT2Attention)"
-    ln_f = dot[dot.index("transformer.ln_f (LayerNorm)"):]
-    assert "<B>transformer.ln_f.weight</B>" in ln_f[:ln_f.index("  }")]  # a parameter sits in its owner's box
+    ln_f = dot[dot.index("transformer.ln_f (LayerNorm)") :]
+    assert "<B>transformer.ln_f.weight</B>" in ln_f[: ln_f.index("  }")]  # a parameter sits in its owner's box
     heights, edges = plain_layout(dot)
     assert edges and all(heights[u] > heights[v] for u, v in edges)  # no edge climbs the page
