@@ -210,8 +210,11 @@ def saved_values(fn: Any, limit: int) -> dict[str, dict[str, Any] | None]:
             continue
         try:
             value = getattr(fn, "_saved_" + name)
-        except Exception:  # freed after the pass, or modified in place: not shown
-            out[name] = None
+        except Exception:  # freed, or modified in place: torch would not unpack it either
+            out[name] = {"shape": [], "dtype": "unreadable", "numel": 0, "values": None}
+            continue
+        if value is None:  # an optional input not given (nll_loss's weight): saved as undefined
+            out[name] = {"shape": [], "dtype": "None", "numel": 0, "values": None}
             continue
         if isinstance(value, torch.Tensor):
             out[name] = _tensor_record(value, limit)

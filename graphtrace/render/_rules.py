@@ -73,6 +73,8 @@ def items(graph: Graph, n: object) -> list[dict[str, Any]]:
 def _value(rec: Any, precise: bool) -> str:
     if rec is None:
         return "not read (behind a saved-tensor hook)"
+    if rec.get("dtype") in ("None", "unreadable"):  # an optional tensor not given; one torch cannot unpack
+        return "None" if rec["dtype"] == "None" else "could not be unpacked"
     if rec.get("values") is None or not _numbers.shown(rec, _numbers.INLINE_LIMIT):
         return _numbers.shape_text(rec.get("shape")) + (f" {rec.get('dtype')}" if precise and rec.get("dtype") else "")
     return _numbers.inline(rec, precise)

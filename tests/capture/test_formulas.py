@@ -134,3 +134,17 @@ def test_without_values_no_saved_value_is_read():
         torch.sin(x).backward()
     sin = ops(t.passes[0], "SinBackward0")[0]
     assert sin["saved"] == {} and sin["formula"] == {"self": "grad * self.cos().conj()"}
+
+
+def test_an_optional_tensor_not_given_reads_none_not_hidden_behind_a_hook() -> None:
+    """nll_loss saves its optional ``weight`` as undefined: that is None, not a tensor behind a saved-tensor hook."""
+    from graphtrace.render._rules import _value
+
+    logits = torch.tensor([[0.2, -1.0, 3.0]], requires_grad=True)
+    with graphtrace.trace() as t:
+        torch.nn.functional.cross_entropy(logits, torch.tensor([2])).backward()
+    nll = next(a for _, a in t.passes[0].graph.nodes(data=True) if a["op"] == "NllLossBackward0")
+    assert nll["saved"]["weight"] == {"shape": [], "dtype": "None", "numel": 0, "values": None}
+    assert nll["saved"]["target"]["values"] == [2]
+    assert _value(nll["saved"]["weight"], False) == "None"
+    assert _value(None, False) == "not read (behind a saved-tensor hook)"
