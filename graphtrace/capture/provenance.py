@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -78,6 +79,7 @@ class ModuleStack:
         self._roots: list[Any] = []
         self.seen: dict[tuple[str, str], str] = {}  # every (owner, module path) entered -> its class name
         self.params: dict[int, tuple[str, str]] = {}  # parameters of the modules run: (owner, name), internal
+        self._quiet = _quiet_compile_warning() if not nn_module._has_any_global_hook() else None
         self._handles = [
             nn_module.register_module_forward_pre_hook(self._enter),
             nn_module.register_module_forward_hook(self._exit, always_call=True),
@@ -130,6 +132,9 @@ class ModuleStack:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        if self._quiet is not None:
+            _drop_filter(self._quiet)
+            self._quiet = None
         self._paths.clear()
         self._owners.clear()
         self._roots.clear()
@@ -197,3 +202,30 @@ def _tag_ancestors(fn: Any, table: Provenance, info: dict[str, Any], since: int)
             continue
         table.put(node, info)
         todo.extend(n for n, _ in node.next_functions if n is not None)
+
+
+# NOTE [our global hooks]: module paths come from global module hooks, and ``torch.compile(module)``
+# warns at every call while any global module hook exists ("Using `torch.compile(module)` when there
+# are global hooks on modules"). When the hooks are ours alone, that warning speaks of graphtrace,
+# not of the user's program, which would not print it under plain python; so while they are
+# registered, that one message (attributed to the caller's line, so matched by its text) is
+# filtered, and the filter is removed with the hooks. If the user had global hooks of their own
+# already, nothing is filtered.
+_COMPILE_WARNING = r"Using `torch\.compile\(module\)` when there are global hooks on modules"
+
+
+def _quiet_compile_warning() -> Any:
+    warnings.filterwarnings("ignore", message=_COMPILE_WARNING, category=UserWarning)  # the caller's module
+    return warnings.filters[0]
+
+
+def _drop_filter(entry: Any) -> None:
+    """Remove exactly the filter ``_quiet_compile_warning`` added, wherever the list has it now."""
+    filters: list[Any] = warnings.filters  # type: ignore[assignment]  # typeshed says Sequence; it is a list
+    try:
+        filters.remove(entry)
+    except ValueError:  # the user's catch_warnings replaced the list meanwhile: nothing of ours is left
+        return
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()

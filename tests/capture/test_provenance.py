@@ -81,3 +81,28 @@ def test_provenance_is_kept_beside_the_graph_not_on_its_nodes():
     ops = {a["op"]: a["source"] for _, a in t.passes[0].graph.nodes(data=True) if a["kind"] == "op"}
     assert ops["MulBackward0"].endswith(ops["SinBackward0"]) and ":" in ops["SinBackward0"]
     assert len(tracer.table) == 0  # dropped with the pass that freed the graph
+
+
+def test_torch_compile_does_not_warn_of_our_global_hooks_and_the_filter_goes_with_them() -> None:
+    """NOTE [our global hooks]: the warning speaks of graphtrace's hooks, which plain python does not have."""
+    import warnings
+
+    model = torch.nn.Linear(3, 1)
+    compiled = torch.compile(model, backend="eager")
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with graphtrace.trace() as t:
+            compiled(torch.ones(2, 3)).sum().backward()
+    assert not [w for w in caught if "global hooks on modules" in str(w.message)]
+    assert len(t.passes) == 1 and list(warnings.filters) == before
+    # a user's own global hook: the warning is the user's, and stays
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, a, o: None)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with graphtrace.trace():
+                compiled(torch.ones(2, 3)).sum().backward()
+        assert [w for w in caught if "global hooks on modules" in str(w.message)]
+    finally:
+        handle.remove()

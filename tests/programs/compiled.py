@@ -4,8 +4,6 @@ import torch
 from corpus import save_grads
 from torch import nn
 
-STDERR = False  # torch warns of global module hooks under graphtrace (see docs/semantics.md)
-
 
 def expect(run):
     ops = [n["op"] for n in run.passes[0]["nodes"]]
