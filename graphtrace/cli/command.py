@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,17 +18,16 @@ from .._front_options import DEPTH, MAX_PASSES, VALUES
 from .checks import CheckReport
 from .folder import Folder, open_folder, read_run
 from .index import file_name
-from .printing import printable
 from .ranks import chosen_ranks, rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
 from .stop import TermGuard
+from .summary import not_drawn_lines, problems, report, say, shown_path, stop_notes, summary
 from .writer import ALWAYS, Writer, parse_formats
 
 RUN_FORMATS = ("svg", "json", "html")
 RENDER_FORMATS = ("svg", "html")
 USAGE_EXIT = 2  # graphtrace itself could not do what was asked (bad input, unwritable folder, ...)
-SUMMARY_ROWS = 12
 
 
 class _OneLineErrors(click.Group):
@@ -46,16 +45,16 @@ class _OneLineErrors(click.Group):
             code = super().main(args, prog_name or "graphtrace", complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            _say(f"graphtrace: error: {exc.format_message()}{hint}")
+            say(f"graphtrace: error: {exc.format_message()}{hint}")
             code = USAGE_EXIT
         except click.ClickException as exc:
-            _say(f"graphtrace: error: {exc.format_message()}")
+            say(f"graphtrace: error: {exc.format_message()}")
             code = exc.exit_code
         except GraphtraceError as exc:
-            _say(f"graphtrace: error: {exc}")
+            say(f"graphtrace: error: {exc}")
             code = USAGE_EXIT
         except (click.Abort, KeyboardInterrupt):
-            _say("graphtrace: interrupted")
+            say("graphtrace: interrupted")
             code = SIGINT_EXIT
         code = code if isinstance(code, int) else 0
         if standalone_mode:
@@ -181,12 +180,12 @@ def _index_ranks(parent: Folder, world: int, chosen: list[int], quiet: bool) -> 
         late = wait_for_ranks(parent.path, chosen[1:])
         write_rank_index(parent.path, world, late, chosen)
         if not quiet:
-            _say(
-                f"graphtrace: {world} ranks: open {_shown_path(parent.path / 'index.html')}"
+            say(
+                f"graphtrace: {world} ranks: open {shown_path(parent.path / 'index.html')}"
                 + (f" (ranks {', '.join(map(str, late))} did not finish in time)" if late else "")
             )
     except (OSError, GraphtraceError) as exc:
-        _say(f"graphtrace: warning: the index of all ranks was not written: {exc}")
+        say(f"graphtrace: warning: the index of all ranks was not written: {exc}")
     finally:
         parent.close()
 
@@ -223,18 +222,18 @@ def _run(
         )
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
-    shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", _shown_path(script), *args))
+    shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", shown_path(script), *args))
 
     def stopped_by(name: str) -> None:  # NOTE [stopped by a signal]
         writer.finish(
-            title=_shown_path(script),
+            title=shown_path(script),
             command=shown,
             notes=[
                 f"The script was stopped by {name} after {writer.count + writer.skipped} passes; "
                 "those are written here."
             ],
         )
-        _report(writer, folder, quiet, _not_drawn(tracer.not_drawn))
+        report(writer, folder, quiet, not_drawn_lines(tracer.not_drawn))
 
     code, interrupted = SIGINT_EXIT, True
     guard = TermGuard(stopped_by)
@@ -243,19 +242,19 @@ def _run(
             code = run_script(target, lambda: tracer)
         interrupted = False
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
-        notes = _stop_notes(code, interrupted, writer.count + writer.skipped)
-        writer.finish(title=_shown_path(script), command=shown, notes=notes)
+        notes = stop_notes(code, interrupted, writer.count + writer.skipped)
+        writer.finish(title=shown_path(script), command=shown, notes=notes)
     if writer.forked:  # a child forked by the script ends here, as under python (NOTE [forked children])
         return code
-    not_drawn = _not_drawn(tracer.not_drawn) + (checks.lines() if checks is not None else [])
+    not_drawn = not_drawn_lines(tracer.not_drawn) + (checks.lines() if checks is not None else [])
     try:
         if writer.count == 0 and not writer.skipped:
             held.remove_if_empty()
-            _say(f"graphtrace: {_shown_path(script)} ran no backward pass; nothing to draw")
+            say(f"graphtrace: {shown_path(script)} ran no backward pass; nothing to draw")
             for line in not_drawn:
-                _say(f"graphtrace: {line}")
+                say(f"graphtrace: {line}")
             return code
-        failed = _report(writer, folder, quiet, not_drawn)
+        failed = report(writer, folder, quiet, not_drawn)
         if open_index:
             webbrowser.open((folder / "index.html").absolute().as_uri())
     finally:
@@ -294,7 +293,7 @@ def render(
     fmts = parse_formats(formats, RENDER_FORMATS)
     loaded = [p for path in traces for p in load(path)]  # TraceFormatError: one line, exit 2
     if not loaded:
-        raise GraphtraceError(f"{', '.join(map(_shown_path, traces))} holds no passes; nothing to draw")
+        raise GraphtraceError(f"{', '.join(map(shown_path, traces))} holds no passes; nothing to draw")
     folder = out if out is not None else traces[0].parent
     numbers = [p.index for p in loaded]
     if len(set(numbers)) != len(numbers) or min(numbers, default=1) < 1:
@@ -315,7 +314,7 @@ def _never_replace_an_input(folder: Path, numbers: list[int], traces: tuple[Path
         target = folder / file_name(n, "json")
         if os.path.realpath(target) in inputs:
             raise GraphtraceError(
-                f"-f json would replace the input {_shown_path(target)} with itself redrawn; choose another --out"
+                f"-f json would replace the input {shown_path(target)} with itself redrawn; choose another --out"
             )
 
 
@@ -335,109 +334,14 @@ def _render(
         for p, n in sorted(zip(loaded, numbers), key=lambda pn: pn[1]):
             writer.add(p, n)
     finally:
-        shown = " ".join(shlex.quote(a) for a in ("graphtrace", "render", *map(_shown_path, traces)))
-        writer.finish(title=", ".join(_shown_path(t) for t in traces), command=shown, notes=[])
+        shown = " ".join(shlex.quote(a) for a in ("graphtrace", "render", *map(shown_path, traces)))
+        writer.finish(title=", ".join(shown_path(t) for t in traces), command=shown, notes=[])
     if not quiet:
-        _summary(writer, folder)
-    failed = _problems(writer, warn_dot=False)
+        summary(writer, folder)
+    failed = problems(writer, warn_dot=False)
     if open_index:
         webbrowser.open((folder / "index.html").absolute().as_uri())
     return USAGE_EXIT if failed or writer.no_dot else 0
-
-
-def _shown_path(path: Any) -> str:
-    """A path relative to the working folder when it is inside it (no absolute paths in files)."""
-    p: str = os.fspath(path)
-    if not os.path.isabs(p):
-        return p
-    rel = os.path.relpath(p)
-    return p if rel.startswith("..") else rel
-
-
-def _stop_notes(code: int, interrupted: bool, count: int) -> list[str]:
-    if interrupted or code == SIGINT_EXIT:
-        return [f"The script was interrupted (Ctrl-C) after {count} passes; those are written here."]
-    if code != 0:
-        return [f"The script stopped with exit code {code}; the {count} passes before that are written here."]
-    return []
-
-
-def _report(writer: Writer, folder: Path, quiet: bool, not_drawn: Sequence[str] = ()) -> bool:
-    """The summary (unless quiet) and the problems; True when something other than a missing dot failed."""
-    if not quiet:
-        _summary(writer, folder, not_drawn)
-    return _problems(writer)
-
-
-def _problems(writer: Writer, warn_dot: bool = True) -> bool:
-    """Print what went wrong while writing; True when something other than a missing dot did."""
-    if writer.no_dot:
-        kind = "warning" if warn_dot else "error"
-        still = [name for f, name in (("json", "JSON"), ("dot", "DOT")) if f in writer.formats]
-        what = f"{' and '.join(still)} files still written" if still else "only index.html written"
-        _say(f"graphtrace: {kind}: no pictures drawn ({what}): {writer.no_dot}")
-    for message in writer.errors:
-        _say(f"graphtrace: error: {message}")
-    reasons: dict[str, list[str]] = {}
-    for name, reason in writer.failed:
-        reasons.setdefault(reason, []).append(name)
-    for reason, names in reasons.items():  # one line per cause: what was and was not written
-        names.sort()
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        _say(
-            f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
-            f"{len(writer.written) + len(writer.failed)} files to {_shown_path(writer.out)}/; "
-            f"not written: {shown}"
-        )
-    return bool(writer.errors or writer.failed)
-
-
-def _not_drawn(counts: dict[str, int]) -> list[str]:
-    """``2 passes inside torch.func transforms were not drawn``, one line per reason."""
-    return [
-        f"{n} pass{'es' if n != 1 else ''} {why} {'were' if n != 1 else 'was'} not drawn" for why, n in counts.items()
-    ]
-
-
-def _summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None:
-    """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
-    total = writer.count + writer.skipped
-    lines = [
-        (
-            f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
-            f"{writer.drawn} written to {_shown_path(folder)}/"
-        )
-    ]
-    rows = [("passes", "kind", "call site", "nodes", "root")]
-    for first, last, e in writer.runs[:SUMMARY_ROWS]:
-        span = str(first) if first == last else f"{first}-{last}"
-        site = e.call_site + (" (error)" if e.error else "")
-        rows.append((span, printable(e.kind), printable(site), str(e.nodes), printable(e.root_shape)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines += [
-        "  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-        for r in rows
-    ]
-    if len(writer.runs) > SUMMARY_ROWS:
-        lines.append(f"  ... and {len(writer.runs) - SUMMARY_ROWS} more runs of passes (see index.html)")
-    if writer.groups:
-        lines.append(f"  after pass {ALWAYS}, only the first and last pass of each structure are written")
-    if writer.skipped:
-        lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
-    lines += [f"  {line}" for line in not_drawn]
-    if writer.index_written:
-        lines.append(f"  open {_shown_path(folder / 'index.html')}")
-    _say(*lines)
-
-
-def _say(*lines: str) -> None:
-    """Lines of ours on stderr, control characters and undecodable bytes escaped (a trace file's
-    text can forge no line, colour or cursor move); a stderr the script closed takes nothing (its
-    exit code stays its own)."""
-    try:
-        click.echo("\n".join(printable(line) for line in lines), err=True)
-    except (OSError, ValueError):
-        pass
 
 
 def main() -> None:

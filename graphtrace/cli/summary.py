@@ -1,0 +1,111 @@
+"""What ``graphtrace run`` and ``render`` print on stderr: the summary table, what was not written, stop notes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .printing import printable
+from .runner import SIGINT_EXIT
+from .writer import ALWAYS, Writer
+
+SUMMARY_ROWS = 12
+
+
+def shown_path(path: Any) -> str:
+    """A path relative to the working folder when it is inside it (no absolute paths in files)."""
+    p: str = os.fspath(path)
+    if not os.path.isabs(p):
+        return p
+    rel = os.path.relpath(p)
+    return p if rel.startswith("..") else rel
+
+
+def stop_notes(code: int, interrupted: bool, count: int) -> list[str]:
+    if interrupted or code == SIGINT_EXIT:
+        return [f"The script was interrupted (Ctrl-C) after {count} passes; those are written here."]
+    if code != 0:
+        return [f"The script stopped with exit code {code}; the {count} passes before that are written here."]
+    return []
+
+
+def report(writer: Writer, folder: Path, quiet: bool, not_drawn: Sequence[str] = ()) -> bool:
+    """The summary (unless quiet) and the problems; True when something other than a missing dot failed."""
+    if not quiet:
+        summary(writer, folder, not_drawn)
+    return problems(writer)
+
+
+def problems(writer: Writer, warn_dot: bool = True) -> bool:
+    """Print what went wrong while writing; True when something other than a missing dot did."""
+    if writer.no_dot:
+        kind = "warning" if warn_dot else "error"
+        still = [name for f, name in (("json", "JSON"), ("dot", "DOT")) if f in writer.formats]
+        what = f"{' and '.join(still)} files still written" if still else "only index.html written"
+        say(f"graphtrace: {kind}: no pictures drawn ({what}): {writer.no_dot}")
+    for message in writer.errors:
+        say(f"graphtrace: error: {message}")
+    reasons: dict[str, list[str]] = {}
+    for name, reason in writer.failed:
+        reasons.setdefault(reason, []).append(name)
+    for reason, names in reasons.items():  # one line per cause: what was and was not written
+        names.sort()
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        say(
+            f"graphtrace: error: {reason}: wrote {len(writer.written)} of "
+            f"{len(writer.written) + len(writer.failed)} files to {shown_path(writer.out)}/; "
+            f"not written: {shown}"
+        )
+    return bool(writer.errors or writer.failed)
+
+
+def not_drawn_lines(counts: dict[str, int]) -> list[str]:
+    """``2 passes inside torch.func transforms were not drawn``, one line per reason."""
+    return [
+        f"{n} pass{'es' if n != 1 else ''} {why} {'were' if n != 1 else 'was'} not drawn" for why, n in counts.items()
+    ]
+
+
+def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None:
+    """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
+    total = writer.count + writer.skipped
+    lines = [
+        (
+            f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
+            f"{writer.drawn} written to {shown_path(folder)}/"
+        )
+    ]
+    rows = [("passes", "kind", "call site", "nodes", "root")]
+    for first, last, e in writer.runs[:SUMMARY_ROWS]:
+        span = str(first) if first == last else f"{first}-{last}"
+        site = e.call_site + (" (error)" if e.error else "")
+        rows.append((span, printable(e.kind), printable(site), str(e.nodes), printable(e.root_shape)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines += [
+        "  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    ]
+    if len(writer.runs) > SUMMARY_ROWS:
+        lines.append(f"  ... and {len(writer.runs) - SUMMARY_ROWS} more runs of passes (see index.html)")
+    if writer.groups:
+        lines.append(f"  after pass {ALWAYS}, only the first and last pass of each structure are written")
+    if writer.skipped:
+        lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
+    lines += [f"  {line}" for line in not_drawn]
+    if writer.index_written:
+        lines.append(f"  open {shown_path(folder / 'index.html')}")
+    say(*lines)
+
+
+def say(*lines: str) -> None:
+    """Lines of ours on stderr, control characters and undecodable bytes escaped (a trace file's
+    text can forge no line, colour or cursor move); a stderr the script closed takes nothing (its
+    exit code stays its own)."""
+    try:
+        click.echo("\n".join(printable(line) for line in lines), err=True)
+    except (OSError, ValueError):
+        pass
