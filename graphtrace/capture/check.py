@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -59,18 +60,14 @@ class Calls:
     def get(self, seq: int) -> tuple[Callable[..., Any], Any, int] | None:
         return self._calls.get(seq)
 
-    def running(self) -> Any:
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
         """A context in which the calls the check itself makes are not remembered."""
-        calls = self
-
-        class _Running:
-            def __enter__(self) -> None:
-                calls._busy.on = True
-
-            def __exit__(self, *exc: Any) -> None:
-                calls._busy.on = False
-
-        return _Running()
+        self._busy.on = True
+        try:
+            yield
+        finally:
+            self._busy.on = False
 
     def clear(self) -> None:
         self._calls.clear()

@@ -66,8 +66,8 @@ class PassRecorder:
         self.nesting: Nesting | None = None  # set by the tracer: NOTE [nested backward] in nested.py
         self.nested: list[tuple[int, Graph]] = []  # (node id, the pass of a backward call inside it)
         self.seeds = seeds
-        ranks = world()
-        self.reductions = Reductions(ranks[1]) if ranks is not None else None  # NOTE [all-reduce]
+        self.ranks = world()  # (rank, world size) under torch.distributed, else None
+        self.reductions = Reductions(self.ranks[1]) if self.ranks is not None else None  # NOTE [all-reduce]
         self._build_nodes(seeds, names)
         self.jacobians: dict[tuple[int, int], list[Any]] = {}
         if pass_info.get("jacobians", True):
@@ -417,9 +417,8 @@ class PassRecorder:
             torch_version=torch.__version__.split("+")[0],
             modules=modules_of(graph, pass_info.get("modules") or {}, len(owners) > 1),
         )
-        ranks = world()
-        if ranks is not None:  # only under torch.distributed, so other passes keep their bytes
-            graph.graph.update(rank=ranks[0], world_size=ranks[1])
+        if self.ranks is not None:  # only under torch.distributed, so other passes keep their bytes
+            graph.graph.update(rank=self.ranks[0], world_size=self.ranks[1])
         return Pass(graph)
 
 

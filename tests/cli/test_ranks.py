@@ -58,30 +58,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _torchrun(folder: Path, *run_args: str) -> subprocess.CompletedProcess[str]:
+    """``torchrun --nproc_per_node=2 -m graphtrace run RUN_ARGS`` on a free loopback port, bounded in time."""
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    argv = [torchrun, "--nproc_per_node=2", f"--master_port={_free_port()}", "--master_addr=127.0.0.1"]
+    return subprocess.run(
+        [*argv, "-m", "graphtrace", "run", *run_args], cwd=folder, env=env, capture_output=True, text=True, timeout=240
+    )
+
+
 @pytest.mark.slow
 def test_torchrun_two_ranks_each_in_its_folder_with_the_all_reduce(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text(TRAIN)
-    torchrun = str(Path(sys.executable).with_name("torchrun"))
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
-    proc = subprocess.run(
-        [
-            torchrun,
-            "--nproc_per_node=2",
-            f"--master_port={_free_port()}",
-            "--master_addr=127.0.0.1",
-            "-m",
-            "graphtrace",
-            "run",
-            "-o",
-            "D",
-            "train.py",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    proc = _torchrun(tmp_path, "-o", "D", "train.py")
     assert proc.returncode == 0, proc.stderr[-2000:]
     # what the script sees: the mean of the ranks' local gradients (2 and 4), then local accumulation
     for rank in (0, 1):
@@ -105,27 +95,7 @@ def test_torchrun_two_ranks_each_in_its_folder_with_the_all_reduce(tmp_path: Pat
     assert "<tr><td>1</td><td>model.weight</td><td>0</td></tr>" in index
     assert "2 (not all-reduced in this pass)" in index
 
-    only_last = subprocess.run(
-        [
-            torchrun,
-            "--nproc_per_node=2",
-            f"--master_port={_free_port()}",
-            "--master_addr=127.0.0.1",
-            "-m",
-            "graphtrace",
-            "run",
-            "--ranks",
-            "-1",
-            "-o",
-            "E",
-            "train.py",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    only_last = _torchrun(tmp_path, "--ranks", "-1", "-o", "E", "train.py")
     assert only_last.returncode == 0, only_last.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "E").iterdir()) == [".graphtrace", "index.html", "rank-1"]
     assert "2 ranks, 1 traced" in (tmp_path / "E" / "index.html").read_text()
