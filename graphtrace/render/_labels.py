@@ -28,9 +28,19 @@ def esc(text: object, limit: int = MAX_TEXT) -> str:
     """Text made safe for an HTML-like label (see NOTE [label escaping])."""
     s = str(text)
     if len(s) > limit:
-        s = s[: limit // 2 - 1] + "…" + s[-(limit // 2) :]
+        s = _shorten(s, limit)
     s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
     return _SPECIAL.sub(lambda m: _ENTITIES[m.group()], s)
+
+
+def _shorten(s: str, limit: int) -> str:
+    """``s`` cut in the middle to about ``limit`` characters; in a list (``a, b, c``) the cut falls
+    between items, so that no number is ever shown cut in two."""
+    head, tail = s[: limit // 2 - 1], s[-(limit // 2) :]
+    i, j = head.rfind(", "), tail.find(", ")
+    if i > 0 and 0 <= j < len(tail) - 2:
+        return f"{s[: i + 1]} … {tail[j + 2 :]}"
+    return head + "…" + tail
 
 
 def font(text: str, color: str | None = None, size: int | None = None, bold: bool = False) -> str:

@@ -94,3 +94,13 @@ def test_a_local_derivative_from_a_jacobian_prints_at_its_tensors_precision():
     local = dict(rec(f32(0.14547022)), dtype="float")  # capture/jacobian.py: plain numbers, dtype unknown
     assert N.factor(local, precise=True) == "×0.14547021687030792"
     assert N.factor(N.like(local, rec(f32(0.14547022))), precise=True) == "×0.14547022"
+
+
+def test_a_shortened_list_of_numbers_is_cut_between_items_never_inside_a_number():
+    from graphtrace.render._labels import esc
+
+    text = esc("×[[4.3023], [2.5505], [0.64912], [-4.0091], [2.8459]]", 40)
+    assert text == "×[[4.3023], … [2.8459]]"
+    kept = [c.strip(" ×[]…") for c in text.split(",")]
+    assert all(c in ("4.3023", "2.8459") for c in kept if c)
+    assert esc("some/very/long/path/to/a/module/file.py:123", 30) == "some/very/long…ule/file.py:123"  # no list
