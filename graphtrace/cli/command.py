@@ -16,6 +16,7 @@ from .. import __version__
 from .._errors import GraphtraceError
 from .._front_options import DEPTH, MAX_PASSES, VALUES
 from .checks import CheckReport
+from .children import ChildRun, run_tracer, spawned_children
 from .folder import Folder, open_folder, read_run
 from .index import file_name
 from .ranks import chosen_ranks, rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
@@ -23,7 +24,7 @@ from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
 from .stop import TermGuard
 from .summary import not_drawn_lines, problems, report, say, shown_path, stop_notes, summary
-from .writer import ALWAYS, Writer, parse_formats
+from .writer import Writer, parse_formats
 
 RUN_FORMATS = ("svg", "json", "html")
 RENDER_FORMATS = ("svg", "html")
@@ -206,22 +207,19 @@ def _run(
     checks = CheckReport() if check else None
 
     try:
-        import graphtrace
-
-        # NOTE [cheaper repeats]: local Jacobians cost more than the rest of a pass's capture
-        # and only sharpen the pictures; only the first ALWAYS passes (after them most repeats
-        # are never drawn) get them, and only the first --max-passes record values (later
-        # passes are only counted). Measured in bench/cli_training_loop.py.
-        tracer = graphtrace.trace(
-            on_pass=writer.add if checks is None else checks.tee(writer.add),
-            keep=False,
-            values=values,
-            jacobian_passes=ALWAYS,
-            value_passes=max_passes,
-            check=check,
-        )
+        tracer = run_tracer(writer.add if checks is None else checks.tee(writer.add), values, max_passes, check)
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
+    child_run = ChildRun(
+        base=str(writer.out),
+        formats=list(fmts),
+        depth=depth,
+        max_passes=max_passes,
+        values=values,
+        check=check,
+        started=writer.started,
+        parent_rank=None,
+    )
     shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", shown_path(script), *args))
 
     def stopped_by(name: str) -> None:  # NOTE [stopped by a signal]
@@ -238,17 +236,17 @@ def _run(
     code, interrupted = SIGINT_EXIT, True
     guard = TermGuard(stopped_by)
     try:
-        with guard:
+        with guard, spawned_children(child_run):  # NOTE [spawned children]
             code = run_script(target, lambda: tracer)
         interrupted = False
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
         notes = stop_notes(code, interrupted, writer.count + writer.skipped)
         writer.finish(title=shown_path(script), command=shown, notes=notes)
-    if writer.forked:  # a child forked by the script ends here, as under python (NOTE [forked children])
+    if writer.child:  # a child forked by the script ends here, as under python (NOTE [forked children])
         return code
     not_drawn = not_drawn_lines(tracer.not_drawn) + (checks.lines() if checks is not None else [])
     try:
-        if writer.count == 0 and not writer.skipped:
+        if writer.count == 0 and not writer.skipped and not writer.children:
             held.remove_if_empty()
             say(f"graphtrace: {shown_path(script)} ran no backward pass; nothing to draw")
             for line in not_drawn:

@@ -52,6 +52,12 @@ class Folder:
             os.close(self._fd)  # releases the flock
             self._fd = -1
 
+    def clean(self) -> None:
+        """Remove the files an earlier command wrote here (raises OSError)."""
+        for p in self.path.iterdir():
+            if _OURS.match(p.name) or is_temp_name(p.name):
+                p.unlink()
+
     def remove_if_empty(self) -> None:
         """Remove the marker and the folders ``open_folder`` created, up to ``created``, while empty."""
         self.close()
@@ -94,17 +100,16 @@ def open_folder(out: Path, *, force: bool = False, clean: bool = False, inputs: 
         _lock(fd, out)
         if os.fstat(fd).st_size == 0:
             os.write(fd, _MARKER_TEXT)
+        held = Folder(out, created, fd)
         if clean:
-            for p in out.iterdir():
-                if _OURS.match(p.name) or is_temp_name(p.name):
-                    p.unlink()
+            held.clean()
     except OSError as exc:
         os.close(fd)
         raise GraphtraceError(f"cannot write to {out}: {exc.strerror or exc}") from None
     except BaseException:
         os.close(fd)
         raise
-    return Folder(out, created, fd)
+    return held
 
 
 def _refuse_unmarked(out: Path, inputs: tuple[Path, ...]) -> None:

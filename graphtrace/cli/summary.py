@@ -77,14 +77,16 @@ def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None
         (
             f"graphtrace: {total} backward pass{'es' if total != 1 else ''}, "
             f"{writer.drawn} written to {shown_path(folder)}/"
+            if total or not writer.children
+            else "graphtrace: no backward pass in the script's own process; its child processes ran some"
         )
     ]
-    rows = [("passes", "kind", "call site", "nodes", "root")]
+    rows = [("passes", "kind", "call site", "nodes", "root")] if total else []
     for first, last, e in writer.runs[:SUMMARY_ROWS]:
         span = str(first) if first == last else f"{first}-{last}"
         site = e.call_site + (" (error)" if e.error else "")
         rows.append((span, printable(e.kind), printable(site), str(e.nodes), printable(e.root_shape)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
     lines += [
         "  " + "  ".join(c.ljust(w) if i != 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
         for r in rows
@@ -96,6 +98,10 @@ def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None
     if writer.skipped:
         lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
     lines += [f"  {line}" for line in not_drawn]
+    lines += [
+        f"  a child process ran {n} pass{'es' if n != 1 else ''}: {shown_path(folder / name)}/"
+        for name, n in writer.children
+    ]  # NOTE [a child's folder]
     if writer.index_written:
         lines.append(f"  open {shown_path(folder / 'index.html')}")
     say(*lines)

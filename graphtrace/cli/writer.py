@@ -22,7 +22,8 @@ from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import WriteError, write_file
 from ..model import SAVE_FORMATS, Pass
 from ..render import charts
-from .folder import write_run
+from .children import child_folders, child_rank, claim_folder, env_rank
+from .folder import Folder, write_run
 from .index import Entry, PassGroup, file_name, index_html
 from .printing import printable
 
@@ -105,26 +106,32 @@ class Writer:
         self._jobs: list[Future[Any]] = []
         # NOTE [pass page links]: a pass's page links to the previous and next page written;
         # the next is known only when it comes, so each page waits (as graph, entry and its
-        # drawing job) until then, or until finish(). A forked child's pages link nothing.
+        # drawing job) until then, or until finish(). A child's pages link nothing.
         self._page_wait: tuple[Any, Entry, Future[Any]] | None = None
         self._last_page: Entry | None = None
-        self.forked = False  # NOTE [forked children]: this is a child's copy, writing into pid-<pid>/
+        self.child = False  # NOTE [forked children]: this is a child's copy, writing into its own folder
+        self.base = self.out  # a child's folder is chosen in here (NOTE [a child's folder])
+        self.parent_rank: int | None = None
+        self.held: Folder | None = None  # a child's rank folder, locked while the child lives
         self.started = time.time()
+        self.children: list[tuple[str, int]] = []  # (folder, passes) of the children, after finish
         _in_forked_children(self)
 
-    def _as_child(self) -> None:
+    def as_child(self, parent_rank: int | None, started: float | None = None) -> None:
         """NOTE [forked children]: a process forked from the script (``os.fork``, a ``fork``
         DataLoader worker or multiprocessing start) holds a copy of this writer whose drawing
         threads do not exist in it: waiting for them would hang the child, and writing pass-NNN
-        files would replace the parent's. So the child's copy starts afresh in ``pid-<pid>/``
-        beside the parent's passes, writes each pass whole as it comes (no threads, no groups:
-        a child may end by ``os._exit`` at any moment), writes no index, prints nothing and
-        touches none of the parent's files; the parent's index lists those folders."""
-        self.out = self.out / f"pid-{os.getpid()}"
-        self.forked, self.previous, self._pool = True, None, None
+        files would replace the parent's. So the child's copy starts afresh in a folder of its own
+        beside the parent's passes (NOTE [a child's folder]), writes each pass whole as it comes
+        (no threads, no groups: a child may end by ``os._exit`` at any moment), writes no index,
+        prints nothing and touches none of the parent's files; the parent's index lists those
+        folders. A spawned child makes such a writer itself (NOTE [spawned children])."""
+        self.out = self.base  # chosen at the first pass
+        self.child, self.parent_rank, self.previous, self._pool, self.held = True, parent_rank, None, None, None
+        self.started = self.started if started is None else started
         self.count = self.skipped = 0
         self.written, self.failed, self.entries, self.errors, self.runs, self._jobs = [], [], [], [], [], []
-        self.groups, self.pending = {}, {}
+        self.groups, self.pending, self.children = {}, {}, []
         self._page_wait, self._last_page = None, None
         self.stats = charts.GradStats()
 
@@ -148,7 +155,7 @@ class Writer:
         self.stats.add(graph)
         entry = Entry.of(number, graph)
         self._extend_runs(entry)
-        if number <= self.always or self.forked:
+        if number <= self.always or self.child:
             self._emit(p, entry)
             return
         sig = entry.signature or f"#{number}"
@@ -173,11 +180,14 @@ class Writer:
             self.runs.append([e.number, e.number, e])
 
     def _emit(self, p: Pass, entry: Entry) -> None:
+        if self.child and self.out == self.base:  # a child's first pass: its folder
+            rank = child_rank(p.graph.graph.get("rank"), self.parent_rank)
+            self.out, self.held = claim_folder(self.base, rank, self.started)
         self.entries.append(entry)
         if "json" in self.formats:
             self._save(entry, "json", p.to_json())
         if any(f != "json" for f in self.formats):
-            if self._pool is None:  # a forked child: drawn here and now
+            if self._pool is None:  # a child: drawn here and now
                 drawn: Future[Any] = Future()
                 drawn.set_result(self._draw(p.graph, entry))
                 if "html" in self.formats:
@@ -267,10 +277,11 @@ class Writer:
         """Write the pending last passes of groups, wait for drawings, write index.html.
 
         Ctrl-C while waiting cancels the drawings not yet started; the index is written anyway.
-        A forked child's copy has written everything already and writes no index.
+        A child's copy has written everything already and writes no index.
         """
-        if self.forked or self._pool is None:
+        if self.child or self._pool is None:
             return
+        self.children = child_folders(self.out, self.started)
         try:
             for sig, (number, p) in sorted(self.pending.items(), key=lambda item: item[1][0]):
                 self.groups[sig].drawn.append(number)
@@ -280,7 +291,7 @@ class Writer:
             self._wait(progress if progress is not None else sys.stderr)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            if self.entries or self.previous is not None:
+            if self.entries or self.previous is not None or self.children:
                 self._index(title, command, notes)
 
     def _write_group_last(self, p: Pass, number: int) -> None:
@@ -309,7 +320,9 @@ class Writer:
             notes.append(
                 f"{self.skipped} more passes ran after --max-passes {self.max_passes}; they were only counted."
             )
-        notes.extend(self._children())
+        notes.extend(
+            f"A child process ran {n} backward pass{'es' if n != 1 else ''}: see {name}/." for name, n in self.children
+        )
         run = {
             "title": printable(title),
             "command": printable(command),
@@ -330,21 +343,6 @@ class Writer:
             self.failed.append(("run.json", exc.reason))
         self.index_written = self._write("index.html", index_html(run))
 
-    def _children(self) -> list[str]:
-        """Notes on the folders of forked children made during this run (NOTE [forked children])."""
-        notes = []
-        try:
-            folders = sorted(p for p in self.out.glob("pid-*") if p.is_dir() and p.stat().st_mtime >= self.started)
-            for folder in folders:
-                passes = {f.name.split(".")[0] for f in folder.glob("pass-*")}
-                notes.append(
-                    f"A forked child process ran {len(passes)} backward "
-                    f"pass{'es' if len(passes) != 1 else ''}: see {folder.name}/."
-                )
-        except OSError:
-            pass
-        return notes
-
 
 def _in_forked_children(writer: Writer) -> None:
     """Have a child forked later turn its copy of ``writer`` into a child's (NOTE [forked children])."""
@@ -353,7 +351,7 @@ def _in_forked_children(writer: Writer) -> None:
     def after_fork() -> None:
         copy = ref()
         if copy is not None:
-            copy._as_child()
+            copy.as_child(env_rank())
 
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=after_fork)

@@ -64,7 +64,7 @@ def test_a_forked_child_writes_its_passes_into_its_own_folder_and_never_hangs(tm
         try:
             writer.add(passes[1])
             writer.finish(title="t", command="c", notes=[])
-            os.write(write, f"{writer.forked} {sorted(os.listdir(writer.out))}".encode())
+            os.write(write, f"{writer.child} {sorted(os.listdir(writer.out))}".encode())
         finally:
             os._exit(0)
     os.close(write)

@@ -1,0 +1,218 @@
+"""Child processes of the script: their own folders (rank-<R>/ or pid-<pid>/), and tracing in spawned ones."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+from .._errors import GraphtraceError
+from .folder import Folder, open_folder
+
+# NOTE [a child's folder]: a child process of the script (forked or spawned) writes its passes
+# beside the parent's, into a folder chosen at its first pass, when it is known who it is:
+# ``rank-<R>/`` when R is its rank and not the parent's own, else ``pid-<pid>/``. R is RANK in
+# the child's environment at that moment, else the rank of its default process group (scripts
+# started by ``torch.multiprocessing.spawn`` usually pass the rank to ``init_process_group``
+# and set no RANK); a RANK or process group merely inherited from the parent (a torchrun rank
+# that forks) equals the parent's and does not count. A rank folder is marked and locked like a
+# run folder (NOTE [marked folders]) and is taken only if no process of this run has written
+# passes there yet (two jobs of the same ranks in one script: the second goes to pid-<pid>/), so
+# no two processes ever share a file. A child that runs no backward makes no folder.
+
+# NOTE [spawned children]: a child started with multiprocessing's ``spawn`` or ``forkserver``
+# method (``torch.multiprocessing.spawn``, ``get_context("spawn").Process``, a spawn
+# ProcessPoolExecutor) is a fresh interpreter holding nothing of the parent's tracer. Every such
+# start pickles ``multiprocessing.spawn.get_preparation_data(...)`` to the child, which unpickles
+# it first, before it imports the script as ``__mp_main__`` and unpickles the process object.
+# While the script runs, graphtrace adds one key to that dict (``prepare`` ignores keys it does
+# not know): an object that unpickles as a fixed bootstrap text run by ``exec``, so that no
+# environment variable, sitecustomize or .pth file is involved, and a child that cannot import
+# graphtrace simply runs plain. The bootstrap imports this module (graphtrace's own folder on
+# sys.path for that import only) and wraps ``BaseProcess._bootstrap`` for this one start: when
+# torch is imported by then (by the script's top or the target's module) and the target is not a
+# DataLoader worker (workers run no backward; tracing them would only slow data loading), the
+# process runs under a tracer like the parent's whose writer is a child's (NOTE [forked
+# children]): each pass is written whole as it comes, so ``sys.exit``, an exception or
+# ``os._exit`` in the child lose nothing, and the parent's files are never touched.
+
+KEY = "graphtrace"  # the key added to the preparation data
+_WORKER_LOOP = ("torch.utils.data._utils.worker", "_worker_loop")
+_BOOTSTRAP = """\
+import sys
+sys.path.insert(0, folder)
+try:
+    from graphtrace.cli.children import start
+except Exception:
+    start = None
+finally:
+    if sys.path and sys.path[0] == folder:
+        del sys.path[0]
+if start is not None:
+    start(run)
+"""
+
+
+class ChildRun(TypedDict):
+    """What a spawned child needs to trace as ``graphtrace run`` does (plain data, pickled)."""
+
+    base: str  # the parent's run folder
+    formats: list[str]
+    depth: int | None
+    max_passes: int | None
+    values: bool
+    check: bool
+    started: float  # when the parent's run began (time.time())
+    parent_rank: int | None
+
+
+def env_rank() -> int | None:
+    """RANK in the environment as a whole number, else None."""
+    try:
+        return int(os.environ["RANK"])
+    except (KeyError, ValueError):
+        return None
+
+
+def child_rank(graph_rank: Any, parent_rank: int | None) -> int | None:
+    """The rank a child's folder is named by, or None (NOTE [a child's folder])."""
+    for rank in (env_rank(), graph_rank):
+        if isinstance(rank, int) and not isinstance(rank, bool) and rank >= 0 and rank != parent_rank:
+            return rank
+    return None
+
+
+def claim_folder(base: Path, rank: int | None, started: float) -> tuple[Path, Folder | None]:
+    """A child's folder and, for a rank folder, its held lock (NOTE [a child's folder])."""
+    mine = base / f"pid-{os.getpid()}"
+    if rank is None:
+        return mine, None
+    try:
+        held = open_folder(base / f"rank-{rank}")
+    except GraphtraceError:
+        return mine, None
+    try:
+        if any(p.stat().st_mtime >= started for p in held.path.glob("pass-*")):
+            held.close()  # another process of this run has written here
+            return mine, None
+        held.clean()
+    except OSError:
+        held.close()
+        return mine, None
+    return held.path, held
+
+
+def child_folders(out: Path, started: float) -> list[tuple[str, int]]:
+    """(folder name, passes) of the children's folders written since ``started``, by name."""
+    found = []
+    try:
+        for folder in sorted(p for pattern in ("pid-*", "rank-*") for p in out.glob(pattern)):
+            if folder.is_dir() and folder.stat().st_mtime >= started:
+                passes = {f.name.split(".")[0] for f in folder.glob("pass-*")}
+                found.append((folder.name, len(passes)))
+    except OSError:
+        pass
+    return found
+
+
+def run_tracer(on_pass: Callable[[Any], None], values: bool, max_passes: int | None, check: bool) -> Any:
+    """The tracer of ``graphtrace run``, in the parent and in a spawned child."""
+    import graphtrace
+
+    from .writer import ALWAYS
+
+    # NOTE [cheaper repeats]: local Jacobians cost more than the rest of a pass's capture
+    # and only sharpen the pictures; only the first ALWAYS passes (after them most repeats
+    # are never drawn) get them, and only the first --max-passes record values (later
+    # passes are only counted). Measured in bench/cli_training_loop.py.
+    return graphtrace.trace(
+        on_pass=on_pass,
+        keep=False,
+        values=values,
+        jacobian_passes=ALWAYS,
+        value_passes=max_passes,
+        check=check,
+    )
+
+
+class _Bootstrap:
+    """In the preparation data: unpickles in the child as the bootstrap (NOTE [spawned children])."""
+
+    def __init__(self, run: ChildRun) -> None:
+        self.run = run
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        folder = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        return (exec, (_BOOTSTRAP, {"folder": folder, "run": self.run}))
+
+
+@contextlib.contextmanager
+def spawned_children(run: ChildRun) -> Iterator[None]:
+    """While the block runs, children started by spawn or forkserver trace too (NOTE [spawned children])."""
+    try:
+        from multiprocessing import spawn
+    except ImportError:  # a Python without multiprocessing: no children to trace
+        yield
+        return
+    original = spawn.get_preparation_data
+
+    @functools.wraps(original)
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = original(name)
+        data[KEY] = _Bootstrap({**run, "parent_rank": env_rank()})
+        return data
+
+    spawn.get_preparation_data = get_preparation_data
+    try:
+        yield
+    finally:
+        if spawn.get_preparation_data is get_preparation_data:  # the script may have replaced it too
+            spawn.get_preparation_data = original
+
+
+def start(run: ChildRun) -> None:
+    """In a spawned child, before the script is imported: trace the process's run (NOTE [spawned children])."""
+    try:
+        from multiprocessing.process import BaseProcess
+
+        original = BaseProcess._bootstrap  # type: ignore[attr-defined]
+
+        def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
+            BaseProcess._bootstrap = original  # type: ignore[attr-defined]
+            if "torch" not in sys.modules or _is_worker(getattr(self, "_target", None)):
+                return original(self, *args, **kwargs)
+            with _traced(run):
+                return original(self, *args, **kwargs)
+
+        BaseProcess._bootstrap = _bootstrap  # type: ignore[attr-defined]
+    except Exception:  # a fault of ours: the child runs plain
+        pass
+
+
+def _is_worker(target: Any) -> bool:
+    return (getattr(target, "__module__", None), getattr(target, "__name__", None)) == _WORKER_LOOP
+
+
+@contextlib.contextmanager
+def _traced(run: ChildRun) -> Iterator[None]:
+    """The child's run under a child's writer and the run's tracer; a fault of ours: plain."""
+    try:
+        from .writer import Writer
+
+        writer = Writer(Path(run["base"]), tuple(run["formats"]), depth=run["depth"], max_passes=run["max_passes"])
+        writer.as_child(run["parent_rank"], run["started"])
+        tracer = run_tracer(writer.add, run["values"], run["max_passes"], run["check"])
+        tracer.__enter__()
+    except Exception:
+        yield
+        return
+    try:
+        with spawned_children(run):  # its own children in turn
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            tracer.__exit__(None, None, None)

@@ -1,0 +1,65 @@
+"""graphtrace.cli.children: which folder a child process writes into, and what the parent says of them."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from graphtrace.cli.children import child_rank, claim_folder
+from graphtrace.cli.summary import summary
+from graphtrace.cli.writer import Writer
+
+
+def test_a_childs_rank_is_its_own_rank_or_process_group_never_the_parents(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    assert child_rank(None, None) is None
+    assert child_rank(3, None) == 3  # torch.multiprocessing.spawn: init_process_group(rank=3), no RANK
+    monkeypatch.setenv("RANK", "1")
+    assert child_rank(None, None) == 1  # RANK set in the child
+    assert child_rank(None, 1) is None  # RANK inherited from a torchrun parent
+    assert child_rank(1, 1) is None  # and its process group
+    assert child_rank(2, 1) == 2
+    monkeypatch.setenv("RANK", "not a number")
+    assert child_rank(True, None) is None
+
+
+def test_a_rank_folder_is_taken_once_per_run_and_an_older_runs_files_are_replaced(tmp_path: Path) -> None:
+    old = tmp_path / "rank-0"
+    old.mkdir()
+    (old / ".graphtrace").write_text("")
+    (old / "pass-001.json").write_text("{}")
+    (old / "notes.txt").write_text("the user's")
+    before = time.time() - 100
+    os.utime(old / "pass-001.json", (before, before))
+    folder, held = claim_folder(tmp_path, 0, started=time.time() - 1)
+    assert folder == old and held is not None
+    assert sorted(p.name for p in old.iterdir()) == [".graphtrace", "notes.txt"]  # the earlier run's pass removed
+    (old / "pass-001.json").write_text("{}")  # this run's child wrote its pass
+    held.close()
+    again, none = claim_folder(tmp_path, 0, started=time.time() - 1)
+    assert again == tmp_path / f"pid-{os.getpid()}" and none is None  # a second rank 0 of this run
+    assert (old / "pass-001.json").exists()
+    assert claim_folder(tmp_path, None, 0.0) == (tmp_path / f"pid-{os.getpid()}", None)
+
+
+def test_the_parent_without_passes_lists_its_childrens_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = Writer(tmp_path, ("json",))
+    for name, passes in (("pid-41", 1), ("rank-1", 2)):
+        (tmp_path / name).mkdir()
+        for n in range(1, passes + 1):
+            (tmp_path / name / f"pass-00{n}.json").write_text("{}")
+    writer.finish(title="t.py", command="graphtrace run t.py", notes=[])
+    assert writer.children == [("pid-41", 1), ("rank-1", 2)]
+    index = (tmp_path / "index.html").read_text()
+    assert "A child process ran 1 backward pass: see pid-41/." in index
+    assert "A child process ran 2 backward passes: see rank-1/." in index
+    summary(writer, tmp_path)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "graphtrace: no backward pass in the script's own process; its child processes ran some"
+    assert lines[1].startswith("  a child process ran 1 pass: ") and lines[1].endswith("pid-41/")
+    assert lines[2].startswith("  a child process ran 2 passes: ") and lines[2].endswith("rank-1/")
