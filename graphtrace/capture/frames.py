@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from .shards import fsdp_params
+
 _PACKAGE = os.path.dirname(os.path.dirname(__file__))  # graphtrace's folder, from this file's own path
 _TORCH = [os.path.dirname(torch.__file__)] if torch.__file__ else []
 _INTERNAL = (
@@ -159,6 +161,7 @@ class Names:
     def __init__(self, frame: FrameType | None) -> None:
         self.tensors: dict[int, tuple[str, torch.Tensor]] = {}  # id -> (name, tensor), internal
         self.params: dict[int, tuple[str, str]] = {}  # id -> (owner, name), see NOTE [owners]
+        self.shards: dict[int, torch.Tensor] = {}  # id(FSDP2 unsharded parameter) -> its sharded DTensor
         if frame is None:
             return
         scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
@@ -177,6 +180,10 @@ class Names:
     def _add_module(self, owner: str, module: torch.nn.Module) -> None:
         for pname, p in module.named_parameters():
             self.params.setdefault(id(p), (owner, pname))
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # NOTE [sharded parameters]
+            for key, (name, sharded) in fsdp_params(owner, module).items():
+                self.params.setdefault(key, name)
+                self.shards.setdefault(key, sharded)
 
     def variable_of(self, t: torch.Tensor) -> str:
         hit = self.tensors.get(id(t))
@@ -194,3 +201,4 @@ class Names:
     def clear(self) -> None:
         self.tensors.clear()
         self.params.clear()
+        self.shards.clear()

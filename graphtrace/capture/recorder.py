@@ -12,6 +12,7 @@ import torch
 
 from .._types import Graph
 from ..model import Pass
+from . import shards
 from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
@@ -61,6 +62,7 @@ class PassRecorder:
         self.named: list[tuple[int, torch.Tensor]] = []  # (node id, tensor) for retained grads
         self.slot_inputs: dict[int, list[str]] = {}  # op node id -> the input each slot feeds
         self.leaves: list[tuple[int, torch.Tensor]] = []
+        self.sharded: list[tuple[int, torch.Tensor]] = []  # (leaf id, its FSDP2 DTensor parameter)
         self.owners: dict[int, str] = {}  # node id -> owner of its module or parameter (NOTE [owners])
         self.watch = HookWatch(self.rec)  # NOTE [hooks seen] in userhooks.py
         self.nesting: Nesting | None = None  # set by the tracer: NOTE [nested backward] in nested.py
@@ -101,6 +103,8 @@ class PassRecorder:
                 if param:
                     self.owners[nid] = owner
                 self.leaves.append((nid, var))
+                if id(var) in names.shards:  # NOTE [sharded parameters]
+                    self.sharded.append((nid, names.shards[id(var)]))
             else:
                 attrs = self._op_attrs(fn, fn_names.get(fn))
                 op_owner = str((self.table.get(fn) or {}).get("owner") or "")
@@ -342,6 +346,7 @@ class PassRecorder:
                     self._returned(input_id, edge[1], returned[k])
             if self.reductions is not None:
                 self.reductions.collect(self.nodes, self.leaves, self.rec)
+            shards.collect(self.nodes, self.sharded, self.rec)
             return self._to_pass(input_ids, error)
         finally:
             if not self.pass_info.get("retain_graph"):  # the graph is freed: so is its provenance
@@ -350,7 +355,7 @@ class PassRecorder:
             self.pending.clear()
             self.watch.clear()
             self.seeds = []
-            self.named, self.leaves, self.inputs = [], [], []
+            self.named, self.leaves, self.inputs, self.sharded = [], [], [], []
 
     def _returned(self, nid: int, output_nr: int, grad: torch.Tensor) -> None:
         """An input's returned gradient is its result (see NOTE [returned gradients])."""

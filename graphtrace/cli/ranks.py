@@ -138,7 +138,7 @@ def _grads_after(folder: Path) -> dict[int, dict[str, Any]]:
         except GraphtraceError:
             continue
         leaves = {
-            str(a.get("param") or a.get("name") or f"leaf {n}"): (a.get("grad_after"), "reduced" in a)
+            str(a.get("param") or a.get("name") or f"leaf {n}"): (a.get("grad_after"), "reduced" in a, "shard" in a)
             for n, a in p.graph.nodes(data=True)
             if a.get("kind") == "leaf"
         }
@@ -158,7 +158,9 @@ def _comparison(per_rank: dict[int, dict[int, dict[str, Any]]], ranks: list[int]
             found = [per_rank[r].get(i, {}).get(name) for r in ranks]
             recs = [f[0] if f is not None else None for f in found]
             reduced = any(f is not None and f[1] for f in found)
-            rows.append(f"<tr><td>{i}</td><td>{escape(name)}</td><td>{_difference(recs, reduced)}</td></tr>")
+            sharded = any(f is not None and f[2] for f in found)  # NOTE [sharded parameters]
+            shown = "each rank holds its own shard (FSDP2): not compared" if sharded else _difference(recs, reduced)
+            rows.append(f"<tr><td>{i}</td><td>{escape(name)}</td><td>{shown}</td></tr>")
     return (
         "<table><tr><th>pass</th><th>parameter</th><th>largest difference across ranks</th></tr>\n"
         + "\n".join(rows)

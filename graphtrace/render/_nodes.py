@@ -104,7 +104,9 @@ def leaf_parts(
     known = [_bold_line(node_name(attrs) or "leaf"), *_info_line(attrs)]
     if not values:
         return known, []
-    known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
+    known += shard_lines(attrs)
+    key = "value (this rank's shard)" if isinstance(attrs.get("shard"), dict) else "value"
+    known += _labels.value_lines(key, attrs.get("value"), attrs.get("shape"), brief)
     later = _in_sum(graph, n, attrs, brief)
     later += hook_lines(attrs, "tensor")
     inc = (attrs.get("grad_in") or [None])[0]
@@ -130,18 +132,42 @@ def parts(
 
 
 def local_after(attrs: dict[str, Any]) -> dict[str, Any] | None:
-    """A leaf's .grad as this rank accumulated it: before DDP's all-reduce wrote the reduced one."""
-    reduced = attrs.get("reduced")
+    """A leaf's .grad as this rank accumulated it: before DDP's all-reduce wrote the reduced one,
+    or FSDP's reduce-scatter its shard (NOTE [sharded parameters] in capture/shards.py)."""
+    reduced, shard = attrs.get("reduced"), attrs.get("shard")
+    if isinstance(shard, dict):
+        accumulated: dict[str, Any] | None = shard.get("accumulated")
+        return accumulated
     after: dict[str, Any] | None = reduced.get("local") if isinstance(reduced, dict) else attrs.get("grad_after")
     return after
 
 
+def shard_text(shard: dict[str, Any]) -> str:
+    """``shard 0 of 2 (dim 0), local 2×4 of 4×4``: the part of an FSDP2 parameter this rank holds."""
+    where = f" (dim {shard.get('dim')})" if shard.get("dim") is not None else ""
+    local, whole = _numbers.shape_text(shard.get("local_shape")), _numbers.shape_text(shard.get("global_shape"))
+    return f"shard {shard.get('index')} of {shard.get('count')}{where}, local {local} of {whole}"
+
+
+def shard_lines(attrs: dict[str, Any]) -> list[str]:
+    shard = attrs.get("shard")
+    if not isinstance(shard, dict):
+        return []
+    return [_labels.font(_labels.esc(shard_text(shard), 120), _labels.COLORS["ok"], bold=True)]
+
+
 def reduce_lines(attrs: dict[str, Any]) -> list[str]:
     """``all-reduce across 2 ranks → [[3, 3, 3]]``: the .grad the script sees after backward()."""
-    reduced = attrs.get("reduced")
-    if not isinstance(reduced, dict):
+    reduced, shard = attrs.get("reduced"), attrs.get("shard")
+    if isinstance(shard, dict):
+        text = (
+            f"reduce-scatter across {shard.get('count')} ranks → .grad shard {shard.get('index')} "
+            f"{_numbers.inline(attrs.get('grad_after'))}"
+        )
+    elif isinstance(reduced, dict):
+        text = f"all-reduce across {reduced.get('world_size')} ranks → .grad {_numbers.inline(attrs.get('grad_after'))}"
+    else:
         return []
-    text = f"all-reduce across {reduced.get('world_size')} ranks → .grad {_numbers.inline(attrs.get('grad_after'))}"
     return [_labels.font(_labels.esc(text, 120), _labels.COLORS["ok"], bold=True)]
 
 

@@ -9,7 +9,7 @@ from . import _labels, _numbers
 from . import _rules as R
 from ._check import check_rows
 from ._dot import BIG, edge_dom_id, node_dom_id
-from ._nodes import arrived, local_after, node_name, parts
+from ._nodes import arrived, local_after, node_name, parts, shard_text
 
 
 def _text(rec: dict[str, Any] | None) -> str:
@@ -76,7 +76,10 @@ def _grad_rows(graph: Graph, attrs: dict[str, Any]) -> list[list[str]]:
         after = post[0].get("before")
     rows = [[".grad before", _text(before)], ["+ increment", _text(grad_in)], ["= .grad after", _text(after)]]
     reduced = attrs.get("reduced")
-    if isinstance(reduced, dict):  # NOTE [all-reduce] in capture/reduced.py
+    shard = attrs.get("shard")
+    if isinstance(shard, dict):  # NOTE [sharded parameters] in capture/shards.py
+        rows.append([f"reduce-scatter, {shard_text(shard)}", _text(attrs.get("grad_after"))])
+    elif isinstance(reduced, dict):  # NOTE [all-reduce] in capture/reduced.py
         rows.append([f"all-reduce, {reduced.get('world_size')} ranks", _text(attrs.get("grad_after"))])
     return rows
 

@@ -110,3 +110,51 @@ def test_ranks_option_counts_from_the_end_and_refuses_what_is_not_a_rank() -> No
         chosen_ranks("4", 4)
     with pytest.raises(GraphtraceError, match="whole numbers"):
         chosen_ranks("0,last", 4)
+
+
+FSDP = """\
+import torch
+import torch.distributed as dist
+from torch.distributed.fsdp import fully_shard
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 4, bias=False)
+fully_shard(model)
+x = torch.full((1, 4), float(rank + 1))
+model(x).sum().backward()
+print(f"rank {rank} shard {model.weight.to_local().tolist()} grad {model.weight.grad.to_local().tolist()}", flush=True)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_fsdp2_under_torchrun_each_leaf_says_which_shard_the_rank_holds(tmp_path: Path) -> None:
+    (tmp_path / "fsdp.py").write_text(FSDP)
+    proc = _torchrun(tmp_path, "-o", "D", "--format", "json,svg", "fsdp.py")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    whole = torch_weight()
+    for rank in (0, 1):
+        rows = whole[2 * rank : 2 * rank + 2]
+        # what the script sees: its rows of the weight, and of the mean of the ranks' gradients (1 and 2)
+        assert f"rank {rank} shard {rows} grad {[[1.5] * 4] * 2}" in proc.stdout
+        weight = graphtrace.load(tmp_path / "D" / f"rank-{rank}" / "pass-001.json").passes[0].node("weight")
+        shard = weight["shard"]
+        assert (shard["index"], shard["count"], shard["dim"]) == (rank, 2, 0)
+        assert (shard["local_shape"], shard["global_shape"], shard["placements"]) == ([2, 4], [4, 4], ["Shard(dim=0)"])
+        assert shard["accumulated"]["values"] == [[float(rank + 1)] * 4] * 4  # the whole gradient, this rank's
+        assert weight["grad_after"]["values"] == [[1.5] * 4] * 2  # the rank's shard of .grad after reduce-scatter
+        assert weight["value"]["values"] == rows
+        svg = (tmp_path / "D" / f"rank-{rank}" / "pass-001.svg").read_text()
+        assert f"shard {rank} of 2 (dim 0), local [2, 4] of [4, 4]" in svg
+        assert f"reduce&#45;scatter across 2 ranks → .grad shard {rank}" in svg
+    assert "each rank holds its own shard" in (tmp_path / "D" / "index.html").read_text()
+
+
+def torch_weight() -> list[list[float]]:
+    """The weight ``torch.nn.Linear(4, 4, bias=False)`` gets after ``torch.manual_seed(0)``."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Linear(4, 4, bias=False).weight.tolist()
