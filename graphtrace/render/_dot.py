@@ -60,6 +60,8 @@ def title_rows(graph: Graph) -> list[str]:
     rows = [_labels.font(_labels.esc(_labels.pass_title(graph), 160), bold=True)]
     if g.get("view_note"):
         rows.append(_labels.font(_labels.esc(g["view_note"], 200), _labels.MUTED))
+    if g.get("view_hint"):
+        rows.append(_labels.font(_labels.esc(g["view_hint"], 200), _labels.MUTED))
     if g.get("error"):
         rows.append(_labels.font(_labels.esc("error: " + g["error"], 160), _labels.COLORS["nan"], bold=True))
     return rows

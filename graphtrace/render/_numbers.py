@@ -196,6 +196,11 @@ def health(rec: dict[str, Any] | None) -> str | None:
     """'nan', 'inf', 'zero' (all-zero gradient) or 'ok'; None for no record."""
     if rec is None:
         return None
+    nan, inf, norm = rec.get("nan"), rec.get("inf"), rec.get("norm")
+    if nan or inf:
+        return "nan" if nan else "inf"
+    if nan is not None and inf is not None and norm is not None:  # a full record: its counts say it all
+        return "zero" if norm == 0 else "ok"
     flat = _flat(rec["values"]) if rec.get("values") is not None else []
     if rec.get("nan") or "nan" in flat:
         return "nan"

@@ -12,12 +12,14 @@ from .views_modules import ModuleIndex, assign_modules, find_runs, knows_modules
 from .views_structure import collapse
 
 NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced automatically
+HINT = "every node is in the pass's JSON; draw them all with budget=10**9, or choose modules with depth= (--depth)"
 
 # NOTE [views]
 # ``apply(graph, depth=, expand=, fold=, budget=)`` returns the graph to draw. It never
 # changes ``graph``; it returns ``graph`` itself when it has at most ``budget`` nodes and
 # neither ``depth`` nor ``fold=True`` was asked, else a new DiGraph whose graph attribute
-# ``view_note`` says what was collapsed and ``view`` records the options used.
+# ``view_note`` says what was collapsed, ``view`` records the options used and, for an
+# automatic view, ``view_hint`` says how to see what it hid (drawn under the title).
 #
 # depth=N   every module at path depth N ("transformer.h.3" has depth 3) becomes one node
 #           of kind "group"; a module shallower than N with no modules inside (lm_head)
@@ -33,11 +35,15 @@ NODE_BUDGET = 400  # NOTE [views]: passes with more nodes than this are reduced 
 #           node with ``repeat`` = run length and a ``table`` row per block: the norm of
 #           the gradient entering the block and of its parameters' gradients, so
 #           vanishing or exploding gradients across depth show at a glance. A block
-#           named in ``expand`` breaks the run and is drawn open.
+#           named in ``expand`` breaks the run and is drawn open. A block may also be a
+#           pattern of up to PERIOD siblings repeated alike (a flat Sequential of
+#           Linear, ReLU, Linear, ReLU, ... folds as blocks "0-1", "2-3", ...).
 #           NOTE [fold bars]: the rows are in the order the backward reached the blocks
 #           (the last block first, as the gradient flows), and ``bars`` holds per row
 #           [norm entering, params norm] (floats or None), drawn as bars whose length is
-#           proportional to the norm, each column scaled to its own largest value.
+#           proportional to the norm, each column scaled to its own largest value. Over
+#           MAX_FOLD_ROWS blocks, the first and last half of that are listed and one row
+#           between them says how many were not.
 # auto      over budget with no option: when ops know their modules, repeated blocks are
 #           folded (unless fold=False) and the deepest module depth whose view fits the
 #           budget is used; what still does not fit, or a pass without module
@@ -97,16 +103,20 @@ def apply(
     elif asked:
         notes.append("ops carry no module paths (capture under graphtrace.trace() records them)")
         used_depth = None
-    if not asked and _size(n0, assign) > limit:
-        free = {n for n in graph.nodes if n not in assign and n not in protected}
-        extra, more, done = collapse(graph, free, _size(n0, assign), int(limit))
-        assign.update(extra)
-        groups.update(more)
+    if not asked and _size(n0, assign) > limit:  # NOTE [structural collapse], module groups as units
+        folded = {n: g for n, g in assign.items() if groups[g].kind == "fold"}
+        free = {n for n in graph.nodes if n not in folded and n not in protected}
+        units = {n: g for n, g in assign.items() if n in free}
+        extra, more, done = collapse(graph, free, _size(n0, assign), int(limit), units, groups)
+        assign = {**folded, **extra}
+        groups = {g: gr for g, gr in groups.items() if gr.kind == "fold"} | more
         notes += done
     view = contract(graph, assign, groups)
     n1 = view.number_of_nodes()
     head = "" if asked else f"auto view of a pass over {budget} nodes: "
     view.graph["view_note"] = head + "; ".join(notes or ["nothing to collapse"]) + f" ({n0} → {n1} nodes)"
+    if not asked:
+        view.graph["view_hint"] = HINT
     view.graph["view"] = {
         "depth": used_depth if assign else depth,
         "expand": list(expand),

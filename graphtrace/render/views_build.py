@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ from ._nodes import node_health
 
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
 MAX_TABLE_ROWS = 16  # per-parameter rows shown in a module group's table
+MAX_FOLD_ROWS = 64  # NOTE [fold bars]: a fold of more blocks lists the first and last half of this
 _EDGE_KEYS = ("grad", "slots", "input_nr", "parts")  # kept on edges that touch a group
 
 
@@ -26,9 +28,10 @@ class NodeGroup:
     title: str
     module: str = ""
     module_class: str = ""
-    blocks: list[str] = field(default_factory=list)  # fold: the repeated module paths, in order
+    blocks: list[str] = field(default_factory=list)  # fold: block names ("h.3", or "0-1" for a pattern), in order
     rel: str = ""  # fold: prefix stripped from member paths for table labels ("transformer.")
-    where: dict[Any, str] = field(default_factory=dict)  # fold: member node -> its block path
+    where: dict[Any, str] = field(default_factory=dict)  # fold: member node -> its block name
+    block_of: dict[str, str] = field(default_factory=dict)  # fold: module path -> its block name
 
 
 def norm_of(rec: dict[str, Any] | None) -> float | None:
@@ -117,13 +120,20 @@ class Boundary:
         return out
 
 
-def _count_line(graph: Graph, members: list[Any]) -> str:
-    leaves = sum(1 for n in members if graph.nodes[n].get("kind") == "leaf")
-    ops = len(members) - leaves
+def _count_line(nodes: list[dict[str, Any]]) -> str:
+    leaves = sum(1 for a in nodes if a.get("kind") == "leaf")
+    ops = len(nodes) - leaves
     bits = [f"{ops} op" + ("s" if ops != 1 else "")]
     if leaves:
         bits.append(f"{leaves} param" + ("s" if leaves != 1 else ""))
     return ", ".join(bits)  # the total is the renderer's badge (``members``)
+
+
+def _op_mix(nodes: list[dict[str, Any]], most: int = 3) -> str:
+    """What a structure group hides: its commonest ops with their counts ("12 SinBackward0, 4 MulBackward0")."""
+    ops = Counter(a.get("op") or "?" for a in nodes).most_common()
+    text = ", ".join(f"{k} {op}" for op, k in ops[:most])
+    return text + (f", {len(ops) - most} more kinds" if len(ops) > most else "")
 
 
 def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]]:
@@ -138,8 +148,8 @@ def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]
     return rows
 
 
-def _steps(graph: Graph, members: list[Any]) -> int | None:
-    steps = [s for s in (graph.nodes[n].get("step") for n in members) if isinstance(s, int)]
+def _steps(nodes: list[dict[str, Any]]) -> int | None:
+    steps = [s for s in (a.get("step") for a in nodes) if isinstance(s, int)]
     return min(steps) if steps else None
 
 
@@ -161,10 +171,15 @@ def _fold_rows(
         value = f"in {_numbers.num(g_norm)}" + (f" · params {_numbers.num(p_norm)}" if p_norm is not None else "")
         if p_norm is not None:
             p_norms.append((p_norm, label))
-        step = _steps(graph, b_members)
+        step = _steps([graph.nodes[n] for n in b_members])
         rows.append((step if step is not None else math.inf, [label, value], [g_norm, p_norm]))
     rows.sort(key=lambda r: r[0])  # stable: blocks not reached keep their order, last
     lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
+    if len(rows) > MAX_FOLD_ROWS:
+        half, hidden = MAX_FOLD_ROWS // 2, len(rows) - MAX_FOLD_ROWS
+        none: list[float | None] = [None, None]
+        gap = (math.inf, ["…", f"{hidden} blocks not listed (fold=False or --depth N draws them)"], none)
+        rows = [*rows[:half], gap, *rows[-half:]]
     if p_norms:
         lo, hi = min(p_norms), max(p_norms)
         lines.append(f"params ‖g‖ per block {_numbers.num(lo[0])} ({lo[1]}) to {_numbers.num(hi[0])} ({hi[1]})")
@@ -191,7 +206,10 @@ def group_attrs(
     blocks: dict[str, tuple[list[Any], Boundary]] | None = None,
 ) -> dict[str, Any]:
     """The node attributes of one group (NOTE [view nodes] in views.py)."""
-    lines = [_count_line(graph, members), *border.lines()]
+    nodes = [graph.nodes[n] for n in members]
+    lines = [_count_line(nodes), *border.lines()]
+    if group.kind == "structure":
+        lines.insert(1, _op_mix(nodes))
     table: list[Any] | None
     if group.kind == "fold":
         lines[0] = f"{len(group.blocks)} × {len(members) // len(group.blocks)} nodes, one row per block"
@@ -212,7 +230,7 @@ def group_attrs(
         "is_leaf": False,
         "retains_grad": None,
         "value": None,
-        "step": _steps(graph, members),
+        "step": _steps(nodes),
         "grad_in": [grad_in],
         "retained_grad": None,
         "source": "",
@@ -221,7 +239,7 @@ def group_attrs(
         "outputs": 1,
         "title": group.title,
         "lines": lines + more,
-        "health": _numbers.worst([node_health(graph.nodes[n]) for n in members]) or "ok",
+        "health": _numbers.worst([node_health(a) for a in nodes]) or "ok",
         "members": len(members),
         "repeat": max(1, len(group.blocks)),
         "member_ids": list(members),
@@ -253,15 +271,18 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup])
             members[g].append(n)
     borders = {g: Boundary() for g in members}
     fold_blocks = _fold_blocks(groups, members)
-    in_block = {n: (path, entry) for blocks in fold_blocks.values() for path, entry in blocks.items() for n in entry[0]}
-    merged: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    block_of = {n: path for blocks in fold_blocks.values() for path, entry in blocks.items() for n in entry[0]}
+    merged: dict[tuple[Any, ...], Any] = {}  # view edge -> the attrs of an edge kept as it was, or a list
     for u, v, attrs in graph.edges(data=True):
         a, b = assign.get(u), assign.get(v)
-        if in_block:
-            hit_v = in_block.get(v)
-            if hit_v is not None and hit_v[0] != in_block.get(u, ("",))[0]:
-                hit_v[1][1].enter(graph, v, attrs)  # gradient entering one folded block
-        if a is not None and a == b:
+        if a is None and b is None:
+            merged[u, v] = attrs  # an edge between two drawn nodes, as it was
+            continue
+        if block_of:
+            path = block_of.get(v)
+            if path is not None and b is not None and path != block_of.get(u):
+                fold_blocks[b][path][1].enter(graph, v, attrs)  # gradient entering one folded block
+        if a == b:
             continue
         if a is not None:
             borders[a].leave(attrs)
@@ -269,10 +290,7 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup])
             borders[b].enter(graph, v, attrs)
         merged.setdefault((u if a is None else a, v if b is None else b), []).append(attrs)
     for (a, b), edges in merged.items():
-        if a not in members and b not in members:
-            view.add_edge(a, b, **edges[0])  # an edge between two drawn nodes, as it was
-        else:
-            view.add_edge(a, b, **merge_edges(edges))
+        view.add_edge(a, b, **(merge_edges(edges) if isinstance(edges, list) else edges))
     for g, ms in members.items():
         view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], fold_blocks.get(g)))
     return view
@@ -295,8 +313,16 @@ def _fold_blocks(
 
 
 def topo_order(graph: Graph) -> list[Any]:
-    """Nodes in topological order; node order for a hand-made graph with a cycle."""
-    try:
-        return list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        return list(graph.nodes)
+    """Nodes in topological order, generation by generation as networkx's topological_sort gives
+    them (Kahn's algorithm on plain dicts); node order for a hand-made graph with a cycle."""
+    succ = graph.succ
+    waiting = {n: d for n, d in graph.in_degree() if d}
+    order = [n for n in graph.nodes if n not in waiting]
+    i = 0
+    while i < len(order):
+        for s in succ[order[i]]:
+            waiting[s] -= 1
+            if not waiting[s]:
+                order.append(s)
+        i += 1
+    return order if len(order) == graph.number_of_nodes() else list(graph.nodes)

@@ -36,7 +36,7 @@ class ModuleIndex:
         self.paths: dict[object, list[str]] = {}  # node -> prefixes of its module path
         self.classes: dict[str, str] = dict(graph.graph.get("modules") or {})
         self.inner: set[str] = set()  # paths that contain another seen module
-        known: set[str] = set()
+        known: dict[str, list[str]] = {}  # path -> its prefixes, shared by the nodes of one module
         resolved = _resolve(graph)
         for n, attrs in graph.nodes(data=True):
             path = resolved.get(n) or module_path(attrs)
@@ -44,12 +44,15 @@ class ModuleIndex:
                 self.classes.setdefault(attrs["module"], attrs["module_class"])
             if not path or n in protected:
                 continue
-            pre = prefixes(path)
-            self.paths[n] = pre
-            if path not in known:
-                known.update(pre)
+            pre = known.get(path)
+            if pre is None:
+                pre = prefixes(path)
+                for p in pre:
+                    known.setdefault(p, pre[: len(p.split("."))])
+                known[path] = pre
                 self.inner.update(pre[:-1])
-        self.known = known
+            self.paths[n] = pre
+        self.known = set(known)
         self.max_depth = max((len(p) for p in self.paths.values()), default=0)
 
     def module_title(self, path: str) -> str:
@@ -109,7 +112,7 @@ def assign_modules(
             run = runs.get(p)
             if run is not None:
                 key = run.gid
-                run.where[n] = p
+                run.where[n] = run.block_of.get(p, p)
                 groups.setdefault(key, run)
                 break
             if depth is not None and k >= depth and p not in opened:
@@ -153,12 +156,17 @@ def _block_structure(index: ModuleIndex, block: str, members: list[Any]) -> tupl
     return index.classes.get(block, ""), tuple(nodes), tuple(edges)
 
 
+PERIOD = 4  # NOTE [fold]: longest pattern of sibling modules repeated as one block (Linear, ReLU: 2)
+
+
 def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
-    """Block path -> its fold group, for runs of 2+ identical consecutive numbered siblings.
+    """Module path -> its fold group, for runs of 2+ identical consecutive blocks of siblings.
 
     See NOTE [fold] in views.py: siblings ``p.0, p.1, ...`` (children of a ModuleList or
-    Sequential) with consecutive indices, the same class and the same structure, none
-    of them opened by ``expand``.
+    Sequential) with consecutive indices, none of them opened by ``expand``; a block is one
+    sibling, or a pattern of up to PERIOD siblings (``Linear, ReLU``) repeated with the same
+    classes and structure. At each place the pattern covering the most siblings wins, the
+    shorter pattern on a tie. O(siblings × PERIOD²).
     """
     members: dict[str, list[Any]] = {}
     for n, pre in index.paths.items():
@@ -173,29 +181,53 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
     for parent in sorted(siblings):
         row = sorted(siblings[parent])
         sigs = [_block_structure(index, p, members[p]) for _, p in row]
-        start = 0
-        for i in range(1, len(row) + 1):
-            if i < len(row) and row[i][0] == row[i - 1][0] + 1 and sigs[i] == sigs[start]:
-                continue
-            if i - start >= 2:
-                _add_run(runs, index, parent, [p for _, p in row[start:i]])
-            start = i
+        i = 0
+        while i < len(row):
+            period, count = _best_pattern(row, sigs, i)
+            if count >= 2:
+                paths = [p for _, p in row[i : i + period * count]]
+                _add_run(runs, index, parent, [paths[k : k + period] for k in range(0, len(paths), period)])
+                i += period * count
+            else:
+                i += 1
     return runs
 
 
-def _add_run(runs: dict[str, NodeGroup], index: ModuleIndex, parent: str, blocks: list[str]) -> None:
-    first, last = blocks[0].rpartition(".")[2], blocks[-1].rpartition(".")[2]
+def _best_pattern(row: list[tuple[int, str]], sigs: list[tuple[Any, ...]], i: int) -> tuple[int, int]:
+    """(period, repeats) of the pattern starting at ``i`` that covers the most consecutive siblings."""
+    best = (1, 1)
+    for period in range(1, PERIOD + 1):
+        count = 1
+        while True:
+            j = i + period * count  # start of the next copy
+            if j + period > len(row) or row[j + period - 1][0] != row[i][0] + period * (count + 1) - 1:
+                break  # not enough siblings left, or a gap in the indices
+            if sigs[j : j + period] != sigs[i : i + period]:
+                break
+            count += 1
+        if count >= 2 and period * count > best[0] * best[1]:
+            best = (period, count)
+    return best
+
+
+def _add_run(runs: dict[str, NodeGroup], index: ModuleIndex, parent: str, blocks: list[list[str]]) -> None:
+    """One fold group over ``blocks`` (each a list of sibling paths), registered under each path."""
+    first, last = blocks[0][0].rpartition(".")[2], blocks[-1][-1].rpartition(".")[2]
     name = f"{parent}.{first}-{last}" if parent else f"{first}-{last}"
-    cls = index.classes.get(blocks[0], "")
+    classes = [index.classes.get(p, "") for p in blocks[0]]
+    cls = ", ".join(classes) if any(classes) else ""
     gid = f"f:{parent}.{first}..{last}" if parent else f"f:{first}..{last}"  # no '-': DOT-safe
+    names = [b[0] if len(b) == 1 else f"{b[0]}-{b[-1].rpartition('.')[2]}" for b in blocks]
     run = NodeGroup(
         gid=gid,
         kind="fold",
         title=name + (f" ({cls})" if cls else ""),
         module=name,
         module_class=cls,
-        blocks=blocks,
+        blocks=names,
         rel=parent.rpartition(".")[0] + "." if "." in parent else "",
     )
-    for b in blocks:
-        runs[b] = run
+    for block, block_name in zip(blocks, names):
+        for p in block:
+            runs[p] = run
+            run.block_of[p] = block_name

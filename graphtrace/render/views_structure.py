@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from .._types import Graph
@@ -9,9 +10,11 @@ from .views_build import NodeGroup, topo_order
 
 # NOTE [structural collapse]
 # Used when a pass is over budget and its ops do not know their modules (a snapshot taken
-# outside ``trace()``), and on the nodes a module view left ungrouped. Only "free" nodes
-# are merged (not roots, ``inputs=`` nodes, or members of module groups), in three rounds,
-# each tried only while the view is still over budget:
+# outside ``trace()``), and when the module view is still over budget. Only "free" nodes
+# are merged (not roots, ``inputs=`` nodes, or members of folds); a module group of the
+# module view is one unit, kept as it is unless a round merges it with its neighbours
+# (the group then says which modules and ops it holds). Three rounds, each tried only
+# while the view is still over budget:
 #   1. branches: a path of up to BRANCH nodes with one consumer and at most one producer
 #      each, ending at a leaf (a parameter's AccumulateGrad, the TBackward above it),
 #      joins the node that consumes it;
@@ -28,13 +31,23 @@ BRANCH = 3  # longest side branch folded into its consumer in round 1
 class Collapse:
     """Union-find over the free nodes of ``graph``, with the view size kept up to date."""
 
-    def __init__(self, graph: Graph, free: set[Any], size: int) -> None:
+    def __init__(
+        self, graph: Graph, free: set[Any], size: int, units: dict[Any, str], unit_groups: dict[str, NodeGroup]
+    ) -> None:
         self.graph = graph
         self.free = free
         self.parent: dict[Any, Any] = {n: n for n in graph.nodes if n in free}
-        self.size = size  # number of view nodes
         self.order = topo_order(graph)
         self.pos = {n: i for i, n in enumerate(graph.nodes)}
+        self.units, self.unit_groups = units, unit_groups  # module groups: node -> gid, gid -> group
+        self.size = 0
+        heads: dict[str, Any] = {}
+        for n in graph.nodes:
+            g = units.get(n)
+            if g is not None and n in self.parent:
+                self.union(heads.setdefault(g, n), n)
+        self.size = size  # number of view nodes (a module group already counts as one)
+        self.fixed = size - len({self.find(n) for n in self.parent})  # view nodes no round may merge
 
     def find(self, n: Any) -> Any:
         root = n
@@ -55,10 +68,11 @@ class Collapse:
     def branches(self) -> None:
         """Round 1: fold short single-consumer branches that end at a leaf into their consumer."""
         g = self.graph
+        ins, outs = dict(g.in_degree()), dict(g.out_degree())
         hang: dict[Any, int] = {}  # node -> nodes in its branch below it
         for n in reversed(self.order):
-            if n in self.free and g.in_degree(n) == 1 and g.out_degree(n) <= 1:
-                below = [hang.get(s) for s in g.successors(n)]
+            if n in self.free and ins[n] == 1 and outs[n] <= 1:
+                below = [hang.get(s) for s in g.succ[n]]
                 sizes = [b for b in below if b is not None]
                 if len(sizes) == len(below) and sum(sizes) < BRANCH:
                     hang[n] = sum(sizes) + 1
@@ -101,11 +115,16 @@ class Collapse:
                 seen.add(v)
             if len(chain) > 1:
                 chains.append(chain)
-        length, base, size0 = 1, dict(self.parent), self.size
-        longest = max((len(c) for c in chains), default=1)
-        while self.size > budget and length < longest:
+        lens = [len(c) for c in chains]
+        longest = max(lens, default=1)
+
+        def size(length: int) -> int:  # the view's size once segments of ``length`` are merged
+            return self.size - sum(c - -(-c // length) for c in lens)
+
+        length = 1
+        while size(length) > budget and length < longest:
             length *= 2
-            self.parent, self.size = dict(base), size0
+        if length > 1:
             for chain in chains:
                 for i in range(0, len(chain), length):
                     for v in chain[i + 1 : i + length]:
@@ -144,29 +163,52 @@ class Collapse:
             span *= 2
 
     def groups(self) -> tuple[dict[Any, Any], dict[str, NodeGroup]]:
-        """node -> group id for every merged set, with its NodeGroup; singletons are left alone."""
+        """node -> group id for every merged set, with its NodeGroup; singletons are left alone.
+
+        A set that is exactly one module group keeps that group; any other is a structure group.
+        """
         members: dict[Any, Any] = {}
         for n in self.graph.nodes:
             if n in self.parent:
                 members.setdefault(self.find(n), []).append(n)
+        sizes = Counter(self.units.values())
         assign, groups = {}, {}
         for head, ms in members.items():
             if len(ms) < 2:
                 continue
-            gid = f"s:{head}"
-            ops = [self.graph.nodes[n].get("op") or "?" for n in ms]
-            title = f"{ops[0]} … {ops[-1]}"
-            groups[gid] = NodeGroup(gid=gid, kind="structure", title=title)
+            unit = self.units.get(head)
+            if unit is not None and sizes[unit] == len(ms) and all(self.units.get(n) == unit for n in ms):
+                gid, group = unit, self.unit_groups[unit]
+            else:
+                gid = f"s:{head}"
+                first, last = self._name(ms[0]), self._name(ms[-1])
+                title = first if first == last else f"{first} … {last}"
+                group = NodeGroup(gid=gid, kind="structure", title=title)
+            groups[gid] = group
             for n in ms:
                 assign[n] = gid
         return assign, groups
 
+    def _name(self, n: Any) -> str:
+        """What a member is called in a structure group's title: its module group's title, or its op."""
+        unit = self.units.get(n)
+        return self.unit_groups[unit].title if unit is not None else self.graph.nodes[n].get("op") or "?"
+
 
 def collapse(
-    graph: Graph, free: set[Any], size: int, budget: int
+    graph: Graph,
+    free: set[Any],
+    size: int,
+    budget: int,
+    units: dict[Any, str] | None = None,
+    unit_groups: dict[str, NodeGroup] | None = None,
 ) -> tuple[dict[Any, Any], dict[str, NodeGroup], list[str]]:
-    """Assignment of free nodes to structural groups (NOTE [structural collapse]) and what was done."""
-    c = Collapse(graph, free, size)
+    """Assignment of free nodes to groups (NOTE [structural collapse]) and what was done.
+
+    ``units``: free nodes already in module groups (node -> gid of ``unit_groups``); the
+    result assigns every free node in a group of 2+, module groups kept or merged.
+    """
+    c = Collapse(graph, free, size, units or {}, unit_groups or {})
     done = []
     if c.size > budget:
         c.branches()
@@ -175,8 +217,7 @@ def collapse(
         length = c.chains(budget)
         done.append(f"chains of single-input single-output ops merged (up to {length})")
     if c.size > budget:
-        fixed = size - len(free)
-        span = c.spans(budget, fixed)
+        span = c.spans(budget, c.fixed)
         done.append(f"the rest merged in spans of up to {span} in backward order")
     assign, groups = c.groups()
     return assign, groups, done
