@@ -1,0 +1,77 @@
+"""Cost of the passes ``graphtrace run`` only counts: a small-MLP training step after pass 20.
+
+    PYTHONPATH=. python bench/counted.py [--steps 50] [--repeats 15] [--width 8] [--layers 1]
+
+The tracer is made as ``graphtrace run`` makes it (its Writer as ``on_pass``, JSON only),
+warmed up past the first ``ALWAYS`` passes (the ones written one by one); then blocks of
+``--steps`` training steps (zero_grad, forward, MSE, backward, SGD step) run inside the
+trace and outside it, alternated, and the medians per step and their ratio are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import graphtrace
+from graphtrace.cli.writer import ALWAYS, Writer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=50, help="training steps per timed block")
+    ap.add_argument("--repeats", type=int, default=15, help="timed blocks of each kind")
+    ap.add_argument("--width", type=int, default=8, help="hidden width (examples/mlp_training.py: 8)")
+    ap.add_argument("--layers", type=int, default=1, help="hidden layers (4-64x3-1: --width 64 --layers 3)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    inputs = torch.randn(16, 4)
+    targets = torch.sin(inputs.sum(dim=1, keepdim=True))
+    mods: list[nn.Module] = []
+    width_in = 4
+    for _ in range(args.layers):
+        mods += [nn.Linear(width_in, args.width), nn.Tanh()]
+        width_in = args.width
+    model = nn.Sequential(*mods, nn.Linear(width_in, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def steps(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            opt.zero_grad()
+            nn.functional.mse_loss(model(inputs), targets).backward()
+            opt.step()
+        return (time.perf_counter() - t0) / n
+
+    with tempfile.TemporaryDirectory(prefix="graphtrace-bench-") as out:
+        writer = Writer(Path(out), ("json",))
+        tracer = graphtrace.trace(on_pass=writer.add, keep=False, jacobian_passes=ALWAYS)  # as `graphtrace run`
+        with tracer:
+            steps(ALWAYS + 5)  # past the passes written one by one
+        steps(args.steps)
+        plain, traced = [], []
+        for _ in range(args.repeats):
+            plain.append(steps(args.steps))
+            with tracer:
+                traced.append(steps(args.steps))
+        writer.finish(title="bench", command="bench", notes=[])
+        counted = tracer.count
+    p, t = statistics.median(plain), statistics.median(traced)
+    paired = statistics.median(b / a for a, b in zip(plain, traced))
+    print(f"MLP 4-{args.width}x{args.layers}-1 training step after pass {ALWAYS} ({counted} passes traced):")
+    print(
+        f"  plain {p * 1e6:.0f} µs   traced {t * 1e6:.0f} µs   +{(t - p) * 1e6:.0f} µs   "
+        f"ratio {t / p:.2f}x (median of paired ratios {paired:.2f}x)   load {os.getloadavg()[0]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
