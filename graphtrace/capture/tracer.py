@@ -135,6 +135,7 @@ class Tracer:
         if self.options.provenance:
             self.modules = ModuleStack()
         self.since = next_sequence_nr()
+        _sweep()
         self._mode = _Mode(self)
         self._nesting = Nesting(self._mode)
         TorchFunctionMode.__enter__(self._mode)
@@ -310,7 +311,12 @@ def _leave(mode: _Mode) -> None:
     change its own. Left from the thread that entered it, the mode is removed from that stack
     (modes pushed after it and still there stay, in order). Left from another thread, whose
     stack it is not on, nothing is popped there; the mode, still on its thread's stack, forgets
-    its trace and from then on passes every call through unchanged, recording nothing.
+    its trace and from then on passes every call through unchanged, recording nothing. It cannot
+    take itself off later either: torch holds a mode off the stack while its own
+    ``__torch_function__`` runs and pushes it back after (StashTorchFunctionModeGuard in C++,
+    ``_pop_mode_temporarily`` in Python), and the stack is C++ thread-local state no other
+    thread reaches. So the entering thread's next ``trace()`` entry or exit sweeps such left
+    modes off its stack (``_sweep``); until then ``_get_current_function_mode_stack()`` lists it.
     """
     if threading.get_ident() != mode.thread:
         mode.tracer = None
@@ -324,6 +330,24 @@ def _leave(mode: _Mode) -> None:
     else:
         mode.tracer = None  # not on this thread's stack any more
     for m in reversed(above):
+        torch._C._push_on_torch_function_stack(m)
+    _sweep()
+
+
+def _left(mode: Any) -> bool:
+    return isinstance(mode, _Mode) and mode.tracer is None
+
+
+def _sweep() -> None:
+    """Take the modes of traces left from another thread off this thread's stack (NOTE [a mode per thread])."""
+    if not any(_left(torch._C._get_function_stack_at(i)) for i in range(torch._C._len_torch_function_stack())):
+        return
+    kept = []
+    while torch._C._len_torch_function_stack() > 0:
+        top = torch._C._pop_torch_function_stack()
+        if not _left(top):
+            kept.append(top)
+    for m in reversed(kept):
         torch._C._push_on_torch_function_stack(m)
 
 

@@ -124,6 +124,30 @@ def test_a_trace_left_from_another_thread_stops_and_leaves_that_threads_modes_al
     assert not torch.nn.modules.module._global_forward_hooks  # its module hooks are gone
 
 
+def test_a_trace_left_from_another_thread_is_swept_off_its_threads_stack_at_the_next_trace() -> None:
+    stacks: dict = {}
+
+    def enter_and_go_on() -> None:
+        t = graphtrace.trace()
+        t.__enter__()
+        other = threading.Thread(target=t.__exit__, args=(None, None, None))
+        other.start()
+        other.join()
+        # torch lets no thread change another's stack: the left mode stays, inert, until this
+        # thread runs graphtrace again (NOTE [a mode per thread])
+        stacks["left"] = len(torch.overrides._get_current_function_mode_stack())
+        x = torch.tensor(7.0, requires_grad=True)
+        with graphtrace.trace() as again:
+            torch.sin(x**3 + 4).backward()
+        stacks["after"] = list(torch.overrides._get_current_function_mode_stack())
+        stacks["grad"], stacks["passes"] = x.grad.item(), again.count
+
+    th = threading.Thread(target=enter_and_go_on)
+    th.start()
+    th.join()
+    assert stacks == {"left": 1, "after": [], "grad": pytest.approx(21.384121), "passes": 1}
+
+
 def test_leaving_a_trace_keeps_a_mode_entered_after_it() -> None:
     class Count(torch.overrides.TorchFunctionMode):
         calls = 0
