@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
 from .._errors import GraphtraceError
-from .folder import Folder, open_folder
+from .folder import Folder, open_folder, read_run
 
 # NOTE [a child's folder]: a child process of the script (forked or spawned) writes its passes
 # beside the parent's, into a folder chosen at its first pass, when it is known who it is:
@@ -36,9 +38,13 @@ from .folder import Folder, open_folder
 # sys.path for that import only) and wraps ``BaseProcess._bootstrap`` for this one start: when
 # torch is imported by then (by the script's top or the target's module) and the target is not a
 # DataLoader worker (workers run no backward; tracing them would only slow data loading), the
-# process runs under a tracer like the parent's whose writer is a child's (NOTE [forked
-# children]): each pass is written whole as it comes, so ``sys.exit``, an exception or
-# ``os._exit`` in the child lose nothing, and the parent's files are never touched.
+# process runs under a tracer like the parent's, into a writer of its own (a spawned process is
+# often a whole training rank): its folder is claimed at the first pass (NOTE [a child's
+# folder]); passes are written as in the parent (NOTE [which passes are written]), each pass's
+# JSON at once, and when the process's run ends (a return, ``sys.exit`` or an exception) the
+# last pass of each group, the drawings and the folder's index. ``os._exit`` in the child skips
+# that end: what was written stays, the rest is lost. The child prints nothing of ours and
+# never touches the parent's files; no folder is made by a child that runs no backward.
 
 KEY = "graphtrace"  # the key added to the preparation data
 _WORKER_LOOP = ("torch.utils.data._utils.worker", "_worker_loop")
@@ -68,6 +74,8 @@ class ChildRun(TypedDict):
     check: bool
     started: float  # when the parent's run began (time.time())
     parent_rank: int | None
+    title: str  # of the parent's index, and of each child's
+    command: str
 
 
 def env_rank() -> int | None:
@@ -112,11 +120,34 @@ def child_folders(out: Path, started: float) -> list[tuple[str, int]]:
     try:
         for folder in sorted(p for pattern in ("pid-*", "rank-*") for p in out.glob(pattern)):
             if folder.is_dir() and folder.stat().st_mtime >= started:
-                passes = {f.name.split(".")[0] for f in folder.glob("pass-*")}
-                found.append((folder.name, len(passes)))
+                found.append((folder.name, _passes_in(folder)))
     except OSError:
         pass
     return found
+
+
+def _passes_in(folder: Path) -> int:
+    """How many passes a child ran: its run.json's total (a spawned child groups repeats), else its pass files."""
+    try:
+        run = read_run(folder)
+    except GraphtraceError:
+        run = None
+    if run is not None:
+        return int(run["total"])
+    return len({f.name.split(".")[0] for f in folder.glob("pass-*")})
+
+
+def in_forked_children(writer: Any) -> None:
+    """Have a child forked later turn its copy of ``writer`` into a child's (NOTE [forked children])."""
+    ref = weakref.ref(writer)
+
+    def after_fork() -> None:
+        copy = ref()
+        if copy is not None:
+            copy.as_child(env_rank())
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=after_fork)
 
 
 def run_tracer(on_pass: Callable[[Any], None], values: bool, max_passes: int | None, check: bool) -> Any:
@@ -185,8 +216,7 @@ def start(run: ChildRun) -> None:
             BaseProcess._bootstrap = original  # type: ignore[attr-defined]
             if "torch" not in sys.modules or _is_worker(getattr(self, "_target", None)):
                 return original(self, *args, **kwargs)
-            with _traced(run):
-                return original(self, *args, **kwargs)
+            return _traced(run, lambda: original(self, *args, **kwargs))
 
         BaseProcess._bootstrap = _bootstrap  # type: ignore[attr-defined]
     except Exception:  # a fault of ours: the child runs plain
@@ -197,22 +227,27 @@ def _is_worker(target: Any) -> bool:
     return (getattr(target, "__module__", None), getattr(target, "__name__", None)) == _WORKER_LOOP
 
 
-@contextlib.contextmanager
-def _traced(run: ChildRun) -> Iterator[None]:
-    """The child's run under a child's writer and the run's tracer; a fault of ours: plain."""
+def _traced(run: ChildRun, bootstrap: Callable[[], Any]) -> Any:
+    """The child's run (``bootstrap`` returns its exit code) under the run's tracer, into a writer
+    of its own whose folder is claimed at the first pass; a fault of ours: the plain run."""
     try:
+        from .summary import stop_notes
         from .writer import Writer
 
         writer = Writer(Path(run["base"]), tuple(run["formats"]), depth=run["depth"], max_passes=run["max_passes"])
-        writer.as_child(run["parent_rank"], run["started"])
+        writer.claim_later(run["parent_rank"], run["started"])
         tracer = run_tracer(writer.add, run["values"], run["max_passes"], run["check"])
         tracer.__enter__()
     except Exception:
-        yield
-        return
+        return bootstrap()
+    code = 1
     try:
         with spawned_children(run):  # its own children in turn
-            yield
+            code = bootstrap()
     finally:
         with contextlib.suppress(Exception):
             tracer.__exit__(None, None, None)
+        with contextlib.suppress(Exception):  # silent: a progress bar would change the child's stderr
+            notes = stop_notes(code if isinstance(code, int) else 1, False, writer.count + writer.skipped)
+            writer.finish(title=run["title"], command=run["command"], notes=notes, progress=io.StringIO())
+    return code

@@ -210,6 +210,7 @@ def _run(
         tracer = run_tracer(writer.add if checks is None else checks.tee(writer.add), values, max_passes, check)
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
+    shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", shown_path(script), *args))
     child_run = ChildRun(
         base=str(writer.out),
         formats=list(fmts),
@@ -219,8 +220,9 @@ def _run(
         check=check,
         started=writer.started,
         parent_rank=None,
+        title=shown_path(script),
+        command=shown,
     )
-    shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", shown_path(script), *args))
 
     def stopped_by(name: str) -> None:  # NOTE [stopped by a signal]
         writer.finish(

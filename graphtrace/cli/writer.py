@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +21,7 @@ from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import WriteError, write_file
 from ..model import SAVE_FORMATS, Pass
 from ..render import charts
-from .children import child_folders, child_rank, claim_folder, env_rank
+from .children import child_folders, child_rank, claim_folder, in_forked_children
 from .folder import Folder, write_run
 from .index import Entry, PassGroup, file_name, index_html
 from .printing import printable
@@ -113,11 +112,12 @@ class Writer:
         self.base = self.out  # a child's folder is chosen in here (NOTE [a child's folder])
         self.parent_rank: int | None = None
         self.held: Folder | None = None  # a child's rank folder, locked while the child lives
+        self.unclaimed = False  # a child's writer before its first pass: no folder yet
         self.started = time.time()
         self.children: list[tuple[str, int]] = []  # (folder, passes) of the children, after finish
-        _in_forked_children(self)
+        in_forked_children(self)
 
-    def as_child(self, parent_rank: int | None, started: float | None = None) -> None:
+    def as_child(self, parent_rank: int | None) -> None:
         """NOTE [forked children]: a process forked from the script (``os.fork``, a ``fork``
         DataLoader worker or multiprocessing start) holds a copy of this writer whose drawing
         threads do not exist in it: waiting for them would hang the child, and writing pass-NNN
@@ -125,15 +125,19 @@ class Writer:
         beside the parent's passes (NOTE [a child's folder]), writes each pass whole as it comes
         (no threads, no groups: a child may end by ``os._exit`` at any moment), writes no index,
         prints nothing and touches none of the parent's files; the parent's index lists those
-        folders. A spawned child makes such a writer itself (NOTE [spawned children])."""
-        self.out = self.base  # chosen at the first pass
-        self.child, self.parent_rank, self.previous, self._pool, self.held = True, parent_rank, None, None, None
-        self.started = self.started if started is None else started
+        folders. (A spawned child has a writer of its own: NOTE [spawned children].)"""
+        self.child, self.previous, self._pool = True, None, None
         self.count = self.skipped = 0
         self.written, self.failed, self.entries, self.errors, self.runs, self._jobs = [], [], [], [], [], []
         self.groups, self.pending, self.children = {}, {}, []
         self._page_wait, self._last_page = None, None
         self.stats = charts.GradStats()
+        self.claim_later(parent_rank, self.started)
+
+    def claim_later(self, parent_rank: int | None, started: float) -> None:
+        """Write into a child's folder of ``self.base``, chosen at the first pass (NOTE [a child's folder])."""
+        self.out, self.parent_rank, self.started, self.held = self.base, parent_rank, started, None
+        self.unclaimed = True
 
     # -- receiving passes -------------------------------------------------------------------
     def add(self, p: Pass, number: int | None = None) -> None:
@@ -180,9 +184,10 @@ class Writer:
             self.runs.append([e.number, e.number, e])
 
     def _emit(self, p: Pass, entry: Entry) -> None:
-        if self.child and self.out == self.base:  # a child's first pass: its folder
+        if self.unclaimed:  # a child's first pass: its folder
             rank = child_rank(p.graph.graph.get("rank"), self.parent_rank)
             self.out, self.held = claim_folder(self.base, rank, self.started)
+            self.unclaimed = False
         self.entries.append(entry)
         if "json" in self.formats:
             self._save(entry, "json", p.to_json())
@@ -281,6 +286,9 @@ class Writer:
         """
         if self.child or self._pool is None:
             return
+        if self.unclaimed:  # a spawned child that wrote no pass: no folder, nothing to write
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
         self.children = child_folders(self.out, self.started)
         try:
             for sig, (number, p) in sorted(self.pending.items(), key=lambda item: item[1][0]):
@@ -342,19 +350,6 @@ class Writer:
         except WriteError as exc:
             self.failed.append(("run.json", exc.reason))
         self.index_written = self._write("index.html", index_html(run))
-
-
-def _in_forked_children(writer: Writer) -> None:
-    """Have a child forked later turn its copy of ``writer`` into a child's (NOTE [forked children])."""
-    ref = weakref.ref(writer)
-
-    def after_fork() -> None:
-        copy = ref()
-        if copy is not None:
-            copy.as_child(env_rank())
-
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=after_fork)
 
 
 def extend_run(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

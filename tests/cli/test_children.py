@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from graphtrace.cli.children import child_rank, claim_folder
+from graphtrace.cli.children import child_folders, child_rank, claim_folder
 from graphtrace.cli.summary import summary
 from graphtrace.cli.writer import Writer
 
@@ -49,6 +50,7 @@ def test_the_parent_without_passes_lists_its_childrens_folders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     writer = Writer(tmp_path, ("json",))
+    writer.started -= 1  # file times are coarser than time.time()
     for name, passes in (("pid-41", 1), ("rank-1", 2)):
         (tmp_path / name).mkdir()
         for n in range(1, passes + 1):
@@ -63,3 +65,29 @@ def test_the_parent_without_passes_lists_its_childrens_folders(
     assert lines[0] == "graphtrace: no backward pass in the script's own process; its child processes ran some"
     assert lines[1].startswith("  a child process ran 1 pass: ") and lines[1].endswith("pid-41/")
     assert lines[2].startswith("  a child process ran 2 passes: ") and lines[2].endswith("rank-1/")
+
+
+def test_a_spawned_childs_writer_claims_its_folder_at_the_first_pass_and_groups_repeats(tmp_path: Path) -> None:
+    import torch
+
+    import graphtrace
+
+    passes = []
+    x = torch.tensor(7.0, requires_grad=True)
+    with graphtrace.trace(on_pass=passes.append, jacobians=False):
+        for _ in range(25):
+            torch.sin(x**3 + 4).backward()
+    writer = Writer(tmp_path, ("json",))
+    writer.claim_later(None, time.time() - 1)
+    assert writer.out == tmp_path and list(tmp_path.iterdir()) == []  # nothing before a pass
+    for p in passes:
+        writer.add(p)
+    writer.finish(title="t.py", command="graphtrace run t.py", notes=[])
+    folder = tmp_path / f"pid-{os.getpid()}"
+    assert writer.out == folder and sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == ["index.html", *(f"pass-{n:03}.json" for n in (*range(1, 22), 25)), "run.json"]
+    assert child_folders(tmp_path, 0.0) == [(folder.name, 25)]  # the run's total, not its files
+    last = json.loads((folder / "pass-025.json").read_text())
+    x_after = next(n for n in last["nodes"] if n["name"] == "x")["grad_after"]["values"]
+    assert round(x_after, 3) == 534.603  # 25 × 21.384121

@@ -61,6 +61,20 @@ GAPS = {  # each passed validation before and failed later, after an index claim
         f"nodes[{_LEAF}].grad_in[0].values: not nested as its shape [2] says",
     ),
     "values an object": (lambda d: _leaf(d)["grad_after"].update(values={"a": 1}), f"nodes[{_LEAF}].grad_after.values"),
+    "a shard's index a word": (  # NOTE [sharded parameters]
+        lambda d: _leaf(d).update(
+            shard={
+                "index": "first",
+                "count": 2,
+                "dim": 0,
+                "placements": ["Shard(dim=0)"],
+                "local_shape": [1],
+                "global_shape": [2],
+                "accumulated": None,
+            }
+        ),
+        f"nodes[{_LEAF}].shard.index",
+    ),
 }
 
 

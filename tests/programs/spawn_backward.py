@@ -21,14 +21,18 @@ def expect(run):
     assert run.passes == []  # none in the parent's own process
     folders = sorted(p.name for p in run.out.iterdir() if p.is_dir())  # pid-<pid> sorts first
     assert len(folders) == 3 and folders[0].startswith("pid-") and folders[1:] == ["rank-0", "rank-1"], folders
+    # rank 1 ends by sys.exit: its folder is whole; rank 0 by os._exit: its JSON was written at once
+    files = [".graphtrace", "index.html", "pass-001.json", "pass-001.svg", "run.json"]
+    assert sorted(f.name for f in (run.out / "rank-1").iterdir()) == files
+    assert "pass-001.json" in {f.name for f in (run.out / "rank-0").iterdir()}
     for name, rank in (("rank-0", 0), ("rank-1", 1)):
-        assert sorted(f.name for f in (run.out / name).iterdir()) == [".graphtrace", "pass-001.json", "pass-001.svg"]
         p = json.loads((run.out / name / "pass-001.json").read_text())
         assert (p["graph"]["rank"], p["graph"]["world_size"]) == (rank, 2)
         assert round(node(p, "x")["grad_after"]["values"], 6) == 21.384121  # d/dx sin(x**3 + 4) at x = 7
         assert f"see {name}/" in run.index
     p = json.loads((run.out / folders[0] / "pass-001.json").read_text())
     assert node(p, "y")["grad_after"]["values"] == 3.0
+    assert (run.out / folders[0] / "index.html").exists()  # written when its target raised
     assert f"see {folders[0]}/" in run.index
 
 
