@@ -50,8 +50,19 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def attr_list(attrs: dict[str, str]) -> str:
-    return "[" + " ".join(f"{k}={quote(v)}" for k, v in attrs.items()) + "]"
+def attr_list(attrs: dict[str, str], defaults: dict[str, str] | None = None) -> str:
+    """``[k=v ...]``, leaving out the attributes equal to ``defaults`` (set once for every node or edge)."""
+    items = [f"{k}={quote(v)}" for k, v in attrs.items() if defaults is None or defaults.get(k) != v]
+    return "[" + " ".join(items) + "]"
+
+
+# NOTE [light DOT]: what most nodes and edges share is said once, in the ``node`` and ``edge``
+# defaults (an op's box, style, fill and class; a gradient edge's colour, class and label
+# colour), and each element states only where it differs. dot applies defaults exactly as
+# if they were written on each element, so the SVG is byte for byte the same; the source is
+# shorter, and dot parses less.
+NODE_DEFAULTS = {"shape": "box", "style": "filled,rounded", "fillcolor": _labels.FILLS["op"], "class": "gt-op"}
+EDGE_DEFAULTS = {"color": _labels.COLORS["ok"], "class": "gt-edge gt-ok", "fontcolor": "#222222"}
 
 
 def title_rows(graph: Graph) -> list[str]:
@@ -181,10 +192,10 @@ def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) 
         head["splines"] = "line"
     lines = [f"digraph {quote(f'pass{index}')} {{"]
     lines += [f"  {k}={quote(v)}" for k, v in head.items()]
-    lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05'})}")
-    lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7'})}")
+    lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05', **NODE_DEFAULTS})}")
+    lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7', **EDGE_DEFAULTS})}")
     node_lines = [
-        (n, f"n{dom_id(n)} {attr_list(_node_attrs(graph, n, attrs, values, big))}")
+        (n, f"n{dom_id(n)} {attr_list(_node_attrs(graph, n, attrs, values, big), NODE_DEFAULTS)}")
         for n, attrs in graph.nodes(data=True)
     ]
     if clusters:  # NOTE [nested clusters] in _clusters.py
@@ -193,6 +204,6 @@ def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) 
     else:
         lines += ["  " + line for _, line in node_lines]
     for u, v, attrs in graph.edges(data=True):
-        lines.append(f"  n{dom_id(u)} -> n{dom_id(v)} {attr_list(edge_attrs(u, v, attrs, values, big))}")
+        lines.append(f"  n{dom_id(u)} -> n{dom_id(v)} {attr_list(edge_attrs(u, v, attrs, values, big), EDGE_DEFAULTS)}")
     lines.append("}")
     return "\n".join(lines) + "\n"

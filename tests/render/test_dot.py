@@ -107,7 +107,8 @@ def test_nan_red_zero_grey_legend():
     assert "×[inf, 0.25]" in nan_edge  # sqrt'(0) is inf; the NaN is the seed's 0 times it
     assert f'color="{COLORS["zero"]}"' in zero_edge and f'fontcolor="{COLORS["zero"]}"' in zero_edge
     assert f'color="{COLORS["nan"]}"' in node_line(dot, 4) and f'color="{COLORS["zero"]}"' in node_line(dot, 5)
-    assert f'color="{COLORS["ok"]}"' in edge_line(dot, 1, 2)
+    edge_defaults = next(line for line in dot.splitlines() if line.startswith("  edge ["))
+    assert f'color="{COLORS["ok"]}"' in edge_defaults and "color=" not in edge_line(dot, 1, 2)  # NOTE [light DOT]
     for words in (
         "gradient flows from the output (top) to the leaves",
         "red: NaN/Inf",
@@ -226,3 +227,13 @@ def test_rendering_never_imports_torch():
 def test_to_dot_draws_big_graphs_whole():  # its speed is measured in bench/, not asserted here
     dot = to_dot(S.long_chain(3330), budget=10**6)
     assert dot.count('[id="node-') == 3330 and 'nslimit1="0.5"' in dot and 'splines="line"' in dot and "xlabel=<" in dot
+
+
+def test_what_nodes_and_edges_share_is_said_once():  # NOTE [light DOT]
+    dot = to_dot(S.multipath())
+    node_defaults = next(line for line in dot.splitlines() if line.startswith("  node ["))
+    assert 'shape="box" style="filled,rounded" fillcolor="#eef3fb" class="gt-op"' in node_defaults
+    ops = [line for line in dot.splitlines() if line.startswith("  n") and "Backward" in line and "->" not in line]
+    assert ops and not any("shape=" in line or 'class="gt-op"' in line or "fillcolor=" in line for line in ops)
+    leaf = next(line for line in dot.splitlines() if 'class="gt-leaf"' in line)
+    assert 'fillcolor="#e2f0d9"' in leaf and "shape=" not in leaf  # only what differs from an op
