@@ -222,17 +222,18 @@ class Writer:
             self.errors.append(message)
 
     # -- drawing (worker threads) -----------------------------------------------------------
-    def _draw(self, graph: Any, entry: Entry) -> str | None:
+    def _draw(self, graph: Any, entry: Entry) -> tuple[str | None, Any] | None:
+        """Draw a pass's pictures; returns its SVG and the view drawn, for its page (None if it failed)."""
         from .. import render
 
         opts: dict[str, Any] = {"depth": self.depth} if self.depth is not None else {}
         formats = [f for f in self.formats if f != "json" and (f == "dot" or not self.no_dot)]
         try:
-            svg = None
-            for fmt, data in render.draw(graph, [f for f in formats if f != "html"], **opts):  # as Pass.save
+            svg, view = None, render.view(graph, **opts)  # reduced once for the pictures and the page
+            for fmt, data in render.draw(graph, [f for f in formats if f != "html"], view=view):  # as Pass.save
                 self._save(entry, fmt, data)
                 svg = data.decode("utf-8") if fmt == "svg" and isinstance(data, bytes) else svg
-            return svg
+            return svg, view
         except GraphvizNotFoundError as exc:
             self.no_dot = str(exc)
         except GraphtraceError as exc:
@@ -247,10 +248,11 @@ class Writer:
 
         opts: dict[str, Any] = {"depth": self.depth} if self.depth is not None else {}
         try:
-            svg = drawing.result()
+            svg, view = drawing.result() or (None, None)
             if self.no_dot:
                 return
-            self._save(entry, "html", render.to_html(graph, svg=svg, links=links, **opts))  # the same SVG
+            page = render.to_html(graph, svg=svg, links=links, view=view, **opts)  # the same SVG and view
+            self._save(entry, "html", page)
         except GraphvizNotFoundError as exc:
             self.no_dot = str(exc)
         except GraphtraceError as exc:

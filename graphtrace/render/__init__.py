@@ -34,9 +34,11 @@ __all__ = [
     "to_svg",
     "trace_bundle",
     "trace_html",
+    "view",
 ]
 
 DRAW_FORMATS = (*IMAGE_FORMATS, "dot", "html")  # what render makes of a pass (JSON and GraphML: the model)
+_VIEW_OPTIONS = ("depth", "expand", "fold", "budget")
 
 
 def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool | None, budget: int | None) -> Graph:
@@ -45,6 +47,22 @@ def _view(graph: Graph, depth: int | None, expand: tuple[Any, ...], fold: bool |
     if budget is not None:
         options["budget"] = budget
     return views.apply(graph, **options)
+
+
+def view(
+    graph: Graph,
+    *,
+    depth: int | None = None,
+    expand: tuple[Any, ...] = (),
+    fold: bool | None = None,
+    budget: int | None = None,
+) -> Graph:
+    """The graph drawn for these options (views.apply; budget None: its default budget).
+
+    Pass it on as ``view=`` to ``draw``, ``to_dot`` or ``to_html`` with the same options, so a
+    big pass is reduced once for its picture and its page.
+    """
+    return _view(graph, depth, expand, fold, budget)
 
 
 def to_dot(
@@ -56,12 +74,15 @@ def to_dot(
     expand: tuple[Any, ...] = (),
     fold: bool | None = None,
     budget: int | None = None,
+    view: Graph | None = None,
 ) -> str:
     """DOT source of a pass graph: numbers shown unless ``values=False``; module boxes if ``clusters``.
 
-    ``depth``, ``expand``, ``fold`` and ``budget`` choose the view of a big pass (see views.apply).
+    ``depth``, ``expand``, ``fold`` and ``budget`` choose the view of a big pass (see views.apply);
+    ``view``: that view made already by ``render.view`` with the same options.
     """
-    return to_dot_source(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters)
+    drawn = view if view is not None else _view(graph, depth, expand, fold, budget)
+    return to_dot_source(drawn, values=values, clusters=clusters)
 
 
 def render(graph: Graph, fmt: str, **options: Any) -> bytes:
@@ -85,17 +106,20 @@ def to_html(
     budget: int | None = None,
     svg: str | None = None,
     links: dict[str, str] | None = None,
+    view: Graph | None = None,
 ) -> str:
     """A self-contained page stepping through the backward pass (buttons or arrow keys), with
     the chart of values and gradients when the pass has one (charts.value_grad_chart).
 
     ``svg``: the pass's SVG drawn already with the same options, so that dot need not run again.
     ``links``: hrefs of the ``prev``ious and ``next`` pass pages and the ``index`` of a run folder.
+    ``view``: the view made already by ``render.view`` with the same options.
     """
     from . import charts
     from ._html import add_before_body, step_page
 
-    page = step_page(_view(graph, depth, expand, fold, budget), values=values, clusters=clusters, svg=svg, links=links)
+    drawn = view if view is not None else _view(graph, depth, expand, fold, budget)
+    page = step_page(drawn, values=values, clusters=clusters, svg=svg, links=links)
     return add_before_body(page, charts.value_grad_chart(graph)) if values else page
 
 
@@ -103,12 +127,14 @@ def draw(graph: Graph, formats: Iterable[str], **options: Any) -> Iterator[tuple
     """(format, data) for each of ``formats`` (DRAW_FORMATS), in the order dot, svg, png, pdf, html.
 
     The DOT source is built once and dot runs once per image format; the page shows the SVG
-    drawn here when svg is asked for too. Options as for to_dot.
+    drawn here when svg is asked for too. Options as for to_dot (``view`` included).
     """
     wanted = set(formats)
     unknown = sorted(wanted - set(DRAW_FORMATS))
     if unknown:
         raise GraphtraceError(f"cannot draw a pass as {unknown[0]!r}: use one of {', '.join(DRAW_FORMATS)}")
+    if "html" in wanted and options.get("view") is None:  # reduced once for the picture and the page
+        options["view"] = view(graph, **{k: v for k, v in options.items() if k in _VIEW_OPTIONS})
     source = to_dot(graph, **options)
     if "dot" in wanted:
         yield "dot", source

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import networkx as nx
+import pytest
 
+from graphtrace import render
 from graphtrace.render import views
 from graphtrace.render.views_build import MAX_FOLD_ROWS
 
@@ -78,3 +80,15 @@ def test_a_chain_without_modules_says_what_each_box_hides_and_how_to_see_it():
         assert node["lines"][1] == f"{node['members']} SinBackward0"
     assert "budget=10**9" in v.graph["view_hint"]
     assert "view_hint" not in views.apply(g, depth=2).graph  # asked for: nothing hidden behind its back
+
+
+@pytest.mark.dot
+def test_a_big_pass_is_reduced_once_for_its_picture_and_its_page(monkeypatch):
+    calls = []
+    apply = views.apply
+    monkeypatch.setattr(views, "apply", lambda graph, **kw: calls.append(kw) or apply(graph, **kw))
+    g = chain_graph(1000)
+    out = dict(render.draw(g, ["svg", "html"]))
+    assert len(calls) == 1  # the page reuses the view the SVG was drawn from
+    svg = out["svg"].decode()
+    assert "draw them all with budget=10**9" in svg and svg.count("gt&#45;group") > 1
