@@ -1,13 +1,23 @@
-"""Overhead of ``graphtrace run`` on a 300-step MLP training loop, against plain ``python``.
+"""Whole-process overhead of ``graphtrace run`` on an MLP training loop, and the CLI's start cost.
 
-Runs ``python examples/mlp_training.py`` and ``graphtrace run`` on it alternately (both in
-fresh processes, so both pay for importing torch, as a user would) and prints the best
-wall-clock and CPU times of each and their ratio. Usage, from the repository root:
+Runs ``python SCRIPT`` and ``graphtrace run SCRIPT`` alternately, each in a fresh process (so
+both pay for importing torch, as a user would), and prints the best and median wall-clock and
+CPU times of each and their ratios. Usage, from the repository root:
 
-    .venv/bin/python bench/cli_training_loop.py [--repeat 3] [--threads N] [--script examples/mlp_training.py]
+    .venv/bin/python bench/cli_training_loop.py [--repeat 5] [--threads N] [--script examples/mlp_training.py]
+    .venv/bin/python bench/cli_training_loop.py --steps 200      # the small-MLP loop, 200 steps
+    .venv/bin/python bench/cli_training_loop.py --start          # the CLI start lines
 
-``--threads N`` sets OMP_NUM_THREADS for both runs (on a busy machine torch's default
-thread pool spins and makes both timings noisy).
+``--steps N`` runs examples/mlp_training.py's model and data for N steps (a copy written to a
+temporary folder). ``--threads N`` sets OMP_NUM_THREADS for both runs (on a busy machine
+torch's default thread pool spins and makes both timings noisy).
+
+CLI start (``--start``): what graphtrace adds to a script that only imports torch, as a
+whole process: ``graphtrace run -q S`` minus ``python S`` where S is ``import torch`` (torch is
+the user's to import; graphtrace imports it before the script's first line, so it is counted in
+both). Such a script runs no backward pass, so graphtrace writes nothing; the difference is
+graphtrace's own imports, option parsing, folder, tracer set-up and end. Also timed:
+``graphtrace --help`` and ``graphtrace --version`` against ``python -c pass``.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,23 +33,79 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOP = '''"""The small MLP of examples/mlp_training.py trained for {steps} steps."""
+
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+inputs = torch.randn(16, 4)
+targets = torch.sin(inputs.sum(dim=1, keepdim=True))
+model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range({steps}):
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+print(f"loss {{loss.item():.4f}}")
+'''
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process and its children) of one run of ``cmd``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
 
+def interleaved(cmds: dict[str, list[str]], env: dict, repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """Each command once per round, in turn, after one warm-up round (file cache)."""
+    for cmd in cmds.values():
+        timed(cmd, env)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            times[name].append(timed(cmd, env))
+    return times
+
+
+def best_median(ts: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    walls, cpus = [w for w, _ in ts], [c for _, c in ts]
+    return min(walls), statistics.median(walls), min(cpus), statistics.median(cpus)
+
+
+def show(name: str, ts: list[tuple[float, float]]) -> None:
+    bw, mw, bc, mc = best_median(ts)
+    print(f"  {name:<26} wall best {bw:6.3f} s  median {mw:6.3f} s   cpu best {bc:6.3f} s  median {mc:6.3f} s")
+
+
+def ratio(name: str, num: list[tuple[float, float]], den: list[tuple[float, float]]) -> None:
+    a, b = best_median(num), best_median(den)
+    print(
+        f"  {name:<26} wall best {a[0] / b[0]:5.2f}x  median {a[1] / b[1]:5.2f}x   "
+        f"cpu best {a[2] / b[2]:5.2f}x  median {a[3] / b[3]:5.2f}x"
+    )
+
+
+def diff(name: str, num: list[tuple[float, float]], den: list[tuple[float, float]]) -> None:
+    a, b = best_median(num), best_median(den)
+    print(
+        f"  {name:<26} wall best {a[0] - b[0]:+6.3f} s  median {a[1] - b[1]:+6.3f} s   "
+        f"cpu best {a[2] - b[2]:+6.3f} s  median {a[3] - b[3]:+6.3f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--script", default="examples/mlp_training.py")
+    parser.add_argument("--steps", type=int, default=None, help="the small MLP loop for N steps instead of --script")
+    parser.add_argument("--start", action="store_true", help="the CLI start lines instead of a training loop")
     parser.add_argument("--threads", type=int, default=None)
     opts = parser.parse_args()
     env = dict(os.environ)
@@ -46,22 +113,49 @@ def main() -> None:
         env["OMP_NUM_THREADS"] = str(opts.threads)
     python = sys.executable
     graphtrace = str(Path(python).with_name("graphtrace"))
-    with tempfile.TemporaryDirectory() as out:
-        plain_cmd = [python, opts.script]
-        traced_cmd = [graphtrace, "run", "-q", "--out", os.path.join(out, "run"), opts.script]
-        timed(plain_cmd, env)  # warm the file cache
-        plain, traced = [], []
-        for _ in range(opts.repeat):
-            plain.append(timed(plain_cmd, env))
-            traced.append(timed(traced_cmd, env))
-    pw, pc = min(w for w, _ in plain), min(c for _, c in plain)
-    tw, tc = min(w for w, _ in traced), min(c for _, c in traced)
     threads = env.get("OMP_NUM_THREADS", "default")
-    print(f"script: {opts.script}  (best of {opts.repeat}, torch threads {threads}, "
-          f"load average {os.getloadavg()[0]:.1f})")
-    print(f"  python            wall {pw:6.2f} s   cpu {pc:6.2f} s")
-    print(f"  graphtrace run    wall {tw:6.2f} s   cpu {tc:6.2f} s")
-    print(f"  ratio             wall {tw / pw:6.2f}x   cpu {tc / pc:6.2f}x   (target: <= 1.5x)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "run")
+        if opts.start:
+            script = os.path.join(tmp, "import_torch.py")
+            Path(script).write_text("import torch\n")
+            times = interleaved(
+                {
+                    "python -c pass": [python, "-c", "pass"],
+                    "graphtrace --help": [graphtrace, "--help"],
+                    "graphtrace --version": [graphtrace, "--version"],
+                    "python S": [python, script],
+                    "graphtrace run -q S": [graphtrace, "run", "-q", "--out", out, script],
+                },
+                env,
+                opts.repeat,
+            )
+            label = "CLI start, S = `import torch`"
+        else:
+            script = opts.script
+            if opts.steps is not None:
+                script = os.path.join(tmp, f"mlp_{opts.steps}_steps.py")
+                Path(script).write_text(LOOP.format(steps=opts.steps))
+            times = interleaved(
+                {
+                    "python": [python, script],
+                    "graphtrace run": [graphtrace, "run", "-q", "--out", out, script],
+                },
+                env,
+                opts.repeat,
+            )
+            label = f"{opts.steps} steps of the small MLP" if opts.steps is not None else opts.script
+    print(
+        f"{label}  ({opts.repeat} interleaved rounds, torch threads {threads}, load average {os.getloadavg()[0]:.1f})"
+    )
+    for name, ts in times.items():
+        show(name, ts)
+    if opts.start:
+        diff("--help - python -c pass", times["graphtrace --help"], times["python -c pass"])
+        diff("--version - python -c pass", times["graphtrace --version"], times["python -c pass"])
+        diff("CLI start (run S - python S)", times["graphtrace run -q S"], times["python S"])
+    else:
+        ratio("ratio run / python", times["graphtrace run"], times["python"])
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import typing
 
 from . import _options
 from ._errors import GraphtraceError, GraphvizNotFoundError, TraceFormatError
-from .model import Pass, Trace, load, loads
-from .notebook import show
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -15,6 +14,8 @@ if typing.TYPE_CHECKING:
     import torch
 
     from .capture import Tracer
+    from .model import Pass, Trace, load, loads
+    from .notebook import show
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,25 @@ __all__ = [
     "snapshot",
     "trace",
 ]
+
+# NOTE [lazy package]: ``import graphtrace`` (and so the ``graphtrace`` command's start, and
+# ``--help``) imports no networkx, jsonschema or graphviz: the model and notebook names are
+# imported on first use, through the module ``__getattr__`` (PEP 562). bench/cli_training_loop.py
+# --start measures what the command adds before a script's first line.
+_LAZY = {"Pass": "model", "Trace": "model", "load": "model", "loads": "model", "show": "notebook"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def trace(

@@ -7,7 +7,7 @@ import graphtrace
 
 def test_all_is_sorted_and_complete():
     assert graphtrace.__all__ == sorted(graphtrace.__all__)
-    public = {n for n in vars(graphtrace) if not n.startswith("_") or n == "__version__"}
+    public = {n for n in dir(graphtrace) if not n.startswith("_") or n == "__version__"}  # lazy names too
     modules = {n for n in public if type(getattr(graphtrace, n)).__name__ == "module"}
     assert set(graphtrace.__all__) == public - modules - {"annotations", "Any", "load_ipython_extension"}
 

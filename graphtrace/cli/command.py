@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,16 +14,17 @@ import click
 from .. import __version__
 from .._errors import GraphtraceError
 from .._front_options import DEPTH, MAX_PASSES, VALUES
-from .checks import CheckReport
 from .children import ChildRun, run_tracer, spawned_children
 from .folder import Folder, open_folder, read_run
-from .index import file_name
+from .printing import say
 from .ranks import chosen_ranks, rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
 from .runner import SIGINT_EXIT, Script
 from .runner import run as run_script
 from .stop import TermGuard
-from .summary import not_drawn_lines, problems, report, say, shown_path, stop_notes, summary
-from .writer import Writer, parse_formats
+
+# NOTE [lazy package] in graphtrace/__init__.py: the writer, summary and checks (networkx,
+# graphviz and the renderer behind them) are imported by the commands that use them, so
+# ``--help``, ``--version`` and a bad option cost only click.
 
 RUN_FORMATS = ("svg", "json", "html")
 RENDER_FORMATS = ("svg", "html")
@@ -153,6 +153,8 @@ def run(
       graphtrace run examples/seed000_chain_rule.py
       graphtrace run --format svg,png --max-passes 50 train.py --lr 0.1
     """
+    from .writer import parse_formats
+
     fmts = parse_formats(formats, RUN_FORMATS)
     target = Script(script, args)  # a missing, binary or syntactically wrong script: one line
     folder = out if out is not None else Path("outputs") / target.stem
@@ -177,6 +179,8 @@ def run(
 
 def _index_ranks(parent: Folder, world: int, chosen: list[int], quiet: bool) -> None:
     """The first traced rank's index of all (NOTE [a folder per rank]); a fault here is a warning, never the job's."""
+    from .summary import shown_path
+
     try:
         late = wait_for_ranks(parent.path, chosen[1:])
         write_rank_index(parent.path, world, late, chosen)
@@ -202,6 +206,10 @@ def _run(
     quiet: bool,
     check: bool = False,
 ) -> int:
+    from .checks import CheckReport
+    from .summary import not_drawn_lines, report, shown_path, stop_notes
+    from .writer import Writer
+
     script, args, folder = target.given, target.args, held.path
     writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
     checks = CheckReport() if check else None
@@ -256,7 +264,7 @@ def _run(
             return code
         failed = report(writer, folder, quiet, not_drawn)
         if open_index:
-            webbrowser.open((folder / "index.html").absolute().as_uri())
+            _open_index(folder)
     finally:
         guard.done()
     return USAGE_EXIT if failed and code == 0 else code
@@ -289,6 +297,8 @@ def render(
       graphtrace render outputs/seed000_chain_rule/pass-001.json --format png --out /tmp/x
     """
     from .. import load
+    from .summary import shown_path
+    from .writer import parse_formats
 
     fmts = parse_formats(formats, RENDER_FORMATS)
     loaded = [p for path in traces for p in load(path)]  # TraceFormatError: one line, exit 2
@@ -309,6 +319,9 @@ def render(
 
 
 def _never_replace_an_input(folder: Path, numbers: list[int], traces: tuple[Path, ...]) -> None:
+    from .index import file_name
+    from .summary import shown_path
+
     inputs = {os.path.realpath(t) for t in traces}
     for n in numbers:
         target = folder / file_name(n, "json")
@@ -329,6 +342,9 @@ def _render(
     quiet: bool,
     previous: dict[str, Any] | None,
 ) -> int:
+    from .summary import problems, shown_path, summary
+    from .writer import Writer
+
     writer = Writer(folder, fmts, depth=depth, previous=previous)
     try:
         for p, n in sorted(zip(loaded, numbers), key=lambda pn: pn[1]):
@@ -340,8 +356,14 @@ def _render(
         summary(writer, folder)
     failed = problems(writer, warn_dot=False)
     if open_index:
-        webbrowser.open((folder / "index.html").absolute().as_uri())
+        _open_index(folder)
     return USAGE_EXIT if failed or writer.no_dot else 0
+
+
+def _open_index(folder: Path) -> None:
+    import webbrowser
+
+    webbrowser.open((folder / "index.html").absolute().as_uri())
 
 
 def main() -> None:

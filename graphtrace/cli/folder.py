@@ -23,8 +23,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .._errors import GraphtraceError
 from .._files import is_temp_name, read_bytes, write_file
 
@@ -263,6 +261,8 @@ def read_run(out: Path) -> dict[str, Any] | None:
     path = out / RUN_FILE
     if not path.exists():
         return None
+    import jsonschema  # NOTE [lazy package] in graphtrace/__init__.py: only render reads a run.json
+
     try:
         data = json.loads(read_bytes(path, _MAX_RUN_BYTES).decode("utf-8"), parse_constant=_no_constant)
         jsonschema.validate(data, RUN_SCHEMA)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import click
+
 # C0 and C1 controls (ESC, CR, LF, ...), DEL, line and paragraph separators, bidirectional
 # overrides and isolates, and lone surrogates (bytes of a file name or argument that were not
 # UTF-8, which python keeps as U+DC80..U+DCFF: surrogateescape).
@@ -22,3 +24,13 @@ def _escape(match: re.Match[str]) -> str:
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, shown as python shows bytes
         return f"\\x{code - 0xDC00:02x}"
     return _NAMED.get(c) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def say(*lines: str) -> None:
+    """Lines of ours on stderr, control characters and undecodable bytes escaped (a trace file's
+    text can forge no line, colour or cursor move); a stderr the script closed takes nothing (its
+    exit code stays its own)."""
+    try:
+        click.echo("\n".join(printable(line) for line in lines), err=True)
+    except (OSError, ValueError):
+        pass

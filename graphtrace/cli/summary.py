@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import click
-
-from .printing import printable
+from .printing import printable, say
 from .runner import SIGINT_EXIT
 from .writer import ALWAYS, Writer
 
@@ -105,13 +103,3 @@ def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None
     if writer.index_written:
         lines.append(f"  open {shown_path(folder / 'index.html')}")
     say(*lines)
-
-
-def say(*lines: str) -> None:
-    """Lines of ours on stderr, control characters and undecodable bytes escaped (a trace file's
-    text can forge no line, colour or cursor move); a stderr the script closed takes nothing (its
-    exit code stays its own)."""
-    try:
-        click.echo("\n".join(printable(line) for line in lines), err=True)
-    except (OSError, ValueError):
-        pass

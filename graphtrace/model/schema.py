@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from .._errors import TraceFormatError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 FORMAT_VERSION = 1  # of pass and trace files
 SCHEMA_FILE = "trace.schema.json"
@@ -36,6 +36,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
+    import jsonschema  # NOTE [lazy package] in graphtrace/__init__.py: only reading a file validates
+
     full = schema()
     sub = {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{kind}"}
     return jsonschema.Draft202012Validator(sub)
@@ -45,6 +47,8 @@ def validate(data: dict[str, Any], kind: str) -> None:
     """Raise TraceFormatError unless ``data`` is a ``kind`` ("pass" or "trace") in the documented format."""
     if data.get("version") != FORMAT_VERSION:
         raise TraceFormatError(f"unsupported {kind} format version {data.get('version')!r:.40}")
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(kind).iter_errors(data))
     if error is not None:
         where = error.json_path.removeprefix("$.").removeprefix("$") or "the top level"
@@ -65,6 +69,8 @@ def _message(error: jsonschema.ValidationError) -> str:
         ]
         if kinds:
             return f"{error.instance!r:.60} is not of type {' or '.join(dict.fromkeys(kinds))}"
+        from jsonschema.exceptions import best_match
+
         return _message(best_match(error.context) or error)
     return error.message
 

@@ -253,3 +253,34 @@ def test_pass_pages_link_their_neighbours_and_the_index(tmp_path: Path) -> None:
     assert 'id="gt-next-pass" href="pass-002.html"' in first and "gt-prev-pass" not in first
     assert 'id="gt-prev-pass" href="pass-001.html"' in second and "gt-next-pass" not in second
     assert 'id="gt-index-pass" href="index.html"' in first and 'id="gt-index-pass" href="index.html"' in second
+
+
+LOADED = """
+import sys
+from graphtrace.cli.command import cli
+code = cli.main(sys.argv[1:], prog_name="graphtrace", standalone_mode=False)
+heavy = ("networkx", "jsonschema", "graphviz", "torch", "yaml")
+print(code, sorted({m.split(".")[0] for m in sys.modules} & set(heavy)))
+"""
+
+
+def test_help_and_version_import_no_model_renderer_or_torch() -> None:  # NOTE [lazy package]
+    for args in (["--help"], ["--version"], ["run", "--help"], ["--nope"], ["run"]):
+        proc = subprocess.run([sys.executable, "-c", LOADED, *args], env=ENV, capture_output=True, text=True)
+        assert proc.stdout.splitlines()[-1] == f"{0 if '--help' in args or '--version' in args else 2} []", (
+            args,
+            proc.stdout,
+            proc.stderr,
+        )
+
+
+def test_a_run_never_loads_the_schema_validator(tmp_path: Path) -> None:  # NOTE [lazy package]
+    script = write(tmp_path, TWO_PASSES.format(tail=""))
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, "run", "-q", "-o", "out", script],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.splitlines() == ["two passes done", "0 ['graphviz', 'networkx', 'torch', 'yaml']"], proc.stderr
