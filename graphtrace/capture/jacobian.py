@@ -22,6 +22,8 @@ MAX_CALLS = 4096  # node calls a pass may spend on Jacobians
 # made inside the trace block (``table``) while no saved-tensor hook and no dispatch mode was
 # active, and called while no dispatch mode is active and the profiler is off. Every other
 # edge gets its local derivative only from the gradients that actually flowed (recorder.py).
+# CopySlices (an in-place op on a view) calls the node it wraps, which may be a custom
+# Function's (``mark_dirty`` on a view); torch does not say which, so it is never called.
 
 
 def callable_now() -> bool:
@@ -45,7 +47,7 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
     out: dict[tuple[int, int], torch.Tensor] = {}
     calls = 0
     for i, fn in enumerate(sk.fns):
-        if is_leaf_fn(fn) or is_python_fn(fn):
+        if is_leaf_fn(fn) or is_python_fn(fn) or type(fn).__name__ == "CopySlices":
             continue
         entry = table.get(fn)
         if entry is None or not entry.get("pure"):

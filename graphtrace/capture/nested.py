@@ -20,6 +20,13 @@ from .._types import Graph
 # naming the node that ran them, joined to it by an edge (``nested``) carrying the gradient
 # that started the inner call. A node that raises never reaches its post-hook: the outer
 # call unwinds what is left.
+#
+# Each inner pass is copied into the one around it when it ends, so a chain of nested calls
+# costs the square of its depth (``test_deep_reentrant``: 2000 levels). Calls nested deeper
+# than MAX_DEPTH run plain, counted in ``not_drawn``; their own nodes get no hooks, so the
+# calls inside them are not seen at all.
+
+MAX_DEPTH = 32
 
 
 class Nesting:

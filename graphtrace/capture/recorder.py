@@ -23,7 +23,7 @@ from .reduced import Reductions, world
 from .reuse import PendingEntry, pending_entry, same_elements, still_describes
 from .userhooks import HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
-from .walk import Skeleton, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
+from .walk import Skeleton, frees_its_grads, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
 
 
 class PassRecorder:
@@ -193,7 +193,10 @@ class PassRecorder:
         for i, fn in enumerate(self.sk.fns):
             nid = len(self.sk.roots) + i
             self.handles.append(fn.register_prehook(self._pre_hook(nid)))
-            if not is_leaf_fn(fn):
+            # NOTE [hooks that keep gradients]: the engine keeps a node's incoming gradients
+            # until its post-hooks have seen them; a boxed backward frees them itself, so its
+            # node gets no post-hook (what leaves it is not recorded) and no nesting.
+            if not is_leaf_fn(fn) and not frees_its_grads(fn):
                 self.handles.append(fn.register_hook(self._post_hook(nid, fn)))
         for nid, var in self.leaves:
             if not var._backward_hooks:  # no tensor hook can change what this leaf gets
@@ -224,7 +227,8 @@ class PassRecorder:
                     self.pending[nid] = pending_entry(grad_outputs[0], node["grad_in"][0])
                 if self.values:
                     self.watch.arrived(nid, grad_outputs, node["grad_in"])
-                if self.nesting is not None and is_python_fn(self.sk.fns[nid - len(self.sk.roots)]):
+                fn = self.sk.fns[nid - len(self.sk.roots)]
+                if self.nesting is not None and is_python_fn(fn) and not frees_its_grads(fn):
                     self.nesting.enter(self, nid)
             except Exception as exc:  # a recording fault must never break the user's backward
                 self.problems.append(f"pre-hook of node {nid}: {exc!r}")

@@ -18,7 +18,7 @@ from ..model import Pass, Trace
 from .check import Calls, FunctionApply, annotate
 from .entry import Entry, resolve
 from .frames import Names, api_caller, user_frame, where
-from .nested import Nesting
+from .nested import MAX_DEPTH, Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
 from .recorder import PassRecorder
 from .values import unseen, wrapped
@@ -209,6 +209,8 @@ class Tracer:
         outer = nesting.current() if nesting is not None else None  # NOTE [nested backward]
         depth = len(nesting.stack()) if nesting is not None else 0
         index = self.trace.count + 1 if outer is None else outer[0].pass_info["index"]
+        if depth > MAX_DEPTH:
+            return self._not_drawn(f"nested more than {MAX_DEPTH} deep", call, args, kwargs)  # NOTE [nested backward]
         recorder = None
         try:
             if torch._C._functorch.maybe_current_level() is not None or any(

@@ -99,3 +99,10 @@ def is_leaf_fn(fn: Any) -> bool:
 def is_python_fn(fn: Any) -> bool:
     """A custom autograd.Function's node: calling it runs user code."""
     return isinstance(fn, torch.autograd.function.BackwardCFunction)
+
+
+def frees_its_grads(fn: Any) -> bool:
+    """A custom Function whose backward takes its gradients as one list it may empty
+    (``boxed_grads_call``): a post-hook on its node would make the engine keep them alive
+    for the hook (NOTE [hooks that keep gradients] in recorder.py)."""
+    return is_python_fn(fn) and bool(getattr(getattr(fn, "_forward_cls", None), "boxed_grads_call", False))

@@ -88,6 +88,32 @@ def test_a_custom_backward_runs_once():
     assert len(t.passes) == 1
 
 
+class _DirtyAdd(torch.autograd.Function):
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, a, b):
+        a.add_(b)
+        ctx.mark_dirty(a)
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):
+        _DirtyAdd.calls += 1
+        return grad, 3 * grad
+
+
+def test_a_custom_backward_wrapped_in_copy_slices_runs_once():
+    # an in-place custom Function on a view: its node is wrapped in CopySlices (NOTE [pure nodes])
+    a = torch.ones(2, requires_grad=True)
+    b = torch.ones(2, requires_grad=True)
+    with graphtrace.trace() as t:
+        _DirtyAdd.apply(a.clone().view_as(a), b).sum().backward()
+    assert _DirtyAdd.calls == 1
+    assert a.grad.tolist() == [1.0, 1.0] and b.grad.tolist() == [3.0, 3.0]
+    assert len(t.passes) == 1
+
+
 def test_pure_nodes_still_give_their_jacobian():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     with graphtrace.trace() as t:

@@ -55,3 +55,33 @@ def test_a_failing_backward_leaves_no_mode_behind():
     assert torch._C._len_torch_function_stack() == 0
     assert len(t.passes) == 2 and t.passes[0].graph.graph["error"] == "ValueError: boom"
     assert any(a.get("nested_in") is not None for _, a in t.passes[1].graph.nodes(data=True))
+
+
+class _Deeper(torch.autograd.Function):
+    """Each backward runs a backward of its own, ``depth`` levels down (PyTorch's test_deep_reentrant)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        with torch.enable_grad():
+            ctx.x = x.detach().requires_grad_() - 1
+        return ctx.x.detach()
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.x < 0:
+            return g
+        with torch.enable_grad():
+            _Deeper.apply(ctx.x).sum().backward()
+        return g * 2
+
+
+def test_backward_calls_nested_deeper_than_the_limit_run_plain_and_are_counted():
+    from graphtrace.capture.nested import MAX_DEPTH
+
+    v = torch.tensor(float(MAX_DEPTH + 5), requires_grad=True)
+    with graphtrace.trace() as t:
+        _Deeper.apply(v).sum().backward()
+    assert v.grad.item() == 2.0
+    assert t.count == 1 and t.not_drawn == {f"nested more than {MAX_DEPTH} deep": 1}
+    inner = [n for n, a in t.passes[0].graph.nodes(data=True) if a.get("nested_in") is not None]
+    assert inner  # the levels above the limit are drawn

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 import torch
 
@@ -52,3 +54,33 @@ def test_every_hvp_pass_returns_its_inputs_gradients():
             if a["returned_grad"] is not None:
                 assert a["step"] is not None and a["returned_grad"] in a["grad_in"]
     assert t.passes[-1].graph.nodes[t.passes[-1].graph.graph["inputs"][0]]["returned_grad"]["values"] == [6.0, 12.0]
+
+
+class _Boxed(torch.autograd.Function):
+    boxed_grads_call = True
+    freed: ClassVar[list[bool]] = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grads):
+        import weakref
+
+        g = grads[0]
+        kept = g.clone()
+        ref = weakref.ref(g)
+        grads.clear()
+        del g
+        _Boxed.freed.append(ref() is None)  # nothing but the list held it (NOTE [hooks that keep gradients])
+        return kept * 2
+
+
+def test_a_boxed_backward_frees_its_gradients_as_without_tracing():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with graphtrace.trace() as t:
+        _Boxed.apply(x).sum().backward()
+    assert _Boxed.freed == [True]
+    assert x.grad.tolist() == [2.0, 2.0]
+    assert t.count == 1
