@@ -14,7 +14,7 @@ import torch
 
 from workloads import build
 
-MODES = ("step", "draw", "view", "plain", "trace")
+MODES = ("step", "draw", "view", "plain", "trace", "fwd")
 
 
 def peak_rss_mb() -> float:
@@ -61,9 +61,48 @@ def step(loss_fn: Callable[[], torch.Tensor], params: dict) -> None:
     loss_fn().backward()
 
 
+TINY_OPS = 1000  # ops per call of the tiny-op loop (the forward-only line)
+
+
+def tiny_loop(grad: bool) -> Callable[[], object]:
+    """A loop of TINY_OPS elementwise ops on a 4-element tensor, with autograd (a graph is built) or
+    under no_grad (as an optimizer step runs)."""
+    x = torch.randn(4, requires_grad=True)
+
+    def loop() -> object:
+        y = x
+        for _ in range(TINY_OPS // 2):
+            y = y * 1.0001 + 0.0
+        return y
+
+    if grad:
+        return loop
+
+    def no_grad() -> object:
+        with torch.no_grad():
+            return loop()
+    return no_grad
+
+
+def forward(key: str, repeats: int, max_seconds: float) -> dict:
+    """Forward-only work, plain and inside ``graphtrace.trace()`` (no backward), alternated."""
+    import graphtrace
+
+    fn = tiny_loop(key == "tiny") if key in ("tiny", "tiny-nograd") else build(key).loss
+
+    def traced() -> None:
+        with graphtrace.trace():
+            fn()
+    res = {"key": key, "mode": "fwd"}
+    res.update(paired({"plain": fn, "trace": traced}, repeats, max_seconds))
+    return res
+
+
 def measure(key: str, mode: str, repeats: int, max_seconds: float) -> dict:
     import graphtrace
 
+    if mode == "fwd":
+        return forward(key, repeats, max_seconds)
     w = build(key)
     res: dict = {"key": key, "mode": mode}
 

@@ -4,6 +4,7 @@
     python bench/run.py --quick      # 2 repeats, no W5
     python bench/run.py --only W4 --modes plain,trace     # the trace-overhead figure alone
     python bench/run.py --profile W4 # cProfile of one traced forward+backward (top functions)
+    python bench/run.py --fwd        # forward-only work, plain vs inside trace(): prints a table
 
 Every (workload, mode) runs in a fresh subprocess (bench/measure.py) so its peak RSS is its own.
 """
@@ -104,6 +105,26 @@ def view_table(results: dict) -> list[str]:
     return rows
 
 
+FWD_KEYS = ("tiny", "tiny-nograd", "W2", "W3", "W4")
+FWD_TITLES = {"tiny": "loop of 1000 tiny ops (4 elements, autograd)", "tiny-nograd": "the same loop under no_grad"}
+
+
+def fwd_table(repeats: int, max_seconds: float, threads: int) -> list[str]:
+    """Forward-only work (no backward), plain and inside ``graphtrace.trace()``, alternated."""
+    rows = ["| forward only | plain | inside trace() | ratio |", "|---|---:|---:|---:|"]
+    for key in FWD_KEYS:
+        print(f"{key} fwd ...", file=sys.stderr, flush=True)
+        r = child(key, "fwd", repeats, max_seconds, threads)
+        if "error" in r:
+            rows.append(f"| {key} | error: {r['error']} | | |")
+            continue
+        plain, trace = med(r, "plain"), med(r, "trace")
+        title = FWD_TITLES.get(key, key + " forward")
+        rows.append(f"| {title} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} |")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return [*rows, "", f"load average at the end (1, 5, 15 min): {load}"]
+
+
 def errors(results: dict) -> list[str]:
     return [f"- {key} {mode}: {res['error']}" for key, r in results.items() for mode, res in r.items()
             if "error" in res]
@@ -158,9 +179,13 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="results file ('' for none)")
     ap.add_argument("--profile", metavar="W", help="cProfile one traced forward+backward of a workload")
+    ap.add_argument("--fwd", action="store_true", help="only the forward-only table, printed (RESULTS.md untouched)")
     args = ap.parse_args()
     if args.profile:
         profile(args.profile)
+        return
+    if args.fwd:
+        print("\n".join(fwd_table(args.repeats, args.max_seconds, args.threads)))
         return
     keys = [k for k in (args.only.split(",") if args.only else KEYS) if k]
     if args.quick:

@@ -88,6 +88,16 @@ def resolve(func: Any, outer: types.FrameType) -> tuple[Entry | None, Any]:
     return entry_of(func, caller), plain(func, caller)
 
 
+def caller(outer: types.FrameType) -> types.FrameType:
+    """The frame whose line a call to our mode belongs to: the caller of the torch Python function
+    that dispatched (``outer`` is its ``handle_torch_function``), else ``outer`` itself (a C++ op)."""
+    if outer.f_code is _DISPATCH:
+        dispatcher = outer.f_back
+        if dispatcher is not None and dispatcher.f_back is not None:
+            return dispatcher.f_back
+    return outer
+
+
 def entry_of(func: Any, caller: types.FrameType | None) -> Entry | None:
     """The backward entry point ``func`` stands for, if any; ``caller`` is the ``dispatcher``."""
     found = _BY_FUNCTION.get(id(func))

@@ -42,18 +42,24 @@ def where(frame: FrameType | None) -> str:
     """``file:line`` of a frame, the path as the user would write it."""
     if frame is None:
         return ""
-    return f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return place(frame.f_code.co_filename, frame.f_lineno)
+
+
+def place(filename: str, line: int) -> str:
+    """``file:line``, the path as the user would write it."""
+    return f"{display_path(filename)}:{line}"
 
 
 def code_of(frame: FrameType | None) -> str:
     """The source line a frame is at, stripped of indentation and a trailing comment (``z = u * v``)."""
     if frame is None:
         return ""
-    return _code_line(frame.f_code.co_filename, frame.f_lineno)
+    return code_line(frame.f_code.co_filename, frame.f_lineno)
 
 
-@functools.lru_cache(maxsize=1024)  # called for every forward op under trace()
-def _code_line(filename: str, lineno: int) -> str:
+@functools.lru_cache(maxsize=1024)  # called for every node of a pass
+def code_line(filename: str, lineno: int) -> str:
+    """The source line ``lineno`` of ``filename``, as ``code_of`` gives it."""
     line = linecache.getline(filename, lineno).strip()  # reads the file (or IPython's cell cache) only
     if "#" not in line:
         return line
@@ -71,7 +77,7 @@ def display_path(filename: str) -> str:
     return _display_path(filename, os.getcwd())
 
 
-@functools.lru_cache(maxsize=256)  # called for every forward op under trace()
+@functools.lru_cache(maxsize=256)  # called for every node of a pass
 def _display_path(filename: str, cwd: str) -> str:
     if filename.startswith("<"):
         return filename

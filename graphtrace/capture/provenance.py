@@ -6,10 +6,12 @@ import warnings
 from typing import Any
 
 import torch
+from torch._ops import _len_torch_dispatch_stack_pre_dispatch as _len_pre_dispatch
 from torch.nn.modules import module as nn_module
 
-from .frames import code_of, user_frame, variable_of, where
-from .values import record
+from .._plain import Doors
+from .frames import code_line, is_internal, place, user_frame, variable_of
+from .values import record, unseen, wrapped
 from .walk import is_leaf_fn
 
 # NOTE [provenance table]: provenance lives in a side table of the trace, never on the node.
@@ -26,11 +28,22 @@ _SHARED_NR = 1 << 63  # nodes made outside the counter (UINT64_MAX) share a numb
 TABLE_MAX = 20_000
 
 
+# NOTE [lazy provenance]: a forward op pays for its provenance at every call, and most nodes
+# are never drawn (no backward comes, or the pass is not kept). So an entry keeps handles only:
+# the node's name (checked on lookup), a site shared by the nodes of one call (the user's file
+# name and line, the module stack's top, whether the node was pure) and the small forward values.
+# The text shown (``file:line`` relative to the working folder, the source line) is made when a
+# pass reads the entry; a working folder changed in between gives the path as seen from the new
+# one, as the pass's own call site is.
+Site = tuple[Any, int, tuple[str, str, str], bool]  # (file name or None, line, (module path, class, owner), pure)
+_NO_MODULE = ("", "", "")
+
+
 class Provenance:
     """Source line, module and small forward values of the grad_fns made in one trace block."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, dict[str, Any]] = {}  # sequence number -> entry
+        self._entries: dict[int, list[Any]] = {}  # sequence number -> [op name, site, values or None]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -40,16 +53,32 @@ class Provenance:
 
     def get(self, fn: Any) -> dict[str, Any] | None:
         """The entry of ``fn``, if it was made (and tagged) in this block."""
-        entry = self._entries.get(fn._sequence_nr())
-        return entry if entry is not None and entry["op"] == fn.name() else None
+        raw = self.find(fn)
+        if raw is None:
+            return None
+        name, (filename, line, (path, cls, owner), is_pure), values = raw
+        return {
+            "source": place(filename, line) if filename is not None else "",
+            "code": code_line(filename, line) if filename is not None else "",
+            "module": path,
+            "module_class": cls,
+            "owner": owner,
+            "pure": is_pure,
+            "op": name,
+            "values": _resolved(values) if values is not None else {},
+        }
 
-    def put(self, fn: Any, info: dict[str, Any]) -> dict[str, Any]:
-        entry = dict(info, op=fn.name(), values={})
+    def find(self, fn: Any) -> list[Any] | None:
+        """The raw entry of ``fn`` (NOTE [lazy provenance]), if it was tagged in this block."""
+        raw = self._entries.get(fn._sequence_nr())
+        return raw if raw is not None and raw[0] == fn.name() else None
+
+    def put(self, fn: Any, site: Site) -> list[Any]:
+        raw = [fn.name(), site, None]
         key = fn._sequence_nr()
-        if key >= _SHARED_NR:  # a node without a sequence number of its own: not kept
-            return entry
-        self._entries[key] = entry
-        return entry
+        if key < _SHARED_NR:  # a node without a sequence number of its own is not kept
+            self._entries[key] = raw
+        return raw
 
     def drop(self, fns: Any) -> None:
         """Forget the entries of nodes whose graph was freed (a pass without retain_graph)."""
@@ -155,52 +184,102 @@ def next_sequence_nr() -> int:
     return torch._C._autograd._get_sequence_nr()
 
 
-def tag(out: Any, table: Provenance, modules: ModuleStack | None, limit: int, since: int) -> None:
+def tag(
+    out: Any, table: Provenance, modules: ModuleStack | None, limit: int, since: int, frame: Any, doors: Doors
+) -> None:
     """Write source line, module and small forward values into the grad_fns a call made.
 
-    A composite call (``F.linear``, ``matmul``) makes several nodes but returns only the last:
-    its untagged ancestors made after ``since`` (the block's first sequence number) are tagged
-    with the same provenance, so every op node of the block knows its module and line.
+    ``frame`` is the frame that called torch (the user's, or torch's own above it). A composite
+    call (``F.linear``, ``matmul``) makes several nodes but returns only the last: its untagged
+    ancestors made after ``since`` (the block's first sequence number) are tagged with the same
+    provenance, so every op node of the block knows its module and line.
     """
     if table.full():  # see NOTE [provenance table]: no node may be touched
         return
     tensors = out if isinstance(out, (tuple, list)) else (out,)
-    info = None
+    site = None
     for t in tensors:
         if not isinstance(t, torch.Tensor):
             continue
         fn = t.grad_fn
-        if fn is None:
+        if fn is None or fn._sequence_nr() < since:
             continue
-        if fn._sequence_nr() < since:
-            continue
-        entry = table.get(fn)
-        if entry is None:
-            if info is None:
-                path, cls, owner = modules.stack[-1] if modules and modules.stack else ("", "", "")
-                frame = user_frame(2)
-                info = {
-                    "source": where(frame),
-                    "code": code_of(frame),
-                    "module": path,
-                    "module_class": cls,
-                    "owner": owner,
-                    "pure": pure(),
-                }
-                del frame
-            entry = table.put(fn, info)
-            _tag_ancestors(fn, table, info, since)
-        if t.numel() <= limit and t.output_nr not in entry["values"]:
-            entry["values"][t.output_nr] = record(t, limit)
+        raw = table.find(fn)
+        if raw is None:
+            if site is None:
+                site = _site(frame, modules, doors)
+            raw = table.put(fn, site)
+            _tag_ancestors(fn, table, site, since)
+        if t.numel() <= limit:
+            values = raw[2]
+            if values is None:
+                raw[2] = values = {}
+            if t.output_nr not in values:
+                values[t.output_nr] = _value(t, limit)
 
 
-def _tag_ancestors(fn: Any, table: Provenance, info: dict[str, Any], since: int) -> None:
+# NOTE [lazy forward values]: recording a small forward value takes a dozen torch reductions
+# (50-100 µs, many times the op itself) at every op, and most are never drawn. So a contiguous
+# CPU tensor of a plain dtype, read where no mode would see our reads, keeps only its values
+# (``tolist``: exact) and dtype. When a pass reads the entry, a tensor is rebuilt from them (the
+# same values in the same contiguous layout, so the same reductions give the same summary) and
+# recorded; were the profiler recording then, it says so (``unread``), as a pass's own values do.
+# Any other tensor is recorded at once, as before.
+_REBUILT = frozenset(
+    {
+        *(torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128),
+        *(torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64),
+    }
+)
+
+
+def _value(t: torch.Tensor, limit: int) -> Any:
+    """The value record of a forward output, or what rebuilds it later (NOTE [lazy forward values])."""
+    if (
+        type(t) is torch.Tensor
+        and t.dtype in _REBUILT
+        and t.is_cpu
+        and t.layout == torch.strided
+        and t.is_contiguous()
+        and t.numel() > 0
+        and not (t.is_conj() or t.is_neg() or t.is_nested or t._is_zerotensor() or wrapped(t))
+        and torch._C._len_torch_function_stack() == 0  # inside our mode: no other mode sees us
+        and torch._C._len_torch_dispatch_stack() == 0
+        and _len_pre_dispatch() == 0
+        and not torch._C._autograd._profiler_enabled()
+    ):
+        return (t.tolist(), t.dtype, limit)
+    return record(t, limit)
+
+
+def _resolved(values: dict[int, Any]) -> dict[int, Any]:
+    """``values`` with every value kept for later recorded now (NOTE [lazy forward values])."""
+    for nr, value in values.items():
+        if type(value) is tuple:
+            data, dtype, limit = value
+            with unseen():
+                rebuilt = torch.tensor(data, dtype=dtype)
+            values[nr] = record(rebuilt, limit)
+    return values
+
+
+def _site(frame: Any, modules: ModuleStack | None, doors: Doors) -> Site:
+    """Where a call was made (NOTE [lazy provenance]): the first user frame from ``frame`` up."""
+    while frame is not None and is_internal(frame.f_code.co_filename):
+        frame = frame.f_back
+    module = modules.stack[-1] if modules is not None and modules.stack else _NO_MODULE
+    if frame is None:
+        return (None, 0, module, pure())
+    return (frame.f_code.co_filename, doors.of(frame)[1] or frame.f_lineno, module, pure())
+
+
+def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int) -> None:
     todo = [n for n, _ in fn.next_functions if n is not None]
     while todo:
         node = todo.pop()
-        if is_leaf_fn(node) or node._sequence_nr() < since or table.get(node) is not None or table.full():
+        if is_leaf_fn(node) or node._sequence_nr() < since or table.find(node) is not None or table.full():
             continue
-        table.put(node, info)
+        table.put(node, site)
         todo.extend(n for n, _ in node.next_functions if n is not None)
 
 

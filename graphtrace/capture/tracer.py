@@ -13,10 +13,10 @@ from torch.overrides import TorchFunctionMode
 
 from .._errors import GraphtraceError
 from .._options import SnapshotOptions, TraceOptions
-from .._plain import plain_call
+from .._plain import Doors, plain_call
 from ..model import Pass, Trace
 from .check import Calls, FunctionApply, annotate
-from .entry import Entry, resolve
+from .entry import Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
 from .nested import MAX_DEPTH, Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
@@ -84,19 +84,21 @@ class _Mode(TorchFunctionMode):
         super().__init__()
         self.tracer: Tracer | None = tracer  # None: left from another thread (NOTE [a mode per thread])
         self.thread = threading.get_ident()
+        self.doors = Doors()  # NOTE [warnings point home]
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if torch.compiler.is_compiling():  # see NOTE [compiled regions]
             return func(*args, **kwargs)
         tracer = self.tracer
-        entry, call = resolve(func, sys._getframe(1))  # NOTE [wrapped entry points]
+        outer = sys._getframe(1)
+        entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
         if tracer is not None and entry is not None:
             return tracer._backward(entry, args, kwargs)
-        out = plain_call(call, args, kwargs)
+        out = self.doors.of(caller(outer))[0](call, args, kwargs)
         if tracer is not None and tracer.modules is not None:
             try:
-                tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since)
+                tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since, outer, self.doors)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
         if tracer is not None and tracer.calls is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._errors import GraphtraceError
-from .._plain import plain_call
+from .._plain import DOOR, plain_call
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
@@ -155,12 +155,13 @@ def _is_ours(filename: str) -> bool:
 
 
 def _user_frames(frames: list[traceback.FrameSummary]) -> list[traceback.FrameSummary]:
-    """The frames Python would show without graphtrace: ours, runpy's and torch's dispatch to
-    our TorchFunctionMode (``handle_torch_function`` and the line that called it) removed."""
+    """The frames Python would show without graphtrace: ours (the door of NOTE [warnings point home]
+    among them), runpy's and torch's dispatch to our TorchFunctionMode (``handle_torch_function``
+    and the line that called it) removed."""
     kept = []
     for k, f in enumerate(frames):
         callee = frames[k + 1].filename if k + 1 < len(frames) else ""
-        if _is_ours(f.filename) or f.filename.endswith(_OVERRIDES):
+        if _is_ours(f.filename) or f.name == DOOR or f.filename.endswith(_OVERRIDES):
             continue
         if callee.endswith(_OVERRIDES) and f"{os.sep}torch{os.sep}" in f.filename:
             continue
@@ -198,6 +199,8 @@ def _starts_in_graphtrace(frames: list[traceback.FrameSummary]) -> bool:
     (NOTE [whose error]): torch's frames between are where our own call into torch failed."""
     torch_dir = _torch_dir()
     for f in reversed(frames):
+        if f.name == DOOR:  # the user's own call (NOTE [warnings point home])
+            return False
         if torch_dir and f.filename.startswith(torch_dir):
             continue
         return f.filename.startswith(_PACKAGE_DIR) and (os.path.abspath(f.filename), f.name) != _PLAIN_CALL

@@ -165,3 +165,43 @@ def test_leaving_a_trace_keeps_a_mode_entered_after_it() -> None:
     assert Count.calls == 2  # ones and sum
     user_mode.__exit__(None, None, None)
     assert not torch.overrides._is_torch_function_mode_enabled()
+
+
+def _warnings_of(program, action: str = "always") -> list[tuple[str, int, str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter(action)
+        program()
+    return [(w.filename, w.lineno, str(w.message)[:30]) for w in caught]
+
+
+def _torch_warns() -> None:
+    x = torch.randn(2, 3, requires_grad=True)
+    y = x * 2
+    torch.tensor(y)  # torch's C++ warning: attributed to the innermost Python frame
+    _ = y.grad  # a C++ warning from a tensor attribute
+    torch.nn.functional.softmax(y)  # warns with stacklevel=3, through a helper
+    torch.nn.functional.gumbel_softmax(x, eps=1e-3)  # a deprecated argument: stacklevel=2
+
+
+def _same_warning_from_two_lines() -> None:
+    y = torch.ones(2, requires_grad=True) * 2
+    for _ in range(3):
+        torch.tensor(y)
+        torch.tensor(y)
+
+
+def test_torchs_warnings_point_at_the_callers_lines_as_without_graphtrace() -> None:
+    plain = _warnings_of(_torch_warns)
+    with graphtrace.trace():
+        traced = _warnings_of(_torch_warns)
+    assert [m.split()[1] for _, _, m in plain] == ["copy", ".grad", "dimension", "parameter"]
+    assert {f for f, _, _ in plain} == {__file__}
+    assert traced == plain
+
+
+def test_a_warning_is_shown_once_per_line_of_the_caller_as_without_graphtrace() -> None:
+    plain = _warnings_of(_same_warning_from_two_lines, "default")
+    with graphtrace.trace():
+        traced = _warnings_of(_same_warning_from_two_lines, "default")
+    assert len(plain) == 2 and plain[1][1] == plain[0][1] + 1  # once for each line
+    assert traced == plain
