@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 from .._errors import GraphtraceError
 from .folder import Folder, open_folder, read_run
+from .ranks import RANK_DIR, write_rank_index
 
 # NOTE [a child's folder]: a child process of the script (forked or spawned) writes its passes
 # beside the parent's, into a folder chosen at its first pass, when it is known who it is:
@@ -24,7 +25,9 @@ from .folder import Folder, open_folder, read_run
 # that forks) equals the parent's and does not count. A rank folder is marked and locked like a
 # run folder (NOTE [marked folders]) and is taken only if no process of this run has written
 # passes there yet (two jobs of the same ranks in one script: the second goes to pid-<pid>/), so
-# no two processes ever share a file. A child that runs no backward makes no folder.
+# no two processes ever share a file. A child that runs no backward makes no folder. With two
+# or more rank folders the parent also writes ``ranks.html``, comparing them as rank 0's index
+# does under torchrun (NOTE [a folder per rank]).
 
 # NOTE [spawned children]: a child started with multiprocessing's ``spawn`` or ``forkserver``
 # method (``torch.multiprocessing.spawn``, ``get_context("spawn").Process``, a spawn
@@ -47,6 +50,7 @@ from .folder import Folder, open_folder, read_run
 # never touches the parent's files; no folder is made by a child that runs no backward.
 
 KEY = "graphtrace"  # the key added to the preparation data
+RANKS_PAGE = "ranks.html"  # the parent's comparison of its children's ranks
 _WORKER_LOOP = ("torch.utils.data._utils.worker", "_worker_loop")
 _BOOTSTRAP = """\
 import sys
@@ -124,6 +128,16 @@ def child_folders(out: Path, started: float) -> list[tuple[str, int]]:
     except OSError:
         pass
     return found
+
+
+def compare_ranks(out: Path, children: list[tuple[str, int]]) -> str | None:
+    """``ranks.html`` in ``out``: the children's rank folders compared as torchrun's ranks are (NOTE
+    [a folder per rank]), when there are two or more; its name, else None. Raises OSError, GraphtraceError."""
+    ranks = sorted(int(name.split("-")[1]) for name, _ in children if RANK_DIR.match(name))
+    if len(ranks) < 2:
+        return None
+    write_rank_index(out, max(ranks) + 1, [], ranks, name=RANKS_PAGE)
+    return RANKS_PAGE
 
 
 def _passes_in(folder: Path) -> int:

@@ -6,7 +6,7 @@ created, or an empty one, gets a marker file ``.graphtrace`` the moment it is op
 non-empty folder without the marker (the user's own files) is refused before the script
 runs, unless ``--force`` says to mark it anyway (``render`` does not count its own input
 files). In a marked folder the files graphtrace writes (``pass-NNN.*``, ``index.html``,
-``run.json``) are its own; other files are left alone. The marker is locked with
+``ranks.html``, ``run.json``) are its own; other files are left alone. The marker is locked with
 ``fcntl.flock`` while a command writes there, so a second ``run`` or ``render`` into the same
 folder is refused in one line instead of mixing its passes into the first one's.
 ``run.json`` keeps what the index shows (every pass's entry, the groups of repeated passes,
@@ -31,10 +31,10 @@ RUN_FILE = "run.json"
 RUN_FORMAT = "graphtrace-run"
 RUN_VERSION = 1
 _MARKER_TEXT = (
-    b"graphtrace writes into this folder: it replaces pass-NNN.*, index.html and run.json here\n"
+    b"graphtrace writes into this folder: it replaces pass-NNN.*, index.html, ranks.html and run.json here\n"
     b"and leaves other files alone. Delete this file to make graphtrace ask before writing here.\n"
 )
-_OURS = re.compile(r"^(pass-\d{3,}\.(svg|png|pdf|dot|json|html)|index\.html|run\.json)$")
+_OURS = re.compile(r"^(pass-\d{3,}\.(svg|png|pdf|dot|json|html)|index\.html|ranks\.html|run\.json)$")
 _MAX_RUN_BYTES = 64 * 1024 * 1024
 _SHOWN_OTHERS = 3
 

@@ -96,8 +96,10 @@ def wait_for_ranks(out: Path, others: list[int], timeout: float = WAIT) -> list[
     return pending
 
 
-def write_rank_index(out: Path, world: int, late: list[int], chosen: list[int] | None = None) -> None:
-    """``OUT/index.html``: each traced rank's folder, and how their gradients differ pass by pass."""
+def write_rank_index(
+    out: Path, world: int, late: list[int], chosen: list[int] | None = None, name: str = "index.html"
+) -> None:
+    """``OUT/index.html`` (or ``name``): each traced rank's folder, and how their gradients differ pass by pass."""
     ranks = list(range(world)) if chosen is None else chosen
     rows = []
     per_rank: dict[int, dict[int, dict[str, Any]]] = {}
@@ -113,7 +115,7 @@ def write_rank_index(out: Path, world: int, late: list[int], chosen: list[int] |
         )
         rows.append(f"<tr><td>{rank}</td><td>{link}</td><td>{escape(state)}</td></tr>")
     compare = _comparison(per_rank, ranks)
-    page = (
+    html = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>graphtrace: '
         f"{world} ranks</title>\n<style>body{{font-family:sans-serif;margin:1.5em}}td,th{{padding:2px 10px;"
         "text-align:left}}.bad{color:#d62728;font-weight:bold}.local{color:#6b6b6b}</style></head><body>\n"
@@ -124,7 +126,7 @@ def write_rank_index(out: Path, world: int, late: list[int], chosen: list[int] |
         + compare
         + "\n</body></html>\n"
     )
-    write_file(out / "index.html", page)
+    write_file(out / name, html)
 
 
 def _grads_after(folder: Path) -> dict[int, dict[str, Any]]:

@@ -100,6 +100,8 @@ def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None
         f"  a child process ran {n} pass{'es' if n != 1 else ''}: {shown_path(folder / name)}/"
         for name, n in writer.children
     ]  # NOTE [a child's folder]
+    if writer.ranks_page:
+        lines.append(f"  their ranks compared: {shown_path(folder / writer.ranks_page)}")
     if writer.index_written:
         lines.append(f"  open {shown_path(folder / 'index.html')}")
     say(*lines)

@@ -21,7 +21,7 @@ from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import WriteError, write_file
 from ..model import SAVE_FORMATS, Pass
 from ..render import charts
-from .children import child_folders, child_rank, claim_folder, in_forked_children
+from .children import child_folders, child_rank, claim_folder, compare_ranks, in_forked_children
 from .folder import Folder, write_run
 from .index import Entry, PassGroup, file_name, index_html
 from .printing import printable
@@ -115,6 +115,7 @@ class Writer:
         self.unclaimed = False  # a child's writer before its first pass: no folder yet
         self.started = time.time()
         self.children: list[tuple[str, int]] = []  # (folder, passes) of the children, after finish
+        self.ranks_page: str | None = None  # their ranks compared (children.compare_ranks)
         in_forked_children(self)
 
     def as_child(self, parent_rank: int | None) -> None:
@@ -293,6 +294,10 @@ class Writer:
             return
         self.children = child_folders(self.out, self.started)
         try:
+            self.ranks_page = compare_ranks(self.out, self.children)
+        except (OSError, GraphtraceError) as exc:  # the parent's own index is still written
+            self._error(f"the children's ranks were not compared: {exc}")
+        try:
             for sig, (number, p) in sorted(self.pending.items(), key=lambda item: item[1][0]):
                 self.groups[sig].drawn.append(number)
                 self._write_group_last(p, number)
@@ -333,6 +338,8 @@ class Writer:
         notes.extend(
             f"A child process ran {n} backward pass{'es' if n != 1 else ''}: see {name}/." for name, n in self.children
         )
+        if self.ranks_page:
+            notes.append(f"The child processes' ranks, their .grad compared pass by pass: see {self.ranks_page}.")
         run = {
             "title": printable(title),
             "command": printable(command),

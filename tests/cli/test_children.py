@@ -91,3 +91,27 @@ def test_a_spawned_childs_writer_claims_its_folder_at_the_first_pass_and_groups_
     last = json.loads((folder / "pass-025.json").read_text())
     x_after = next(n for n in last["nodes"] if n["name"] == "x")["grad_after"]["values"]
     assert round(x_after, 3) == 534.603  # 25 × 21.384121
+
+
+def test_the_childrens_ranks_are_compared_in_ranks_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    import graphtrace
+
+    writer = Writer(tmp_path, ("json",))
+    writer.started -= 1
+    for rank, at in ((0, 7.0), (1, 7.0), (2, 2.0)):  # rank 2's gradient differs (not all-reduced)
+        x = torch.tensor(at, requires_grad=True)
+        with graphtrace.trace(jacobians=False) as t:
+            torch.sin(x**3 + 4).backward()
+        (tmp_path / f"rank-{rank}").mkdir()
+        (tmp_path / f"rank-{rank}" / "pass-001.json").write_text(t.passes[0].to_json())
+    writer.finish(title="t.py", command="graphtrace run t.py", notes=[])
+    assert writer.ranks_page == "ranks.html"
+    page = (tmp_path / "ranks.html").read_text()
+    assert "<h1>3 ranks</h1>" in page and "rank-0/ (no index)" in page
+    # 3·49·cos(347) - 3·4·cos(12) = 21.384121 - 10.126247: no all-reduce, so grey, not red
+    assert '<tr><td>1</td><td>x</td><td><span class="local">11.2579 (not all-reduced in this pass)</span>' in page
+    assert "see ranks.html" in (tmp_path / "index.html").read_text()
+    summary(writer, tmp_path)
+    assert capsys.readouterr().err.splitlines()[-2].startswith("  their ranks compared: ")

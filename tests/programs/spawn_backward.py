@@ -30,6 +30,9 @@ def expect(run):
         assert (p["graph"]["rank"], p["graph"]["world_size"]) == (rank, 2)
         assert round(node(p, "x")["grad_after"]["values"], 6) == 21.384121  # d/dx sin(x**3 + 4) at x = 7
         assert f"see {name}/" in run.index
+    ranks = (run.out / "ranks.html").read_text()  # the children's ranks compared
+    assert 'href="rank-1/index.html"' in ranks and "<tr><td>1</td><td>x</td><td>0</td></tr>" in ranks
+    assert "see ranks.html" in run.index
     p = json.loads((run.out / folders[0] / "pass-001.json").read_text())
     assert node(p, "y")["grad_after"]["values"] == 3.0
     assert (run.out / folders[0] / "index.html").exists()  # written when its target raised
