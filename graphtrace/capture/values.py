@@ -15,8 +15,14 @@ from .._options import VALUE_LIMIT
 JACOBIAN_LIMIT = 64  # local Jacobians are computed when both sides have at most this many
 
 
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
 def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
 def plain(value: Any) -> Any:
@@ -79,7 +85,9 @@ def _stats(t: torch.Tensor, acc: torch.dtype) -> list[float]:
         p = torch.stack(parts)
         return torch.stack([p[:, 0].sum(), p[:, 1].sum().sqrt(), p[:, 2].min(), p[:, 3].max()]).tolist()
     lo, hi = torch.aminmax(t)
-    return torch.stack([t.sum(dtype=acc), _norm(t, acc), lo.to(acc), hi.to(acc)]).tolist()
+    if t.dtype != acc:
+        lo, hi = lo.to(acc), hi.to(acc)
+    return torch.stack([t.sum(dtype=acc), _norm(t, acc), lo, hi]).tolist()
 
 
 def _scaled(t: torch.Tensor, acc: torch.dtype, scale: float) -> tuple[float, float]:
@@ -283,28 +291,29 @@ def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
         return _unread(t, why)
     with unseen():
         t = t.detach()
-        rec: dict[str, Any] = {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": t.numel()}
+        n = t.numel()
+        rec: dict[str, Any] = {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": n}
         if t.layout == torch.sparse_coo:
             rec["layout"] = "sparse_coo"
             rec["values"] = None
             rec.update(_summary(t.coalesce().values()) if t._nnz() else _EMPTY)
             return rec
-        if t.layout != torch.strided or t.device.type == "meta" or t.numel() == 0:
-            rec["values"] = [] if t.numel() == 0 and t.device.type != "meta" else None
+        if t.layout != torch.strided or t.device.type == "meta" or n == 0:
+            rec["values"] = [] if n == 0 and t.device.type != "meta" else None
             rec.update(_EMPTY)
             return rec
         if t._is_zerotensor():  # an efficient zero (double backward) has no storage to read
             t = torch.zeros((), dtype=t.dtype, device=t.device).expand(t.shape)
         try:
-            if t.numel() <= SMALL and t.dtype in _READ_DIRECTLY:  # NOTE [small summaries]
+            if n <= SMALL and t.dtype in _READ_DIRECTLY:  # NOTE [small summaries]
                 values = t.tolist()
                 acc = torch.float64 if t.dtype == torch.float64 else torch.float32
                 small = _small_summary(_flat(values, t.dim()), acc)
                 if small is not None:  # every value is finite: plain() would change none
-                    rec["values"] = values if t.numel() <= limit else None
+                    rec["values"] = values if n <= limit else None
                     rec.update(small)
                     return rec
-            rec["values"] = plain(t.tolist()) if t.numel() <= limit else None
+            rec["values"] = plain(t.tolist()) if n <= limit else None
             rec.update(_summary(t))
         except Exception:  # exotic dtype or subclass: never break the pass
             rec["values"] = None

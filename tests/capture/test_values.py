@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import struct
+from fractions import Fraction
 
 import pytest
 import torch
@@ -148,3 +150,31 @@ def test_passes_of_huge_float64_gradients_are_recorded_and_serialised() -> None:
     for p in t.passes:
         json.loads(p.to_json())
     assert t.passes[0].node("x")["grad_after"]["norm"] == pytest.approx(math.sqrt(3) * 1e200)
+
+
+def _float32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def test_a_small_tensors_mean_and_norm_are_its_exact_ones_rounded() -> None:
+    """NOTE [small summaries]: float32 reductions rounded as they went (9.5e-08 for this mean)."""
+    t = torch.linspace(-10, 10, 10)
+    for limit in (64, 0):
+        rec = record(t, limit)
+        assert rec["mean"] == 0.0 and rec["min"] == -10.0 and rec["max"] == 10.0
+    torch.manual_seed(0)
+    u = torch.randn(8, 8)
+    values = [Fraction(v) for v in u.flatten().tolist()]
+    rec = record(u)
+    assert rec["mean"] == _float32(float(sum(values))) / 64
+    assert rec["norm"] == _float32(math.sqrt(float(sum(v * v for v in values))))
+    assert rec["values"] == u.tolist() and record(u, 0)["norm"] == rec["norm"]
+
+
+def test_signed_zeros_at_the_ends_are_reported_as_torch_reports_them() -> None:
+    for values in ([0.0, -0.0], [-0.0, 0.0, 1.0], [-1.0, 0.0, -0.0]):
+        t = torch.tensor(values)
+        lo, hi = torch.aminmax(t)
+        rec = record(t)
+        assert math.copysign(1, rec["min"]) == math.copysign(1, lo.item()) and rec["min"] == lo.item()
+        assert math.copysign(1, rec["max"]) == math.copysign(1, hi.item()) and rec["max"] == hi.item()
