@@ -83,12 +83,17 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
 def _rows(fn: Any, n_out: int, input_meta: Any) -> list[Any] | None:
     """The node's grad_inputs for each basis vector of its output, or None if it cannot run."""
     rows = []
+    shape, dtype, device = tuple(input_meta.shape), input_meta.dtype, input_meta.device
     with torch.no_grad():
         for k in range(n_out):
-            basis = torch.zeros(n_out, dtype=input_meta.dtype, device=input_meta.device)
-            basis[k] = 1
+            if n_out == 1:  # the one basis vector: a single op, not zeros then a write
+                basis = torch.ones(shape, dtype=dtype, device=device)
+            else:
+                basis = torch.zeros(n_out, dtype=dtype, device=device)
+                basis[k] = 1
+                basis = basis.reshape(shape)
             try:
-                grads = fn(basis.reshape(tuple(input_meta.shape)))
+                grads = fn(basis)
             except Exception:  # freed buffers, unsupported node: no Jacobian, nothing else changes
                 return None
             rows.append(grads if isinstance(grads, tuple) else (grads,))
