@@ -51,6 +51,7 @@ from .ranks import RANK_DIR, write_rank_index
 
 KEY = "graphtrace"  # the key added to the preparation data
 RANKS_PAGE = "ranks.html"  # the parent's comparison of its children's ranks
+_LAST = -(2**31)  # multiprocessing runs exit finalizers from the highest priority to the lowest
 _WORKER_LOOP = ("torch.utils.data._utils.worker", "_worker_loop")
 _BOOTSTRAP = """\
 import sys
@@ -243,25 +244,35 @@ def _is_worker(target: Any) -> bool:
 
 def _traced(run: ChildRun, bootstrap: Callable[[], Any]) -> Any:
     """The child's run (``bootstrap`` returns its exit code) under the run's tracer, into a writer
-    of its own whose folder is claimed at the first pass; a fault of ours: the plain run."""
+    of its own whose folder is claimed at the first pass; a fault of ours: the plain run.
+
+    The writer finishes in multiprocessing's last exit finalizer, which ``_bootstrap`` runs after
+    the target returned or raised and before it shuts threads down (after that no drawing thread
+    could start); silently, as a progress bar would change the child's stderr."""
     try:
-        from .summary import stop_notes
+        from multiprocessing import util
+
         from .writer import Writer
 
         writer = Writer(Path(run["base"]), tuple(run["formats"]), depth=run["depth"], max_passes=run["max_passes"])
         writer.claim_later(run["parent_rank"], run["started"])
         tracer = run_tracer(writer.add, run["values"], run["max_passes"], run["check"])
+        finished: list[bool] = []
+
+        def finish() -> None:
+            if not finished:
+                finished.append(True)
+                with contextlib.suppress(Exception):
+                    writer.finish(title=run["title"], command=run["command"], notes=[], progress=io.StringIO())
+
+        util.Finalize(None, finish, exitpriority=_LAST)
         tracer.__enter__()
     except Exception:
         return bootstrap()
-    code = 1
     try:
         with spawned_children(run):  # its own children in turn
-            code = bootstrap()
+            return bootstrap()
     finally:
         with contextlib.suppress(Exception):
             tracer.__exit__(None, None, None)
-        with contextlib.suppress(Exception):  # silent: a progress bar would change the child's stderr
-            notes = stop_notes(code if isinstance(code, int) else 1, False, writer.count + writer.skipped)
-            writer.finish(title=run["title"], command=run["command"], notes=notes, progress=io.StringIO())
-    return code
+        finish()  # if the finalizer did not run

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from corpus import node
 
-ARGS = ["-q", "--format", "json,svg"]
+ARGS = ["-q", "--format", "json,svg,html"]  # a page is drawn when the child ends
 GRADS = False  # the parent runs no backward; the children's gradients are printed (repr) instead
 
 
@@ -22,7 +22,7 @@ def expect(run):
     folders = sorted(p.name for p in run.out.iterdir() if p.is_dir())  # pid-<pid> sorts first
     assert len(folders) == 3 and folders[0].startswith("pid-") and folders[1:] == ["rank-0", "rank-1"], folders
     # rank 1 ends by sys.exit: its folder is whole; rank 0 by os._exit: its JSON was written at once
-    files = [".graphtrace", "index.html", "pass-001.json", "pass-001.svg", "run.json"]
+    files = [".graphtrace", "index.html", "pass-001.html", "pass-001.json", "pass-001.svg", "run.json"]
     assert sorted(f.name for f in (run.out / "rank-1").iterdir()) == files
     assert "pass-001.json" in {f.name for f in (run.out / "rank-0").iterdir()}
     for name, rank in (("rank-0", 0), ("rank-1", 1)):
@@ -35,7 +35,7 @@ def expect(run):
     assert "see ranks.html" in run.index
     p = json.loads((run.out / folders[0] / "pass-001.json").read_text())
     assert node(p, "y")["grad_after"]["values"] == 3.0
-    assert (run.out / folders[0] / "index.html").exists()  # written when its target raised
+    assert sorted(f.name for f in (run.out / folders[0]).iterdir()) == files[1:]  # whole, though its target raised
     assert f"see {folders[0]}/" in run.index
 
 
