@@ -140,12 +140,13 @@ def _summary(t: torch.Tensor) -> dict[str, Any]:
 
 
 # NOTE [small summaries]: a float tensor of at most SMALL elements is summarised from its
-# values, read once (``tolist``), in Python: min and max as they are, the sum (``math.fsum``)
-# and the norm (of squares exact in float64, or ``math.hypot`` for float64 values) correctly
-# rounded, then rounded to the accumulation dtype as the torch reductions give them (float32,
-# or float64). Torch's float32 reductions round as they go, in an order that depends on the
-# CPU's vector width, so they can be an ulp or more away from this; the rule depends on the
-# size alone, never on ``value_limit``. Non-finite values, magnitudes past _ROOM (where the
+# values, read once (``tolist``), in Python: min and max as they are, the sum by ``math.fsum``
+# (correctly rounded), the norm as the square root of the fsum of the squares (exact in
+# float64 for float32 and narrower values; ``math.hypot``, within an ulp, for float64 ones),
+# both then rounded to the dtype the torch reductions give (float32, or float64). Torch's
+# float32 reductions round as they go, in an order that depends on the CPU's vector width, so
+# they can be an ulp or more away (the mean of a symmetric linspace came out 9.5e-08, not 0);
+# the rule depends on the size alone, never on ``value_limit``. Non-finite values, magnitudes past _ROOM (where the
 # float32 sum of squares would leave the range: NOTE [scaled summaries]) and a min or max of
 # zeros of both signs take the torch route, so those keep what torch reports.
 SMALL = VALUE_LIMIT
