@@ -85,17 +85,37 @@ def tiny_loop(grad: bool) -> Callable[[], object]:
 
 
 def forward(key: str, repeats: int, max_seconds: float) -> dict:
-    """Forward-only work, plain and inside ``graphtrace.trace()`` (no backward), alternated."""
+    """Forward-only work (no backward), plain, inside ``graphtrace.trace()`` and inside a mode that
+    does nothing, alternated; each sample runs ``per_block`` forwards (about 50 ms) in one block."""
     import graphtrace
 
     fn = tiny_loop(key == "tiny") if key in ("tiny", "tiny-nograd") else build(key).loss
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    per_block = max(1, int(0.05 / (time.perf_counter() - t0)))
+
+    def plain() -> None:
+        for _ in range(per_block):
+            fn()
 
     def traced() -> None:
         with graphtrace.trace():
-            fn()
-    res = {"key": key, "mode": "fwd"}
-    res.update(paired({"plain": fn, "trace": traced}, repeats, max_seconds))
+            for _ in range(per_block):
+                fn()
+
+    def empty() -> None:  # the floor: a TorchFunctionMode that only calls through
+        with Passthrough():
+            for _ in range(per_block):
+                fn()
+    res: dict = {"key": key, "mode": "fwd", "per_block": per_block}
+    res.update(paired({"plain": plain, "trace": traced, "empty": empty}, repeats, max_seconds))
     return res
+
+
+class Passthrough(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
 
 
 def measure(key: str, mode: str, repeats: int, max_seconds: float) -> dict:

@@ -111,16 +111,17 @@ FWD_TITLES = {"tiny": "loop of 1000 tiny ops (4 elements, autograd)", "tiny-nogr
 
 def fwd_table(repeats: int, max_seconds: float, threads: int) -> list[str]:
     """Forward-only work (no backward), plain and inside ``graphtrace.trace()``, alternated."""
-    rows = ["| forward only | plain | inside trace() | ratio |", "|---|---:|---:|---:|"]
+    rows = ["| forward only | plain | inside trace() | ratio | a mode that does nothing (the floor) |",
+            "|---|---:|---:|---:|---:|"]
     for key in FWD_KEYS:
         print(f"{key} fwd ...", file=sys.stderr, flush=True)
         r = child(key, "fwd", repeats, max_seconds, threads)
         if "error" in r:
-            rows.append(f"| {key} | error: {r['error']} | | |")
+            rows.append(f"| {key} | error: {r['error']} | | | |")
             continue
-        plain, trace = med(r, "plain"), med(r, "trace")
+        plain, trace, empty = med(r, "plain"), med(r, "trace"), med(r, "empty")
         title = FWD_TITLES.get(key, key + " forward")
-        rows.append(f"| {title} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} |")
+        rows.append(f"| {title} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} | {ratio(empty, plain)} |")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return [*rows, "", f"load average at the end (1, 5, 15 min): {load}"]
 

@@ -174,9 +174,13 @@ class ModuleStack:
 def pure() -> bool:
     """Nodes made now may be called by graphtrace (NOTE [pure nodes] in jacobian.py): no
     saved-tensor hooks (checkpoint, offloading) and no dispatch mode (selective checkpoint)."""
-    return (
-        torch._C._autograd._top_saved_tensors_default_hooks(False) is None and torch._C._len_torch_dispatch_stack() == 0
-    )
+    return _top_saved_hooks(False) is None and _dispatch_modes() == 0
+
+
+_top_saved_hooks = torch._C._autograd._top_saved_tensors_default_hooks  # bound once: called at every op
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._len_torch_function_stack
+_profiling = torch._C._autograd._profiler_enabled
 
 
 def next_sequence_nr() -> int:
@@ -243,10 +247,10 @@ def _value(t: torch.Tensor, limit: int) -> Any:
         and t.is_contiguous()
         and t.numel() > 0
         and not (t.is_conj() or t.is_neg() or t.is_nested or t._is_zerotensor() or wrapped(t))
-        and torch._C._len_torch_function_stack() == 0  # inside our mode: no other mode sees us
-        and torch._C._len_torch_dispatch_stack() == 0
+        and _function_modes() == 0  # inside our mode: no other mode sees us
+        and _dispatch_modes() == 0
+        and not _profiling()
         and _len_pre_dispatch() == 0
-        and not torch._C._autograd._profiler_enabled()
     ):
         return (t.tolist(), t.dtype, limit)
     return record(t, limit)

@@ -93,9 +93,10 @@ class _Mode(TorchFunctionMode):
         tracer = self.tracer
         outer = sys._getframe(1)
         entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
+        door = self.doors.of(caller(outer))[0]
         if tracer is not None and entry is not None:
-            return tracer._backward(entry, args, kwargs)
-        out = self.doors.of(caller(outer))[0](call, args, kwargs)
+            return tracer._backward(entry, args, kwargs, door)
+        out = door(call, args, kwargs)
         if tracer is not None and tracer.modules is not None:
             try:
                 tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since, outer, self.doors)
@@ -194,8 +195,11 @@ class Tracer:
         """Elements up to which forward values are tagged onto new grad_fns (-1: none)."""
         return self.options.value_limit if self.options.values_in(self.trace.count + 1) else -1
 
-    def _backward(self, entry: Entry, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Record one call of a backward entry point; torch's own function does the work.
+    def _backward(
+        self, entry: Entry, args: tuple[Any, ...], kwargs: dict[str, Any], door: Callable[..., Any] = plain_call
+    ) -> Any:
+        """Record one call of a backward entry point; torch's own function does the work, called
+        through ``door`` (NOTE [warnings point home]).
 
         NOTE [ours never breaks theirs]: a fault of ours at any stage (reading the call, building
         the recorder, registering hooks, collecting, storing) gives one warning and the plain
@@ -206,19 +210,21 @@ class Tracer:
         try:
             bound = entry.signature.bind(*args, **kwargs).arguments
         except TypeError:
-            return plain_call(call, args, kwargs)
+            return door(call, args, kwargs)
         nesting = self._nesting
         outer = nesting.current() if nesting is not None else None  # NOTE [nested backward]
         depth = len(nesting.stack()) if nesting is not None else 0
         index = self.trace.count + 1 if outer is None else outer[0].pass_info["index"]
         if depth > MAX_DEPTH:
-            return self._not_drawn(f"nested more than {MAX_DEPTH} deep", call, args, kwargs)  # NOTE [nested backward]
+            why = f"nested more than {MAX_DEPTH} deep"  # NOTE [nested backward]
+            return self._not_drawn(why, call, args, kwargs, door)
         recorder = None
         try:
             if torch._C._functorch.maybe_current_level() is not None or any(
                 isinstance(t, torch.Tensor) and wrapped(t) for t in _roots(entry, bound)
             ):
-                return self._not_drawn("inside torch.func transforms", call, args, kwargs)  # NOTE [unread tensors]
+                why = "inside torch.func transforms"  # NOTE [unread tensors]
+                return self._not_drawn(why, call, args, kwargs, door)
             recorder = self._recorder(entry, bound, index)
             recorder.nesting = nesting
             if outer is not None:
@@ -230,15 +236,15 @@ class Tracer:
                 else {}
             )
         except TooBig:
-            return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs)
+            return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs, door)
         except Exception as exc:
             if recorder is not None:
                 _quietly(recorder.remove_hooks)
             _warn(index, exc)
-            return plain_call(call, args, kwargs)
+            return door(call, args, kwargs)
         returned, error = None, None
         try:
-            returned = plain_call(call, args, kwargs)
+            returned = door(call, args, kwargs)
             return returned
         except BaseException as exc:
             error = exc
@@ -295,10 +301,17 @@ class Tracer:
         finally:
             del frame
 
-    def _not_drawn(self, why: str, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _not_drawn(
+        self,
+        why: str,
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        door: Callable[..., Any] = plain_call,
+    ) -> Any:
         """The plain call, counted in ``not_drawn`` under ``why`` (the run's summary names them)."""
         self.trace.not_drawn[why] = self.trace.not_drawn.get(why, 0) + 1
-        return plain_call(call, args, kwargs)
+        return door(call, args, kwargs)
 
     def _store(self, p: Pass) -> None:
         trace = self.trace

@@ -181,6 +181,7 @@ def _torch_warns() -> None:
     _ = y.grad  # a C++ warning from a tensor attribute
     torch.nn.functional.softmax(y)  # warns with stacklevel=3, through a helper
     torch.nn.functional.gumbel_softmax(x, eps=1e-3)  # a deprecated argument: stacklevel=2
+    torch.autograd.grad(y.sum(), x, only_inputs=False)  # a backward entry point's own warning
 
 
 def _same_warning_from_two_lines() -> None:
@@ -194,7 +195,7 @@ def test_torchs_warnings_point_at_the_callers_lines_as_without_graphtrace() -> N
     plain = _warnings_of(_torch_warns)
     with graphtrace.trace():
         traced = _warnings_of(_torch_warns)
-    assert [m.split()[1] for _, _, m in plain] == ["copy", ".grad", "dimension", "parameter"]
+    assert [m.split()[1] for _, _, m in plain] == ["copy", ".grad", "dimension", "parameter", "argument"]
     assert {f for f, _, _ in plain} == {__file__}
     assert traced == plain
 
