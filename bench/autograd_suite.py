@@ -105,7 +105,9 @@ def _has_timeout_plugin() -> bool:
 def run_mode(mode: str, path: Path, select: list[str], work: Path, opts: argparse.Namespace, tag: str = "") -> dict:
     """One pytest session in ``mode``; its outcomes, exit code and the tail of its output."""
     xml = work / f"{mode}{tag}.xml"
-    args = [str(path), "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={xml}", *select]
+    ids = [s for s in select if "::" in s]  # node ids replace the file (else pytest runs both)
+    rest = [s for s in select if "::" not in s]
+    args = [*(ids or [str(path)]), "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={xml}", *rest]
     if opts.per_test and opts.timeout_plugin:
         args += [f"--timeout={opts.per_test}"]  # pytest-timeout loads itself (entry point)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
