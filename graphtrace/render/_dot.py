@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from .._types import Graph
@@ -57,12 +58,23 @@ def attr_list(attrs: dict[str, str], defaults: dict[str, str] | None = None) -> 
 
 
 # NOTE [light DOT]: what most nodes and edges share is said once, in the ``node`` and ``edge``
-# defaults (an op's box, style, fill and class; a gradient edge's colour, class and label
-# colour), and each element states only where it differs. dot applies defaults exactly as
-# if they were written on each element, so the SVG is byte for byte the same; the source is
-# shorter, and dot parses less.
+# defaults, and each element states only where it differs: per picture, the commonest box,
+# style, fill and class of its nodes (an op's, or a snapshot's dashed "not run" op), and the
+# commonest colour, class and label colour of its edges. Only attributes every node (edge)
+# states are defaulted (and the label colour, which only labelled edges use), so nothing
+# takes a default it did not have; dot applies defaults exactly as if written on each
+# element, so the SVG is byte for byte the same. The source is shorter, and dot parses less.
 NODE_DEFAULTS = {"shape": "box", "style": "filled,rounded", "fillcolor": _labels.FILLS["op"], "class": "gt-op"}
 EDGE_DEFAULTS = {"color": _labels.COLORS["ok"], "class": "gt-edge gt-ok", "fontcolor": "#222222"}
+
+
+def commonest(elements: list[dict[str, str]], fallback: dict[str, str]) -> dict[str, str]:
+    """For each key of ``fallback``: the value most elements that state it have (the first on a tie)."""
+    out = {}
+    for key, value in fallback.items():
+        counts = Counter(e[key] for e in elements if key in e)
+        out[key] = max(counts, key=lambda v: counts[v]) if counts else value
+    return out
 
 
 def title_rows(graph: Graph) -> list[str]:
@@ -192,18 +204,18 @@ def to_dot_source(graph: Graph, *, values: bool = True, clusters: bool = False) 
         head["splines"] = "line"
     lines = [f"digraph {quote(f'pass{index}')} {{"]
     lines += [f"  {k}={quote(v)}" for k, v in head.items()]
-    lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05', **NODE_DEFAULTS})}")
-    lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7', **EDGE_DEFAULTS})}")
-    node_lines = [
-        (n, f"n{dom_id(n)} {attr_list(_node_attrs(graph, n, attrs, values, big), NODE_DEFAULTS)}")
-        for n, attrs in graph.nodes(data=True)
-    ]
+    nodes = [(n, _node_attrs(graph, n, attrs, values, big)) for n, attrs in graph.nodes(data=True)]
+    edges = [(u, v, edge_attrs(u, v, attrs, values, big)) for u, v, attrs in graph.edges(data=True)]
+    node_defaults = commonest([a for _, a in nodes], NODE_DEFAULTS)  # NOTE [light DOT]
+    edge_defaults = commonest([a for _, _, a in edges], EDGE_DEFAULTS)
+    lines.append(f"  node {attr_list({'fontname': FONT, 'fontsize': '11', 'margin': '0.1,0.05', **node_defaults})}")
+    lines.append(f"  edge {attr_list({'fontname': FONT, 'fontsize': '10', 'arrowsize': '0.7', **edge_defaults})}")
+    node_lines = [(n, f"n{dom_id(n)} {attr_list(a, node_defaults)}") for n, a in nodes]
     if clusters:  # NOTE [nested clusters] in _clusters.py
         outside, boxes = nest(graph, node_lines)
         lines += ["  " + line for line in outside] + boxes
     else:
         lines += ["  " + line for _, line in node_lines]
-    for u, v, attrs in graph.edges(data=True):
-        lines.append(f"  n{dom_id(u)} -> n{dom_id(v)} {attr_list(edge_attrs(u, v, attrs, values, big), EDGE_DEFAULTS)}")
+    lines += [f"  n{dom_id(u)} -> n{dom_id(v)} {attr_list(a, edge_defaults)}" for u, v, a in edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
