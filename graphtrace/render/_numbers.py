@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,11 @@ def full(x: Any, dtype: str | None = "float32") -> str:
     """One number at its dtype's full precision (NOTE [numbers that never mislead])."""
     if not isinstance(x, float) or isinstance(x, bool):
         return num(x)
+    return _full(x, dtype)
+
+
+@functools.lru_cache(maxsize=4096)  # a tooltip repeats the numbers of its label and neighbours
+def _full(x: float, dtype: str | None) -> str:
     x += 0.0
     code, start = _PACK.get(dtype or "", ("", 0))
     if not code:

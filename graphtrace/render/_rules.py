@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -32,13 +33,20 @@ def pretty(formula: str, dtype: str | None = None) -> str:
     return text.replace(" * ", " × ")
 
 
+@functools.lru_cache(maxsize=1024)
+def _word(name: str, value_only: bool = False) -> re.Pattern[str]:
+    """The pattern of ``name`` as a whole word of a formula (compiled once per name)."""
+    meta = rf"(?!\s*\.\s*{_META}\b)" if value_only else ""
+    return re.compile(rf"(?<![\w.])\b{re.escape(name)}\b" + meta)
+
+
 def _uses(formula: str, name: str) -> bool:
     """Whether a formula uses ``name``'s value (not only ``name.sizes()`` and the like)."""
-    return re.search(rf"(?<![\w.])\b{re.escape(name)}\b(?!\s*\.\s*{_META}\b)", formula) is not None
+    return _word(name, True).search(formula) is not None
 
 
 def _first_use(formula: str, name: str) -> int:
-    found = re.search(rf"(?<![\w.])\b{re.escape(name)}\b", formula)
+    found = _word(name).search(formula)
     return found.start() if found else len(formula)
 
 
@@ -107,7 +115,7 @@ def _substituted(text: str, names: dict[str, Any]) -> str | None:
         if rec is None or rec.get("values") is None or rec.get("shape") not in ([], None):
             return None
         number = _numbers.full(rec["values"], rec.get("dtype"))
-        text = re.sub(rf"(?<![\w.])\b{re.escape(name)}\b", number, text)
+        text = _word(name).sub(number, text)
     return text
 
 
