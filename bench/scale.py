@@ -85,13 +85,24 @@ def build(shape: str, n: int) -> tuple[Callable[[], Any], Callable[[], None]]:
     return loss, zero
 
 
+def cpu_seconds() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+CPU: dict[int, list[float]] = {}  # id of a timed() result -> the CPU seconds of the same calls
+
+
 def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
-    out = []
+    """Wall seconds of ``repeats`` calls; their CPU seconds (this process and the dot it ran) in CPU[id(result)]."""
+    out, cpu = [], []
     for _ in range(repeats):
         gc.collect()
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
+        cpu.append(cpu_seconds() - c0)
+    CPU[id(out)] = cpu
     return out
 
 
@@ -121,9 +132,13 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
 
     plain()
     res["plain"], res["capture"] = [], []
+    cpu: dict[str, list[float]] = {"plain": [], "capture": []}
     for _ in range(repeats):  # interleaved: plain, traced, plain, traced ...
-        res["plain"] += timed(plain, 1)
-        res["capture"] += timed(capture, 1)
+        for key, fn in (("plain", plain), ("capture", capture)):
+            walls = timed(fn, 1)
+            res[key] += walls
+            cpu[key] += CPU[id(walls)]
+    CPU[id(res["plain"])], CPU[id(res["capture"])] = cpu["plain"], cpu["capture"]
     p = last[0]
     graph = p.graph
     res["nodes"], res["edges"] = graph.number_of_nodes(), graph.number_of_edges()
@@ -146,7 +161,11 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
 
         res["write"] = timed(write, repeats)
         res["html_bytes"] = Path(tmp, "p.html").stat().st_size
+    for key in STEPS:  # CPU seconds beside wall seconds: on a loaded machine, the steadier figure
+        if isinstance(res.get(key), list):
+            res["cpu_" + key] = CPU.get(id(res[key]), [])
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["load"] = os.getloadavg()[0]
     return res
 
 
@@ -170,22 +189,28 @@ def med(res: dict[str, Any], key: str) -> float | None:
     return statistics.median(v) if v else None
 
 
+def both(r: dict[str, Any], key: str) -> str:
+    """Median wall time (median CPU time)."""
+    cpu = med(r, "cpu_" + key)
+    return fmt_s(med(r, key)) + (f" ({fmt_s(cpu)})" if cpu is not None else "")
+
+
 def table(results: list[dict[str, Any]]) -> list[str]:
     rows = [
-        "| shape | nodes → shown | plain fwd+bwd | capture | µs/node | JSON | JSON bytes/node | views.apply "
-        "| auto svg | written pass (json+svg+html) | peak RSS |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| shape | nodes → shown | plain fwd+bwd | capture | capture µs/node (cpu) | JSON | JSON bytes/node "
+        "| views.apply | auto svg | written pass (json+svg+html) | peak RSS | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['shape']} | {r['target']}: error {r['error']} | | | | | | | | | |")
+            rows.append(f"| {r['shape']} | {r['target']}: error {r['error']} | | | | | | | | | | |")
             continue
         n = r["nodes"]
-        cap = med(r, "capture") or 0.0
+        cap = med(r, "cpu_capture") or med(r, "capture") or 0.0
         rows.append(
-            f"| {r['shape']} | {n} → {r['shown']} | {fmt_s(med(r, 'plain'))} | {fmt_s(cap)} | {cap / n * 1e6:.0f} "
-            f"| {fmt_s(med(r, 'json'))} | {r['json_bytes'] / n:.0f} | {fmt_s(med(r, 'apply'))} "
-            f"| {fmt_s(med(r, 'svg'))} | {fmt_s(med(r, 'write'))} | {r['peak_rss_mb']:.0f} MB |"
+            f"| {r['shape']} | {n} → {r['shown']} | {both(r, 'plain')} | {both(r, 'capture')} | {cap / n * 1e6:.0f} "
+            f"| {both(r, 'json')} | {r['json_bytes'] / n:.0f} | {both(r, 'apply')} "
+            f"| {both(r, 'svg')} | {both(r, 'write')} | {r['peak_rss_mb']:.0f} MB | {r.get('load', 0):.1f} |"
         )
     return rows
 
