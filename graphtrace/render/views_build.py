@@ -163,27 +163,33 @@ def _fold_rows(
     """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
     the norms its bars are drawn from, and summary lines."""
     rows, p_norms = [], []
+    nodes = graph.nodes
     for path in group.blocks:
         b_members, b_border = blocks[path]
         label = path[len(group.rel) :]
         g_norm = norm_of(representative(list(b_border.entering.values())))
         p_norm = combined_norm(_leaf_grads(graph, b_members))
-        value = f"in {_numbers.num(g_norm)}" + (f" · params {_numbers.num(p_norm)}" if p_norm is not None else "")
         if p_norm is not None:
             p_norms.append((p_norm, label))
-        step = _steps([graph.nodes[n] for n in b_members])
-        rows.append((step if step is not None else math.inf, [label, value], [g_norm, p_norm]))
+        step = _steps([nodes[n] for n in b_members])
+        rows.append((step if step is not None else math.inf, label, [g_norm, p_norm]))
     rows.sort(key=lambda r: r[0])  # stable: blocks not reached keep their order, last
     lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
+    table = [[label, _row_text(*norms)] for _, label, norms in rows]
+    bars = [norms for _, _, norms in rows]
     if len(rows) > MAX_FOLD_ROWS:
         half, hidden = MAX_FOLD_ROWS // 2, len(rows) - MAX_FOLD_ROWS
-        none: list[float | None] = [None, None]
-        gap = (math.inf, ["…", f"{hidden} blocks not listed (fold=False or --depth N draws them)"], none)
-        rows = [*rows[:half], gap, *rows[-half:]]
+        gap = ["…", f"{hidden} blocks not listed (fold=False or --depth N draws them)"]
+        table = [*table[:half], gap, *table[-half:]]
+        bars = [*bars[:half], [None, None], *bars[-half:]]
     if p_norms:
         lo, hi = min(p_norms), max(p_norms)
         lines.append(f"params ‖g‖ per block {_numbers.num(lo[0])} ({lo[1]}) to {_numbers.num(hi[0])} ({hi[1]})")
-    return [r[1] for r in rows], [r[2] for r in rows], lines
+    return table, bars, lines
+
+
+def _row_text(g_norm: float | None, p_norm: float | None) -> str:
+    return f"in {_numbers.num(g_norm)}" + (f" · params {_numbers.num(p_norm)}" if p_norm is not None else "")
 
 
 def _param_lines(graph: Graph, group: NodeGroup, members: list[Any]) -> tuple[list[Any] | None, list[Any]]:

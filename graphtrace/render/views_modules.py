@@ -143,15 +143,11 @@ def _block_structure(index: ModuleIndex, block: str, members: list[Any]) -> tupl
     """Structure of one block: its class, member (relative path, op) and internal edge multisets."""
     graph = index.graph
     cut = len(block) + 1
-    where = {n: (index.paths[n][-1][cut:], graph.nodes[n].get("op", "")) for n in members}
-    nodes = sorted(Counter(where.values()).items())
+    attrs, adj, paths = graph.nodes, graph.adj, index.paths
+    where = {n: (paths[n][-1][cut:], attrs[n].get("op", "")) for n in members}
+    nodes = sorted(where.values())  # multisets as sorted tuples: compared for equality only
     edges = sorted(
-        Counter(
-            (where[u], where[v], len(a.get("slots") or ()))
-            for u in members
-            for v, a in graph.adj[u].items()
-            if v in where
-        ).items()
+        (where[u], where[v], len(a.get("slots") or ())) for u in members for v, a in adj[u].items() if v in where
     )
     return index.classes.get(block, ""), tuple(nodes), tuple(edges)
 
