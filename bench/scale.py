@@ -153,11 +153,11 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
 
         def write() -> None:  # what the run writer does per pass (cli/writer.py _emit, _draw, _page)
             Path(tmp, "p.json").write_text(p.to_json(), encoding="utf-8")
-            svg = None
-            for fmt, data in render.draw(graph, ["svg"]):
+            svg, view = None, render.view(graph)
+            for fmt, data in render.draw(graph, ["svg"], view=view):
                 svg = data.decode("utf-8")
                 Path(tmp, "p." + fmt).write_bytes(data)
-            Path(tmp, "p.html").write_text(render.to_html(graph, svg=svg), encoding="utf-8")
+            Path(tmp, "p.html").write_text(render.to_html(graph, svg=svg, view=view), encoding="utf-8")
 
         res["write"] = timed(write, repeats)
         res["html_bytes"] = Path(tmp, "p.html").stat().st_size
