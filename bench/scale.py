@@ -114,7 +114,6 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
     from graphtrace.render import views
 
     torch.set_num_threads(1)
-    sys.setrecursionlimit(max(10000, 4 * n))
     loss, zero = build(shape, n)
     res: dict[str, Any] = {"shape": shape, "target": n}
     last: list[Any] = []
@@ -225,7 +224,6 @@ def profile(spec: str) -> None:
     from graphtrace.render import views
 
     shape, size, step = spec.split(":")
-    sys.setrecursionlimit(max(10000, 4 * int(size)))
     loss, _ = build(shape, int(size))
     with graphtrace.trace() as t:
         loss().backward()
