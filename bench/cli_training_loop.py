@@ -7,6 +7,7 @@ CPU times of each and their ratios. Usage, from the repository root:
     .venv/bin/python bench/cli_training_loop.py [--repeat 5] [--threads N] [--script examples/mlp_training.py]
     .venv/bin/python bench/cli_training_loop.py --steps 200      # the small-MLP loop, 200 steps
     .venv/bin/python bench/cli_training_loop.py --start          # the CLI start lines
+    .venv/bin/python bench/cli_training_loop.py --steps 200 --split   # where graphtrace run's time goes
 
 ``--steps N`` runs examples/mlp_training.py's model and data for N steps (a copy written to a
 temporary folder). ``--threads N`` sets OMP_NUM_THREADS for both runs (on a busy machine
@@ -18,6 +19,11 @@ the user's to import; graphtrace imports it before the script's first line, so i
 both). Such a script runs no backward pass, so graphtrace writes nothing; the difference is
 graphtrace's own imports, option parsing, folder, tracer set-up and end. Also timed:
 ``graphtrace --help`` and ``graphtrace --version`` against ``python -c pass``.
+
+``--split`` (with ``--steps``) adds two runs between python and ``graphtrace run``: the loop
+inside ``with graphtrace.trace(...)`` as ``run`` sets it up but with no writer (capture alone),
+and ``graphtrace run -f json`` (no pictures): so capture, the CLI with JSON and index, and the
+drawing (SVG and HTML, ``dot`` included) each show as a difference.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ for step in range({steps}):
     optimizer.step()
 print(f"loss {{loss.item():.4f}}")
 '''
+TRACED = "import graphtrace\n\nwith graphtrace.trace(keep=False, jacobian_passes=20, on_pass=lambda p: None):\n"
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, float]:
@@ -106,6 +113,7 @@ def main() -> None:
     parser.add_argument("--script", default="examples/mlp_training.py")
     parser.add_argument("--steps", type=int, default=None, help="the small MLP loop for N steps instead of --script")
     parser.add_argument("--start", action="store_true", help="the CLI start lines instead of a training loop")
+    parser.add_argument("--split", action="store_true", help="with --steps: also capture alone and run -f json")
     parser.add_argument("--threads", type=int, default=None)
     opts = parser.parse_args()
     env = dict(os.environ)
@@ -136,14 +144,16 @@ def main() -> None:
             if opts.steps is not None:
                 script = os.path.join(tmp, f"mlp_{opts.steps}_steps.py")
                 Path(script).write_text(LOOP.format(steps=opts.steps))
-            times = interleaved(
-                {
-                    "python": [python, script],
-                    "graphtrace run": [graphtrace, "run", "-q", "--out", out, script],
-                },
-                env,
-                opts.repeat,
-            )
+            cmds = {"python": [python, script]}
+            if opts.split and opts.steps is not None:
+                traced = os.path.join(tmp, f"mlp_{opts.steps}_steps_traced.py")
+                Path(traced).write_text(
+                    TRACED + "".join(f"    {line}\n" for line in Path(script).read_text().splitlines())
+                )
+                cmds["python, in trace()"] = [python, traced]
+                cmds["run -f json"] = [graphtrace, "run", "-q", "-f", "json", "--out", out, script]
+            cmds["run"] = [graphtrace, "run", "-q", "--out", out, script]
+            times = interleaved(cmds, env, opts.repeat)
             label = f"{opts.steps} steps of the small MLP" if opts.steps is not None else opts.script
     print(
         f"{label}  ({opts.repeat} interleaved rounds, torch threads {threads}, load average {os.getloadavg()[0]:.1f})"
@@ -155,7 +165,9 @@ def main() -> None:
         diff("--version - python -c pass", times["graphtrace --version"], times["python -c pass"])
         diff("CLI start (run S - python S)", times["graphtrace run -q S"], times["python S"])
     else:
-        ratio("ratio run / python", times["graphtrace run"], times["python"])
+        for name in times:
+            if name != "python":
+                ratio(f"{name} / python", times[name], times["python"])
 
 
 if __name__ == "__main__":
