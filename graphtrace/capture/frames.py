@@ -186,7 +186,7 @@ class Names:
     def _add_module(self, owner: str, module: torch.nn.Module) -> None:
         for pname, p in module.named_parameters():
             self.params.setdefault(id(p), (owner, pname))
-        if torch.distributed.is_available() and torch.distributed.is_initialized():  # NOTE [sharded parameters]
+        if "torch.distributed.fsdp" in sys.modules and torch.distributed.is_initialized():  # NOTE [sharded parameters]
             for key, (name, sharded) in fsdp_params(owner, module).items():
                 self.params.setdefault(key, name)
                 self.shards.setdefault(key, sharded)

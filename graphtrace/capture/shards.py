@@ -20,7 +20,9 @@ import torch
 # ``.grad`` (what the script sees, as ``p.to_local()`` and ``p.grad.to_local()``). FSDP2 offers no
 # public map from a sharded parameter to its unsharded one: it is read from FSDP's own state
 # (``_get_fsdp_state()._fsdp_param_groups[*].fsdp_params``: ``sharded_param``,
-# ``_unsharded_param``, ``_module_info``); when that is not there, nothing is added.
+# ``_unsharded_param``, ``_module_info``); when that is not there, nothing is added. It is
+# looked for only once ``torch.distributed.fsdp`` is imported and a process group exists, so
+# other runs (DDP included) pay nothing for it.
 
 
 def fsdp_params(owner: str, module: torch.nn.Module) -> dict[int, tuple[tuple[str, str], torch.Tensor]]:
