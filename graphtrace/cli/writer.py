@@ -105,10 +105,10 @@ class Writer:
         self._jobs: list[Future[Any]] = []
         # NOTE [pass page links]: a pass's page links to the previous and next page written;
         # the next is known only when it comes, so each page waits (as graph, entry and its
-        # drawing job) until then, or until finish(). A child's pages link nothing.
+        # drawing job) until then, or until finish(). A forked child's pages link nothing.
         self._page_wait: tuple[Any, Entry, Future[Any]] | None = None
         self._last_page: Entry | None = None
-        self.child = False  # NOTE [forked children]: this is a child's copy, writing into its own folder
+        self.child = False  # NOTE [forked children]: this is a forked child's copy, writing into its own folder
         self.base = self.out  # a child's folder is chosen in here (NOTE [a child's folder])
         self.parent_rank: int | None = None
         self.held: Folder | None = None  # a child's rank folder, locked while the child lives
@@ -193,7 +193,7 @@ class Writer:
         if "json" in self.formats:
             self._save(entry, "json", p.to_json())
         if any(f != "json" for f in self.formats):
-            if self._pool is None:  # a child: drawn here and now
+            if self._pool is None:  # a forked child: drawn here and now
                 drawn: Future[Any] = Future()
                 drawn.set_result(self._draw(p.graph, entry))
                 if "html" in self.formats:
@@ -285,7 +285,7 @@ class Writer:
         """Write the pending last passes of groups, wait for drawings, write index.html.
 
         Ctrl-C while waiting cancels the drawings not yet started; the index is written anyway.
-        A child's copy has written everything already and writes no index.
+        A forked child's copy has written everything already and writes no index.
         """
         if self.child or self._pool is None:
             return
