@@ -111,7 +111,7 @@ FWD_TITLES = {"tiny": "loop of 1000 tiny ops (4 elements, autograd)", "tiny-nogr
 
 def fwd_table(repeats: int, max_seconds: float, threads: int) -> list[str]:
     """Forward-only work (no backward), plain and inside ``graphtrace.trace()``, alternated."""
-    rows = ["| forward only | plain | inside trace() | ratio | a mode that does nothing (the floor) |",
+    rows = ["| forward only (per forward) | plain | inside trace() | ratio | a mode that does nothing (the floor) |",
             "|---|---:|---:|---:|---:|"]
     for key in FWD_KEYS:
         print(f"{key} fwd ...", file=sys.stderr, flush=True)
@@ -119,7 +119,8 @@ def fwd_table(repeats: int, max_seconds: float, threads: int) -> list[str]:
         if "error" in r:
             rows.append(f"| {key} | error: {r['error']} | | | |")
             continue
-        plain, trace, empty = med(r, "plain"), med(r, "trace"), med(r, "empty")
+        n = r.get("per_block", 1)  # forwards per sample: times are per forward
+        plain, trace, empty = (med(r, k) / n if med(r, k) else None for k in ("plain", "trace", "empty"))
         title = FWD_TITLES.get(key, key + " forward")
         rows.append(f"| {title} | {fmt_s(plain)} | {fmt_s(trace)} | {ratio(trace, plain)} | {ratio(empty, plain)} |")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

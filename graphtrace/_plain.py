@@ -37,28 +37,29 @@ class Doors:
 
     def __init__(self) -> None:
         # (id(code), offset) -> (code, globals, door, line); the code is held, so its id stays its own
-        self._made: dict[tuple[int, int], tuple[types.CodeType, dict[str, Any], Callable[..., Any], int]] = {}
+        self._made: dict[tuple[int, int], tuple[Any, Any, Callable[..., Any], int]] = {}
 
-    def of(self, frame: types.FrameType) -> tuple[Callable[..., Any], int]:
-        """(the door for the instruction ``frame`` is at, that instruction's line; 0 if none)."""
+    def of(self, frame: types.FrameType) -> tuple[Any, Any, Callable[..., Any], int]:
+        """(code, globals, the door for the instruction ``frame`` is at, that instruction's line:
+        0 if it has none, and the door is then ``plain_call``)."""
         code = frame.f_code
         made = self._made.get((id(code), frame.f_lasti))
         if made is not None and made[0] is code and made[1] is frame.f_globals:
-            return made[2], made[3]
+            return made
         return self._make(frame)
 
-    def _make(self, frame: types.FrameType) -> tuple[Callable[..., Any], int]:
+    def _make(self, frame: types.FrameType) -> tuple[Any, Any, Callable[..., Any], int]:
         code, line = frame.f_code, frame.f_lineno
         if not isinstance(line, int) or line < 1:  # no line to point at: as before, plain_call
-            return plain_call, 0
+            return (code, frame.f_globals, plain_call, 0)
         door = types.FunctionType(
             _TEMPLATE.replace(co_filename=code.co_filename, co_firstlineno=line, co_name=DOOR, co_qualname=DOOR),
             frame.f_globals,
         )
         if len(self._made) >= _MAX_DOORS:
             self._made.clear()
-        self._made[(id(code), frame.f_lasti)] = (code, frame.f_globals, door, line)
-        return door, line
+        made = self._made[(id(code), frame.f_lasti)] = (code, frame.f_globals, door, line)
+        return made
 
     def clear(self) -> None:
         self._made.clear()

@@ -24,7 +24,7 @@ import torch
 from torch.overrides import handle_torch_function
 
 Fn = Callable[..., Any]
-_DISPATCH = handle_torch_function.__code__
+DISPATCH = handle_torch_function.__code__  # the code of torch's dispatch to a mode
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _TENSOR = os.path.join("torch", "_tensor.py")
 _AUTOGRAD = os.path.join("torch", "autograd", "__init__.py")
@@ -82,7 +82,7 @@ def resolve(func: Any, outer: types.FrameType) -> tuple[Entry | None, Any]:
     found = _BY_FUNCTION.get(id(func))
     if found is not None and found.function is func:
         return found, func
-    if outer.f_code is not _DISPATCH:  # an op dispatched from C++: no wrapper in between
+    if outer.f_code is not DISPATCH:  # an op dispatched from C++: no wrapper in between
         return None, func
     caller = outer.f_back
     return entry_of(func, caller), plain(func, caller)
@@ -91,7 +91,7 @@ def resolve(func: Any, outer: types.FrameType) -> tuple[Entry | None, Any]:
 def caller(outer: types.FrameType) -> types.FrameType:
     """The frame whose line a call to our mode belongs to: the caller of the torch Python function
     that dispatched (``outer`` is its ``handle_torch_function``), else ``outer`` itself (a C++ op)."""
-    if outer.f_code is _DISPATCH:
+    if outer.f_code is DISPATCH:
         dispatcher = outer.f_back
         if dispatcher is not None and dispatcher.f_back is not None:
             return dispatcher.f_back

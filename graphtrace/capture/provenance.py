@@ -274,7 +274,7 @@ def _site(frame: Any, modules: ModuleStack | None, doors: Doors) -> Site:
     module = modules.stack[-1] if modules is not None and modules.stack else _NO_MODULE
     if frame is None:
         return (None, 0, module, pure())
-    return (frame.f_code.co_filename, doors.of(frame)[1] or frame.f_lineno, module, pure())
+    return (frame.f_code.co_filename, doors.of(frame)[3] or frame.f_lineno, module, pure())
 
 
 def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int) -> None:

@@ -16,7 +16,7 @@ from .._options import SnapshotOptions, TraceOptions
 from .._plain import Doors, plain_call
 from ..model import Pass, Trace
 from .check import Calls, FunctionApply, annotate
-from .entry import Entry, caller, resolve
+from .entry import DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
 from .nested import MAX_DEPTH, Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
@@ -93,7 +93,7 @@ class _Mode(TorchFunctionMode):
         tracer = self.tracer
         outer = sys._getframe(1)
         entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
-        door = self.doors.of(caller(outer))[0]
+        door = self.doors.of(outer if outer.f_code is not DISPATCH else caller(outer))[2]  # NOTE [warnings point home]
         if tracer is not None and entry is not None:
             return tracer._backward(entry, args, kwargs, door)
         out = door(call, args, kwargs)
