@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 SHAPES = ("seq", "chain", "fanin")
 SIZES = (1000, 3000, 10000, 30000, 100000)
 STEPS = ("plain", "capture", "json", "apply", "svg", "write")
+SNAPSHOT_FROM = 100_000  # a traced backward of 100k nodes crashes the process (segfault in torch's C++):
+# from this size the pass is ``graphtrace.snapshot(loss)`` (structure and values, no gradients)
 
 
 def build(shape: str, n: int) -> tuple[Callable[[], Any], Callable[[], None]]:
@@ -115,7 +117,7 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     loss, zero = build(shape, n)
-    res: dict[str, Any] = {"shape": shape, "target": n}
+    res: dict[str, Any] = {"shape": shape, "target": n, "pass": "snapshot" if n >= SNAPSHOT_FROM else "backward"}
     last: list[Any] = []
 
     def plain() -> None:
@@ -125,6 +127,9 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
     def capture() -> None:
         zero()
         last.clear()
+        if n >= SNAPSHOT_FROM:  # see SNAPSHOT_FROM
+            last.append(graphtrace.snapshot(loss()))
+            return
         with graphtrace.trace() as t:
             loss().backward()
         last.append(t.passes[-1])
@@ -206,8 +211,10 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             continue
         n = r["nodes"]
         cap = med(r, "cpu_capture") or med(r, "capture") or 0.0
+        kind = " (snapshot)" if r.get("pass") == "snapshot" else ""
         rows.append(
-            f"| {r['shape']} | {n} → {r['shown']} | {both(r, 'plain')} | {both(r, 'capture')} | {cap / n * 1e6:.0f} "
+            f"| {r['shape'] + kind} | {n} → {r['shown']} | {both(r, 'plain')} | {both(r, 'capture')} "
+            f"| {cap / n * 1e6:.0f} "
             f"| {both(r, 'json')} | {r['json_bytes'] / n:.0f} | {both(r, 'apply')} "
             f"| {both(r, 'svg')} | {both(r, 'write')} | {r['peak_rss_mb']:.0f} MB | {r.get('load', 0):.1f} |"
         )
