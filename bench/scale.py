@@ -36,8 +36,11 @@ HERE = Path(__file__).resolve().parent
 SHAPES = ("seq", "chain", "fanin")
 SIZES = (1000, 3000, 10000, 30000, 100000)
 STEPS = ("plain", "capture", "json", "apply", "svg", "write")
-SNAPSHOT_FROM = 100_000  # a traced backward of 100k nodes crashes the process (segfault in torch's C++):
-# from this size the pass is ``graphtrace.snapshot(loss)`` (structure and values, no gradients)
+SNAPSHOT_FROM = 100_000  # past capture's 20,000-node limit, freeing a 100k-deep autograd graph that
+# graphtrace walked crashes the process (segfault); so from this size the pass is
+# ``graphtrace.snapshot(loss)`` (structure and values, no gradients), its graph kept in KEEP until
+# the child ends by os._exit
+KEEP: list[Any] = []
 
 
 def build(shape: str, n: int) -> tuple[Callable[[], Any], Callable[[], None]]:
@@ -128,7 +131,8 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
         zero()
         last.clear()
         if n >= SNAPSHOT_FROM:  # see SNAPSHOT_FROM
-            last.append(graphtrace.snapshot(loss()))
+            KEEP.append(loss())
+            last.append(graphtrace.snapshot(KEEP[-1]))
             return
         with graphtrace.trace() as t:
             loss().backward()
@@ -259,7 +263,7 @@ def main() -> None:
     if args.child:
         shape, n, repeats = args.child.split(":")
         print("RESULT " + json.dumps(measure(shape, int(n), int(repeats))), flush=True)
-        return
+        os._exit(0)  # see SNAPSHOT_FROM
     if args.profile:
         profile(args.profile)
         return
