@@ -135,8 +135,8 @@ def test_no_values_records_structure_only(tmp_path: Path) -> None:
 
 def test_depth_goes_to_the_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
-    real = render.to_dot
-    monkeypatch.setattr(render, "to_dot", lambda g, **kw: seen.append(kw) or real(g, **kw))
+    real = render.view  # the writer reduces each pass once, then draws that view (render.view)
+    monkeypatch.setattr(render, "view", lambda g, **kw: seen.append(kw) or real(g, **kw))
     out = tmp_path / "out"
     assert invoke("run", "-q", "--depth", "1", "-f", "dot", "-o", str(out), write(tmp_path, CHAIN)).exit_code == 0
     assert seen == [{"depth": 1}] and (out / "pass-001.dot").read_text().startswith("digraph")
