@@ -214,7 +214,18 @@ def main() -> None:
                 f"- targets: {TARGETS}", "- times are medians; ratios are graphtrace / reference", *LEGEND, "",
                 *lines, *([""] + ["## Errors", ""] + bad if bad else []), "",
                 "## Raw results", "", "```json", json.dumps(results, indent=1, sort_keys=True), "```", ""]
-        Path(args.out).write_text("\n".join(text), encoding="utf-8")
+        Path(args.out).write_text("\n".join(text) + kept_sections(Path(args.out)), encoding="utf-8")
+
+
+def kept_sections(path: Path) -> str:
+    """The sections other benches wrote after the raw results of ``path`` (kept when this table is redone)."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    start = old.find("## Raw results")
+    end = old.find("\n```\n", old.find("```json", start)) if start >= 0 else -1
+    return old[end + len("\n```\n"):].lstrip("\n") if end >= 0 else ""
 
 
 if __name__ == "__main__":
