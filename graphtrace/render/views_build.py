@@ -162,18 +162,17 @@ def _fold_rows(
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
     the norms its bars are drawn from, and summary lines."""
-    rows, p_norms = [], []
+    rows = []
     nodes = graph.nodes
     for path in group.blocks:
         b_members, b_border = blocks[path]
         label = path[len(group.rel) :]
         g_norm = norm_of(representative(list(b_border.entering.values())))
         p_norm = combined_norm(_leaf_grads(graph, b_members))
-        if p_norm is not None:
-            p_norms.append((p_norm, label))
         step = _steps([nodes[n] for n in b_members])
         rows.append((step if step is not None else math.inf, label, [g_norm, p_norm]))
     rows.sort(key=lambda r: r[0])  # stable: blocks not reached keep their order, last
+    p_norms = [(norms[1], label) for _, label, norms in rows if norms[1] is not None]
     lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
     table = [[label, _row_text(*norms)] for _, label, norms in rows]
     bars = [norms for _, _, norms in rows]
@@ -182,9 +181,14 @@ def _fold_rows(
         gap = ["…", f"{hidden} blocks not listed (fold=False or --depth N draws them)"]
         table = [*table[:half], gap, *table[-half:]]
         bars = [*bars[:half], [None, None], *bars[-half:]]
-    if p_norms:
-        lo, hi = min(p_norms), max(p_norms)
-        lines.append(f"params ‖g‖ per block {_numbers.num(lo[0])} ({lo[1]}) to {_numbers.num(hi[0])} ({hi[1]})")
+    if p_norms:  # ties: the block the gradient reached first names the end
+        lo = min(p_norms, key=lambda r: r[0])
+        hi = max(p_norms, key=lambda r: r[0])
+        if lo[0] == hi[0]:
+            which = "" if len(p_norms) == len(rows) else " with parameters"
+            lines.append(f"params ‖g‖ {_numbers.num(lo[0])} in each of the {len(p_norms)} blocks{which}")
+        else:
+            lines.append(f"params ‖g‖ per block {_numbers.num(lo[0])} ({lo[1]}) to {_numbers.num(hi[0])} ({hi[1]})")
     return table, bars, lines
 
 

@@ -315,6 +315,16 @@ def test_fold_draws_identical_blocks_once_with_a_table():
     assert v.graph["view_note"].startswith("folded transformer.h.0-3 (Block) ×4")
 
 
+def test_a_fold_whose_blocks_have_equal_parameter_gradients_says_so_and_names_no_block():
+    b = Builder()
+    x = b.add("SumBackward0")
+    b.edge(b.add("output", kind="root"), x)
+    for i in reversed(range(12)):  # every block's weight and bias gradient norm 1: sqrt(2) per block
+        x = b.linear(x, f"seq.{i}", 1.0)
+    ((node),) = groups(views.apply(b.g, fold=True)).values()
+    assert node["lines"][-1] == "params ‖g‖ 1.4142 in each of the 12 blocks"  # was "1.4142 (seq.0) to 1.4142 (seq.9)"
+
+
 def test_fold_breaks_runs_at_a_different_block_and_at_expand():
     gs = groups(views.apply(gpt_graph(6, extra_op_block=2), fold=True))
     assert list(gs) == ["f:transformer.h.3..5", "f:transformer.h.0..1"]
