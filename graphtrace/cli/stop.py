@@ -54,3 +54,18 @@ class TermGuard:
             self.finish(signal.Signals(signum).name)
         finally:
             os.kill(os.getpid(), signum)
+
+
+# NOTE [signals reach the main thread]: the kernel gives a process's SIGINT or SIGTERM to any
+# thread that does not block it, and python runs its handler only in the main thread, at its
+# next bytecode. Landing on one of graphtrace's drawing threads, a Ctrl-C during the script's
+# ``time.sleep(60)`` (or any blocking call) would wait for that call to end, where plain python
+# stops at once. So graphtrace's own threads block these signals, and the kernel hands them to
+# the main thread as without graphtrace.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def leave_signals_to_the_main_thread() -> None:
+    """Block SIGINT and SIGTERM in the calling thread, one of ours (NOTE [signals reach the main thread])."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

@@ -25,6 +25,7 @@ from .children import child_folders, child_rank, claim_folder, compare_ranks, in
 from .folder import Folder, write_run
 from .index import Entry, PassGroup, file_name, index_html
 from .printing import printable
+from .stop import leave_signals_to_the_main_thread
 
 FORMATS = tuple(f for f in SAVE_FORMATS if f != "graphml")  # what a run folder holds per pass
 ALWAYS = 20
@@ -100,7 +101,9 @@ class Writer:
         self.no_dot: str = ""
         self.runs: list[list[Any]] = []  # consecutive passes alike: [first, last, entry]
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="graphtrace-render"
+            max_workers=workers or min(4, os.cpu_count() or 1),
+            thread_name_prefix="graphtrace-render",
+            initializer=leave_signals_to_the_main_thread,
         )
         self._jobs: list[Future[Any]] = []
         # NOTE [pass page links]: a pass's page links to the previous and next page written;
