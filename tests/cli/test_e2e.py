@@ -94,6 +94,13 @@ def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_p
 
 
 @pytest.mark.dot
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A suite started in the background by a shell without job control (nohup ... &, some CI
+    # runners) ignores SIGINT, and a python started so ignores Ctrl-C too, with or without
+    # graphtrace (seen: the child's SigIgn had SIGINT set). The child gets a terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path, our_frames) -> None:
     script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
     proc = subprocess.Popen(
@@ -103,6 +110,7 @@ def test_ctrl_c_gives_130_and_keeps_the_passes(tmp_path: Path, our_frames) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     assert proc.stdout.readline() == "two passes done\n"
     proc.send_signal(signal.SIGINT)
