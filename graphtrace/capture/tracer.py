@@ -18,6 +18,7 @@ from ..model import Pass, Trace
 from .check import Calls, FunctionApply, annotate
 from .entry import DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
+from .modes import leave, sweep
 from .nested import MAX_DEPTH, Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
 from .recorder import PassRecorder
@@ -80,6 +81,8 @@ def _call(entry: Entry, a: dict[str, Any]) -> dict[str, Any]:
 class _Mode(TorchFunctionMode):
     """Sees every torch call in the block: backward calls are recorded, new grad_fns tagged."""
 
+    graphtrace_mode = True  # what ``modes.sweep`` looks for
+
     def __init__(self, tracer: Tracer) -> None:
         super().__init__()
         self.tracer: Tracer | None = tracer  # None: left from another thread (NOTE [a mode per thread])
@@ -138,7 +141,7 @@ class Tracer:
         if self.options.provenance:
             self.modules = ModuleStack()
         self.since = next_sequence_nr()
-        _sweep()
+        sweep()
         self._mode = _Mode(self)
         self._nesting = Nesting(self._mode)
         TorchFunctionMode.__enter__(self._mode)
@@ -149,7 +152,7 @@ class Tracer:
     def __exit__(self, *exc: Any) -> None:
         try:
             if self._mode is not None:
-                _leave(self._mode)
+                leave(self._mode)
         finally:
             self._mode = None
             self.table.clear()
@@ -319,53 +322,6 @@ class Tracer:
             trace.passes.append(p)
         trace.count += 1
         self.tag_limit = self._tag_limit()
-
-
-def _leave(mode: _Mode) -> None:
-    """Take ``mode`` off the torch function mode stack it was pushed on.
-
-    NOTE [a mode per thread]: torch keeps a stack of modes per thread, and a thread can only
-    change its own. Left from the thread that entered it, the mode is removed from that stack
-    (modes pushed after it and still there stay, in order). Left from another thread, whose
-    stack it is not on, nothing is popped there; the mode, still on its thread's stack, forgets
-    its trace and from then on passes every call through unchanged, recording nothing. It cannot
-    take itself off later either: torch holds a mode off the stack while its own
-    ``__torch_function__`` runs and pushes it back after (StashTorchFunctionModeGuard in C++,
-    ``_pop_mode_temporarily`` in Python), and the stack is C++ thread-local state no other
-    thread reaches. So the entering thread's next ``trace()`` entry or exit sweeps such left
-    modes off its stack (``_sweep``); until then ``_get_current_function_mode_stack()`` lists it.
-    """
-    if threading.get_ident() != mode.thread:
-        mode.tracer = None
-        return
-    above = []
-    while torch._C._len_torch_function_stack() > 0:
-        top = torch._C._pop_torch_function_stack()
-        if top is mode:
-            break
-        above.append(top)
-    else:
-        mode.tracer = None  # not on this thread's stack any more
-    for m in reversed(above):
-        torch._C._push_on_torch_function_stack(m)
-    _sweep()
-
-
-def _left(mode: Any) -> bool:
-    return isinstance(mode, _Mode) and mode.tracer is None
-
-
-def _sweep() -> None:
-    """Take the modes of traces left from another thread off this thread's stack (NOTE [a mode per thread])."""
-    if not any(_left(torch._C._get_function_stack_at(i)) for i in range(torch._C._len_torch_function_stack())):
-        return
-    kept = []
-    while torch._C._len_torch_function_stack() > 0:
-        top = torch._C._pop_torch_function_stack()
-        if not _left(top):
-            kept.append(top)
-    for m in reversed(kept):
-        torch._C._push_on_torch_function_stack(m)
 
 
 def _warn(index: int, exc: BaseException) -> None:
