@@ -22,10 +22,12 @@ import torch
 #   way to run a call in the main thread), for a sweep that the main thread runs between two
 #   of its bytecodes, before its next line, even one blocked in ``join()`` at the time;
 # - in any case, at that thread's next ``trace()`` entry or exit.
-# A sweep keeps every other mode in its order. A sweep that finds nothing to take (the main
-# thread was inside the left mode's own ``__torch_function__`` at that moment, so the mode was
-# held off the stack) leaves it to the next ``trace()`` of that thread; until then the inert
-# mode is listed by ``torch.overrides._get_current_function_mode_stack()`` and changes nothing.
+# A sweep keeps every other mode in its order. A sweep cannot find the mode while the main
+# thread runs a torch call through it (its handler holds it off the stack): it asks again a
+# few times, and the handler asks once more as it returns (``ask_again``), which CPython runs
+# at the main thread's next check between bytecodes, the mode being back on the stack by then.
+# Until it is swept the inert mode is listed by
+# ``torch.overrides._get_current_function_mode_stack()`` and changes nothing.
 
 
 def leave(mode: Any) -> None:
@@ -33,6 +35,8 @@ def leave(mode: Any) -> None:
     if threading.get_ident() != mode.thread:
         mode.tracer = None
         if mode.thread == threading.main_thread().ident:
+            _unswept.append(mode)
+            _tries[0] = 0
             _ask_the_main_thread()
         return
     above = []
@@ -57,19 +61,36 @@ def sweep() -> None:
     depth = torch._C._len_torch_function_stack()
     if not any(_left(torch._C._get_function_stack_at(i)) for i in range(depth)):
         return
-    kept = []
+    kept, taken = [], set()
     while torch._C._len_torch_function_stack() > 0:
         top = torch._C._pop_torch_function_stack()
-        if not _left(top):
+        if _left(top):
+            taken.add(id(top))
+        else:
             kept.append(top)
     for m in reversed(kept):
         torch._C._push_on_torch_function_stack(m)
+    _unswept[:] = [m for m in _unswept if id(m) not in taken]
+
+
+_unswept: list[Any] = []  # modes left from a worker, still to take off the main thread's stack
+_TRIES = 1024  # failed sweeps asked again in a row, at most (a few ms)
+_tries = [0]
+
+
+def ask_again() -> None:
+    """Called as a left mode's handler returns: ask the main thread to sweep, if it still has to."""
+    if _unswept and threading.get_ident() == _unswept[0].thread:
+        _tries[0] = 0
+        _ask_the_main_thread()
 
 
 def _pending_sweep(_: Any) -> int:
     """Run by the main thread between two bytecodes; never raises (a -1 would raise there)."""
     try:
         sweep()
+        if _unswept and _tries[0] < _TRIES:
+            _ask_the_main_thread()  # its handler holds it off the stack: ask again
     except BaseException:  # nothing of ours may reach the script's main thread
         pass
     return 0
@@ -80,6 +101,7 @@ _SWEEP = _PENDING(_pending_sweep)  # kept alive here: CPython holds only the poi
 
 
 def _ask_the_main_thread() -> None:
+    _tries[0] += 1
     try:
         add = ctypes.pythonapi.Py_AddPendingCall
         add.argtypes = [_PENDING, ctypes.c_void_p]

@@ -18,7 +18,7 @@ from ..model import Pass, Trace
 from .check import Calls, FunctionApply, annotate
 from .entry import DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
-from .modes import leave, sweep
+from .modes import ask_again, leave, sweep
 from .nested import MAX_DEPTH, Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
 from .recorder import PassRecorder
@@ -98,8 +98,13 @@ class _Mode(TorchFunctionMode):
         entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
         door = self.doors.of(outer if outer.f_code is not DISPATCH else caller(outer))[2]  # NOTE [warnings point home]
         if tracer is not None and entry is not None:
-            return tracer._backward(entry, args, kwargs, door)
+            out = tracer._backward(entry, args, kwargs, door)
+            if self.tracer is None:  # left from another thread while this pass ran
+                ask_again()
+            return out
         out = door(call, args, kwargs)
+        if tracer is None:
+            ask_again()  # NOTE [a mode per thread]
         if tracer is not None and tracer.modules is not None:
             try:
                 tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since, outer, self.doors)

@@ -101,3 +101,22 @@ def test_leaving_a_trace_keeps_a_mode_entered_after_it() -> None:
     assert Count.calls == 2  # ones and sum
     user_mode.__exit__(None, None, None)
     assert not torch.overrides._is_torch_function_mode_enabled()
+
+
+def test_a_trace_left_by_a_worker_while_its_backward_runs_is_off_the_main_stack_after_it() -> None:
+    t = graphtrace.trace()
+    t.__enter__()
+    x = torch.tensor(2.0, requires_grad=True)
+
+    def leave_from_a_worker(g: torch.Tensor) -> torch.Tensor:  # runs inside the traced backward
+        worker = threading.Thread(target=t.__exit__, args=(None, None, None))
+        worker.start()
+        worker.join()
+        return g
+
+    x.register_hook(leave_from_a_worker)
+    (x**3).backward()
+    stack = torch.overrides._get_current_function_mode_stack()
+    assert stack == []
+    assert x.grad.item() == 12.0
+    assert t.count == 1  # the pass that was running when it was left is kept whole
