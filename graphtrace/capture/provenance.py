@@ -117,6 +117,14 @@ class ModuleStack:
     def _enter(self, module: torch.nn.Module, args: Any) -> None:
         if torch.compiler.is_compiling():  # see NOTE [compiled regions] in tracer.py
             return
+        try:
+            entry = self._entered(module)
+        except Exception:  # provenance is best effort: never break the user's forward
+            entry = ("", type(module).__name__, "")  # still pushed: _exit pops one per module
+        self.stack.append(entry)
+
+    def _entered(self, module: torch.nn.Module) -> tuple[str, str, str]:
+        """The (path, class name, owner) of a module being entered; remembers a new top-level one."""
         if not self.stack:
             if module not in self._paths:
                 self._paths[module] = {m: name for name, m in module.named_modules()}
@@ -133,8 +141,8 @@ class ModuleStack:
             else:  # a module called from a module it does not belong to
                 path = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
         owner = self._owners[self._roots[-1]]
-        self.stack.append((path, type(module).__name__, owner))
         self.seen.setdefault((owner, path), type(module).__name__)
+        return (path, type(module).__name__, owner)
 
     def _owner_name(self, module: torch.nn.Module) -> str:
         """The variable that holds a top-level module where it is first called (its class name

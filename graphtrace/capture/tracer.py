@@ -88,6 +88,7 @@ class _Mode(TorchFunctionMode):
         self.tracer: Tracer | None = tracer  # None: left from another thread (NOTE [a mode per thread])
         self.thread = threading.get_ident()
         self.doors = Doors()  # NOTE [warnings point home]
+        self.faulted = False  # a fault of ours seen in __torch_function__ (warned once)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -95,8 +96,15 @@ class _Mode(TorchFunctionMode):
             return func(*args, **kwargs)
         tracer = self.tracer
         outer = sys._getframe(1)
-        entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
-        door = self.doors.of(outer if outer.f_code is not DISPATCH else caller(outer))[2]  # NOTE [warnings point home]
+        try:
+            entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
+            site = outer if outer.f_code is not DISPATCH else caller(outer)
+            door = self.doors.of(site)[2]  # NOTE [warnings point home]
+        except Exception as exc:  # NOTE [ours never breaks theirs]: the plain call
+            if not self.faulted:
+                self.faulted = True
+                _say(f"graphtrace could not read a torch call: {exc!r}")
+            return func(*args, **kwargs)
         if tracer is not None and entry is not None:
             out = tracer._backward(entry, args, kwargs, door)
             if self.tracer is None:  # left from another thread while this pass ran
@@ -143,6 +151,14 @@ class Tracer:
     def __enter__(self) -> Trace:
         if self._mode is not None:
             raise GraphtraceError("this trace() is already active; use a new graphtrace.trace() block")
+        try:
+            self._start()
+        except Exception as exc:  # NOTE [ours never breaks theirs]: the block runs, untraced
+            _quietly(lambda: self.__exit__(None, None, None))
+            _say(f"graphtrace could not start tracing: {exc!r}; the block runs untraced")
+        return self.trace
+
+    def _start(self) -> None:
         if self.options.provenance:
             self.modules = ModuleStack()
         self.since = next_sequence_nr()
@@ -152,7 +168,6 @@ class Tracer:
         TorchFunctionMode.__enter__(self._mode)
         if self._apply is not None:
             self._apply.install()
-        return self.trace
 
     def __exit__(self, *exc: Any) -> None:
         try:
@@ -211,8 +226,11 @@ class Tracer:
 
         NOTE [ours never breaks theirs]: a fault of ours at any stage (reading the call, building
         the recorder, registering hooks, collecting, storing) gives one warning and the plain
-        call, or the plain call's result when it already ran. A call we cannot read (arguments
-        that do not bind) is left to torch, which reports it as it would without graphtrace.
+        call, or the plain call's result when it already ran. So does one in entering the block
+        (which then runs untraced) or in reading any torch call (warned once per block); a
+        warnings filter set to "error" drops our warning rather than raise it into the user's call.
+        A call we cannot read (arguments that do not bind) is left to torch, which reports it as
+        it would without graphtrace.
         """
         call = entry.function
         try:
@@ -330,7 +348,15 @@ class Tracer:
 
 
 def _warn(index: int, exc: BaseException) -> None:
-    warnings.warn(f"graphtrace could not record pass {index}: {exc!r}", stacklevel=4)
+    _say(f"graphtrace could not record pass {index}: {exc!r}", stacklevel=5)
+
+
+def _say(message: str, stacklevel: int = 4) -> None:
+    """Warn about a fault of ours; a warnings filter set to "error" must not turn it into the user's error."""
+    try:
+        warnings.warn(message, stacklevel=stacklevel)
+    except Exception:  # the script made warnings errors: ours is dropped, the user's call goes on
+        pass
 
 
 def _quietly(step: Callable[[], Any]) -> None:

@@ -9,6 +9,7 @@ import torch
 
 import graphtrace
 from graphtrace.capture import frames as frames_mod
+from graphtrace.capture import provenance as provenance_mod
 from graphtrace.capture import recorder as recorder_mod
 from graphtrace.capture import tracer as tracer_mod
 
@@ -80,6 +81,46 @@ def test_a_fault_at_any_stage_gives_one_warning_and_the_plain_call(owner, name, 
     assert torch.equal(traced, plain) and traced.item() == pytest.approx(21.384121)
     assert torch.equal(traced_again, plain)
     assert t.passes == []
+
+
+# (module or class, attribute, the warning's words, passes recorded): stages outside a pass
+OUTSIDE = [
+    (tracer_mod, "resolve", "could not read a torch call", 0),  # every torch call of the block
+    (tracer_mod.Doors, "of", "could not read a torch call", 0),
+    (tracer_mod, "next_sequence_nr", "could not start tracing", 0),  # entering the block
+    (tracer_mod, "sweep", "could not start tracing", 0),
+    (provenance_mod.ModuleStack, "_owner_name", None, 1),  # the global module hooks: no warning
+]
+
+
+@pytest.mark.parametrize("api", ["backward", "grad"])
+@pytest.mark.parametrize("owner, name, words, passes", OUTSIDE, ids=[f"{o.__name__}.{n}" for o, n, _, _ in OUTSIDE])
+def test_a_fault_outside_a_pass_gives_at_most_one_warning_and_the_plain_program(
+    owner, name, words, passes, api, monkeypatch
+) -> None:
+    plain = _program(api)
+    monkeypatch.setattr(owner, name, _raise)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with graphtrace.trace() as t:
+            traced = _program(api)
+            traced_twice = _program(api)
+    monkeypatch.undo()
+    ours = [str(w.message) for w in caught if "graphtrace" in str(w.message)]
+    assert ours == ([] if words is None else [ours[0]]) and all(words in m and "injected" in m for m in ours)
+    assert torch.equal(traced, plain) and torch.equal(traced_twice, plain) and traced.item() == pytest.approx(21.384121)
+    assert len(t.passes) == 2 * passes
+    assert torch._C._len_torch_function_stack() == 0 and not torch.nn.modules.module._global_forward_pre_hooks
+
+
+def test_a_fault_of_ours_under_a_warnings_error_filter_stays_a_warning(monkeypatch) -> None:
+    plain = _program("backward")
+    monkeypatch.setattr(recorder_mod, "walk", _raise)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as a script or pytest -W error may set it
+        with graphtrace.trace() as t:
+            traced = _program("backward")
+    assert torch.equal(traced, plain) and t.passes == []
 
 
 def test_a_fault_inside_a_hook_keeps_the_numbers_and_marks_the_pass(monkeypatch) -> None:
