@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib.machinery
 import os
 import sys
@@ -66,7 +67,7 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
     main.__dict__.update(
         {
             "__file__": str(script.path),
-            "__builtins__": __builtins__,
+            "__builtins__": builtins,  # the module, as python gives __main__ (not this module's dict)
             "__cached__": None,
             "__package__": None,
             "__spec__": None,

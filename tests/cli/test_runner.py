@@ -29,7 +29,8 @@ def f(x: int) -> int:  # no `from __future__ import annotations` leaks in: real 
     return x
 json.dump({{"name": __name__, "argv": sys.argv, "path0": sys.path[0], "file": __file__,
            "main": sys.modules["__main__"].__dict__ is globals(),
-           "annotation": f.__annotations__["x"] is int}}, open({str(report)!r}, "w"))
+           "annotation": f.__annotations__["x"] is int,
+           "builtins": __builtins__ is __import__("builtins")}}, open({str(report)!r}, "w"))
 """,
     )
     argv, path0, main = sys.argv, sys.path[0], sys.modules["__main__"]
@@ -42,6 +43,7 @@ json.dump({{"name": __name__, "argv": sys.argv, "path0": sys.path[0], "file": __
         "file": str(path),
         "main": True,
         "annotation": True,
+        "builtins": True,  # the module, as in python's __main__ (a dict only in imported modules)
     }
     assert (sys.argv, sys.path[0], sys.modules["__main__"]) == (argv, path0, main)  # all restored
 
