@@ -196,6 +196,9 @@ class PassRecorder:
             # NOTE [hooks that keep gradients]: the engine keeps a node's incoming gradients
             # until its post-hooks have seen them; a boxed backward frees them itself, so its
             # node gets no post-hook (what leaves it is not recorded) and no nesting.
+            # NOTE [boxed edges]: what leaves a boxed node (torch.compile's
+            # CompiledFunctionBackward) for a leaf that has no tensor hook and no other
+            # incoming slot is exactly what that leaf's pre-hook saw arrive: the edge gets it.
             if not is_leaf_fn(fn) and not frees_its_grads(fn):
                 self.handles.append(fn.register_hook(self._post_hook(nid, fn)))
         for nid, var in self.leaves:
@@ -389,8 +392,12 @@ class PassRecorder:
             if nid in self.watch.found:  # only where a user's hook changed a gradient
                 self.nodes[nid]["hooks"] = self.watch.found[nid]
             graph.add_node(nid, **self.nodes[nid])
+        first = len(self.sk.roots)
+        boxed = {first + i for i, fn in enumerate(self.sk.fns) if frees_its_grads(fn)}
         for (u, v), edge in self.sk.edges.items():
             edge.setdefault("grad", None)
+            if u in boxed and v in self.watch.unhooked and self.in_slots[v] == 1 and edge["grad"] is None:
+                edge["grad"] = self.nodes[v]["grad_in"][0] if self.nodes[v]["grad_in"] else None  # NOTE [boxed edges]
             edge.setdefault("local", None)
             jac = self.jacobians.get((u, v))
             edge["jacobian"] = jac

@@ -6,8 +6,14 @@ from torch import nn
 
 
 def expect(run):
-    ops = [n["op"] for n in run.passes[0]["nodes"]]
-    assert "CompiledFunctionBackward" in ops
+    nodes = {n["id"]: n for n in run.passes[0]["nodes"]}
+    (compiled,) = [i for i, n in nodes.items() if n["op"] == "CompiledFunctionBackward"]
+    out = {nodes[e["target"]]["param"]: e["grad"] for e in run.passes[0]["edges"] if e["source"] == compiled}
+    assert sorted(out) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    for n in nodes.values():  # each edge to a parameter carries what the parameter got
+        if n["kind"] == "leaf":
+            assert out[n["param"]] == n["grad_in"][0] and n["grad_in"][0]["values"] is not None
+    assert out["2.bias"]["values"] == [2.0]  # d(sum of 2 rows)/d(bias)
 
 
 if __name__ == "__main__":
