@@ -90,7 +90,7 @@ def op_parts(
     if values:
         known += _labels.value_lines("value", attrs.get("value"), attrs.get("shape"), brief)
         if not brief:
-            later += [_labels.font(_labels.esc(line, 120), _labels.LOCAL) for line in R.node_lines(graph, n)]
+            later += [_labels.font(_labels.esc(line, R.LINE_WIDTH), _labels.LOCAL) for line in R.node_lines(graph, n)]
         later += _in_sum(graph, n, attrs, brief)
         later += hook_lines(attrs, "tensor", "module")
         later += _labels.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)

@@ -18,6 +18,7 @@ _METHOD = re.compile(r"\b([A-Za-z_]\w*)\.(\w+)\(\)")
 _META = r"(?:scalar_type|sym_sizes|sizes|sym_strides|strides|dim|options|layout|device|dtype|is_conj|sym_numel|numel)"
 RULE_WIDTH = 56  # longer rule text is shortened in pictures (the step page shows it whole)
 MAX_SAVED = 3  # saved values listed after a rule in pictures
+LINE_WIDTH = 120  # a rule line in a picture, values and factor included (NOTE [whole values])
 
 
 def pretty(formula: str, dtype: str | None = None) -> str:
@@ -78,12 +79,12 @@ def items(graph: Graph, n: object) -> list[dict[str, Any]]:
     return out
 
 
-def _value(rec: Any, precise: bool) -> str:
+def _value(rec: Any, precise: bool, brief: bool = False) -> str:
     if rec is None:
         return "not read (behind a saved-tensor hook)"
     if rec.get("dtype") in ("None", "unreadable"):  # an optional tensor not given; one torch cannot unpack
         return "None" if rec["dtype"] == "None" else "could not be unpacked"
-    if rec.get("values") is None or not _numbers.shown(rec, _numbers.INLINE_LIMIT):
+    if rec.get("values") is None or not _numbers.shown(rec, _numbers.INLINE_LIMIT) or (brief and rec.get("shape")):
         return _numbers.shape_text(rec.get("shape")) + (f" {rec.get('dtype')}" if precise and rec.get("dtype") else "")
     return _numbers.inline(rec, precise)
 
@@ -100,11 +101,21 @@ def node_lines(graph: Graph, n: object) -> list[str]:
         if len(text) > RULE_WIDTH:
             text = text[: RULE_WIDTH - 1] + "…"
         head = f"{item['input']}: " if len(found) > 1 else ""
-        values = ", ".join(f"{k} = {_value(r, False)}" for k, r in item["saved"][:MAX_SAVED])
-        values += ", …" if len(item["saved"]) > MAX_SAVED else ""
         factor = _numbers.factor(item["local"])
-        lines.append(head + text + (f" · {values}" if values else "") + (f" → {factor}" if factor else ""))
+        for brief, with_factor in ((False, True), (True, True), (True, False)):  # NOTE [whole values]
+            values = ", ".join(f"{k} = {_value(r, False, brief)}" for k, r in item["saved"][:MAX_SAVED])
+            values += ", …" if len(item["saved"]) > MAX_SAVED else ""
+            line = head + text + (f" · {values}" if values else "") + (f" → {factor}" if factor and with_factor else "")
+            if len(line) <= LINE_WIDTH:
+                break
+        lines.append(line)
     return lines
+
+
+# NOTE [whole values]: a rule line too long for the picture is not cut in the middle, where the
+# cut could join the start of one value to the end of another (a saved ``self`` and the factor,
+# read as one matrix). Its saved tensors are given by shape instead ('self = [3, 2]'), and if it
+# is still too long the factor is left out (the edge labels carry it); the step page shows all.
 
 
 def _substituted(text: str, names: dict[str, Any]) -> str | None:

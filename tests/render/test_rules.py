@@ -81,3 +81,26 @@ def test_custom_function_shows_where_its_backward_is():
     g = S.chain()
     g.nodes[1].update(op="DoubleBackward", backward_source="prog.py:12")
     assert "backward at prog.py:12" in to_dot(g)
+
+
+def test_a_long_rule_line_gives_tensors_by_shape_rather_than_join_two_values():
+    g = S.chain()
+    mat = [[-1.3969, 0.71694], [-0.09498, 1.2962], [-0.8204, 0.5409]]
+    g.nodes[3].update(
+        formula={"self": "pow_backward(grad, self, exponent)"},
+        saved={
+            "exponent": {"shape": [], "dtype": "int", "numel": 1, "values": 2},
+            "self": {**S.rec(0.0), "shape": [3, 2], "numel": 6, "values": mat},
+        },
+    )
+    g.edges[3, 4]["inputs"] = ["self"]
+    twice = [[2 * v for v in row] for row in mat]
+    g.edges[3, 4]["local"] = {**S.rec(0.0), "shape": [3, 2], "numel": 6, "values": twice}
+    (line,) = R.node_lines(g, 3)
+    assert len(line) <= R.LINE_WIDTH
+    assert line == "pow_backward(grad, self, exponent) · self = [3, 2], exponent = 2"  # the edge has the ×
+    g.nodes[3]["saved"]["self"]["values"] = [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
+    g.edges[3, 4]["local"]["values"] = [[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]
+    (line,) = R.node_lines(g, 3)  # short enough: whole values and the factor
+    assert line.endswith("self = [[1, 1], [1, 1], [1, 1]], exponent = 2 → ×2")
+    assert "…" not in to_dot(g).split("pow_backward")[1].split("<BR")[0]  # never cut in the middle
