@@ -18,7 +18,7 @@ from .children import ChildRun, run_tracer, spawned_children
 from .folder import Folder, open_folder, read_run
 from .printing import say
 from .ranks import chosen_ranks, rank_folder, ranks_from_env, wait_for_ranks, write_rank_index
-from .runner import SIGINT_EXIT, Script
+from .runner import SIGINT_EXIT, Interrupted, Script
 from .runner import run as run_script
 from .stop import TermGuard
 
@@ -368,4 +368,15 @@ def _open_index(folder: Path) -> None:
 
 def main() -> None:
     """Console entry point (``graphtrace`` and ``python -m graphtrace``)."""
-    cli.main(prog_name="graphtrace")
+    try:
+        cli.main(prog_name="graphtrace")
+    except SystemExit as exc:
+        if not isinstance(exc.code, Interrupted):
+            raise
+    # NOTE [exit by SIGINT]: Python ends a program stopped by an uncaught KeyboardInterrupt by
+    # killing itself with SIGINT once it has finalized (atexit handlers run), so the parent sees
+    # a death by signal (-2 in subprocess; a shell's loop stops at Ctrl-C), not exit code 130.
+    # The same path is taken here: the traceback was printed already, so the interpreter's own
+    # print is silenced, and the KeyboardInterrupt leaves graphtrace's entry uncaught.
+    sys.excepthook = lambda *exc: None
+    raise KeyboardInterrupt

@@ -22,6 +22,11 @@ _PLAIN_CALL = (os.path.abspath(plain_call.__code__.co_filename), plain_call.__na
 SIGINT_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
 
 
+class Interrupted(int):
+    """The exit code (130) of a script stopped by an uncaught KeyboardInterrupt; the console
+    entry ends the process as Python does then (NOTE [exit by SIGINT] in command.py)."""
+
+
 class Script:
     """A Python script checked and compiled before anything runs: path, argv and code object."""
 
@@ -98,7 +103,7 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
             _call_excepthook(exc, stderr)
         else:
             _print_user_traceback(exc, stderr)
-        return SIGINT_EXIT if isinstance(exc, KeyboardInterrupt) else 1
+        return Interrupted(SIGINT_EXIT) if isinstance(exc, KeyboardInterrupt) else 1
     finally:
         sys.excepthook = saved_hook
         sys.argv = saved_argv
