@@ -13,6 +13,7 @@ import torch
 from .._types import Graph
 from ..model import Pass
 from . import shards
+from .arrival import first_pre_hook, last_post_hook, read_at_arrival
 from .formulas import custom_backward, lookup, saved_values, slot_inputs
 from .frames import Names
 from .jacobian import local_from_jacobian, node_jacobians
@@ -21,7 +22,7 @@ from .owners import modules_of, qualify
 from .provenance import Provenance
 from .reduced import Reductions, world
 from .reuse import PendingEntry, pending_entry, same_elements, still_describes
-from .userhooks import HookWatch
+from .userhooks import MODULE_NODE, HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
 from .walk import Skeleton, frees_its_grads, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
 
@@ -67,6 +68,11 @@ class PassRecorder:
         self.watch = HookWatch(self.rec)  # NOTE [hooks seen] in userhooks.py
         self.nesting: Nesting | None = None  # set by the tracer: NOTE [nested backward] in nested.py
         self.nested: list[tuple[int, Graph]] = []  # (node id, the pass of a backward call inside it)
+        self.arrive: dict[int, list[tuple[int, int]]] = {}  # NOTE [read where they arrive]
+        self.pre: dict[int, Any] = {}  # node id -> the handle of our pre-hook on it
+        self.clean: dict[int, torch.Tensor] = {}  # leaves whose pre-hook sees exactly what arrived
+        self.readers: set[int] = set()  # nodes with an edge read where it arrives
+        self.scalar_in: dict[int, tuple[torch.Tensor, int]] = {}  # reader -> its one-element gradient, version
         self.seeds = seeds
         self.ranks = world()  # (rank, world size) under torch.distributed, else None
         self.reductions = Reductions(self.ranks[1]) if self.ranks is not None else None  # NOTE [all-reduce]
@@ -189,18 +195,30 @@ class PassRecorder:
 
     # -- hooks -----------------------------------------------------------------------------
     def register(self) -> None:
-        """Put a pre-hook and a hook on every node, a post-accumulate hook on every leaf."""
+        """A pre-hook on every node, a post-hook where what leaves a node is not read where it
+        arrives (NOTE [read where they arrive]), a post-accumulate hook on every leaf."""
         for i, fn in enumerate(self.sk.fns):
             nid = len(self.sk.roots) + i
-            self.handles.append(fn.register_prehook(self._pre_hook(nid)))
+            self.pre[nid] = fn.register_prehook(self._pre_hook(nid))
+            self.handles.append(self.pre[nid])
+        self.clean = {nid: var for nid, var in self.leaves if self._is_clean(nid, var)}
+        self.arrive = read_at_arrival(self.sk, set(self.clean))
+        read = {(u, v) for v, edges in self.arrive.items() for u, _ in edges}
+        self.readers = {u for u, _ in read}
+        for i, fn in enumerate(self.sk.fns):
+            nid = len(self.sk.roots) + i
             # NOTE [hooks that keep gradients]: the engine keeps a node's incoming gradients
             # until its post-hooks have seen them; a boxed backward frees them itself, so its
-            # node gets no post-hook (what leaves it is not recorded) and no nesting.
-            # NOTE [boxed edges]: what leaves a boxed node (torch.compile's
-            # CompiledFunctionBackward) for a leaf that has no tensor hook and no other
-            # incoming slot is exactly what that leaf's pre-hook saw arrive: the edge gets it.
-            if not is_leaf_fn(fn) and not frees_its_grads(fn):
-                self.handles.append(fn.register_hook(self._post_hook(nid, fn)))
+            # node gets no post-hook (only what leaves it for a clean leaf is recorded) and no nesting.
+            # NOTE [boxed edges]: so what leaves a boxed node (torch.compile's
+            # CompiledFunctionBackward) for a parameter that has no hook and no other incoming
+            # slot is what that leaf's pre-hook saw arrive (NOTE [read where they arrive]).
+            if is_leaf_fn(fn) or frees_its_grads(fn):
+                continue
+            nexts = dict.fromkeys(self.sk.ids[nxt] for nxt, _ in fn.next_functions if nxt is not None)
+            targets = [v for v in nexts if (nid, v) not in read]
+            if targets or is_python_fn(fn) or op_name(fn) == MODULE_NODE:
+                self._add_post_hook(nid, targets)
         for nid, var in self.leaves:
             if not var._backward_hooks:  # no tensor hook can change what this leaf gets
                 self.watch.unhooked.add(nid)
@@ -230,7 +248,11 @@ class PassRecorder:
                     self.pending[nid] = pending_entry(grad_outputs[0], node["grad_in"][0])
                 if self.values:
                     self.watch.arrived(nid, grad_outputs, node["grad_in"])
+                for u, nr in self.arrive.get(nid, ()):
+                    self._arrived(u, nid, nr, grad_outputs)
                 fn = self.sk.fns[nid - len(self.sk.roots)]
+                if self.values and len(grad_outputs) == 1 and not is_python_fn(fn):
+                    self._hold_scalar(nid, grad_outputs[0])
                 if self.nesting is not None and is_python_fn(fn) and not frees_its_grads(fn):
                     self.nesting.enter(self, nid)
             except Exception as exc:  # a recording fault must never break the user's backward
@@ -238,14 +260,44 @@ class PassRecorder:
 
         return hook
 
-    def _post_hook(self, nid: int, fn: Any) -> Any:
-        targets = list(dict.fromkeys(self.sk.ids[nxt] for nxt, _ in fn.next_functions if nxt is not None))
+    def _is_clean(self, nid: int, var: torch.Tensor) -> bool:
+        """No hook of the program runs on this leaf before our pre-hook (NOTE [read where they arrive])."""
+        return not var._backward_hooks and first_pre_hook(self.pre[nid])
 
+    def _hold_scalar(self, nid: int, g: Any) -> None:
+        """A one-element gradient a reader got, for the local derivative of the edges read at arrival."""
+        if nid in self.readers and isinstance(g, torch.Tensor) and not g.is_nested and g.numel() == 1:
+            hooks = self.pre[nid].hooks_dict_ref()  # a later pre-hook may replace it: then not held
+            if hooks is not None and next(reversed(hooks), None) == self.pre[nid].id:
+                self.scalar_in[nid] = (g, g._version)
+
+    def _arrived(self, u: int, v: int, nr: int, grads: tuple[Any, ...], ran: bool = True) -> None:
+        """What reached input ``nr`` of ``v`` is what left ``u`` (NOTE [read where they arrive]);
+        ``ran``: read in v's pre-hook, else from the call's result (v did not run)."""
+        edge = self.sk.edges[(u, v)]
+        var = self.clean[v]
+        if var._backward_hooks or (ran and not first_pre_hook(self.pre[v])):  # a hook added since: not read
+            return
+        edge["grad"] = self.nodes[v]["grad_in"][nr]
+        held = self.scalar_in.get(u)
+        g = grads[nr] if nr < len(grads) else None
+        if held is not None and held[0]._version == held[1] and g is not None and (u, v) not in self.jacobians:
+            local = _local(g, held[0], self.limit)
+            if local is not None:
+                edge["local"] = local
+
+    def _add_post_hook(self, nid: int, targets: list[int]) -> None:
+        mine: list[Any] = []  # the hook's own handle: it records only if it runs last
+        mine.append(self.sk.fns[nid - len(self.sk.roots)].register_hook(self._post_hook(nid, targets, mine)))
+        self.handles.append(mine[0])
+
+    def _post_hook(self, nid: int, targets: list[int], mine: list[Any]) -> Any:
         def hook(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
             try:
                 if self.nesting is not None:
                     self.nesting.exit(self, nid)
-                self._record_edges(nid, targets, grad_inputs, grad_outputs)
+                if mine and last_post_hook(mine[0]):  # else NOTE [read where they arrive]
+                    self._record_edges(nid, targets, grad_inputs, grad_outputs)
             except Exception as exc:  # see _pre_hook
                 self.problems.append(f"hook of node {nid}: {exc!r}")
 
@@ -295,20 +347,10 @@ class PassRecorder:
                     with unseen():
                         g = torch.stack(defined).sum(0)
                 edge["grad"] = record(g, self.limit)
-            if (
-                self.values
-                and scalar_out
-                and (u, v) not in self.jacobians  # else exact, in _to_pass
-                and g is not None
-                and g.numel() <= self.limit
-                and not g.is_complex()
-                and g.device.type != "meta"
-                and not unreadable(g)
-                and not unreadable(grad_outputs[0])
-            ):
-                with unseen():
-                    if bool(grad_outputs[0] != 0):
-                        edge["local"] = record(g / grad_outputs[0], self.limit)
+            if self.values and scalar_out and (u, v) not in self.jacobians and g is not None:  # else exact, in _to_pass
+                local = _local(g, grad_outputs[0], self.limit)
+                if local is not None:
+                    edge["local"] = local
 
     def _acc_hook(self, nid: int) -> Any:
         def hook(var: torch.Tensor) -> None:
@@ -360,6 +402,8 @@ class PassRecorder:
                 self.table.drop(self.sk.fns)
             self.sk.clear()
             self.pending.clear()
+            self.scalar_in.clear()
+            self.pre, self.clean = {}, {}
             self.watch.clear()
             self.seeds = []
             self.named, self.leaves, self.inputs, self.sharded = [], [], [], []
@@ -373,6 +417,9 @@ class PassRecorder:
             node["step"] = self.step
             if output_nr < len(node["grad_in"]):
                 node["grad_in"][output_nr] = node["returned_grad"]
+                for u, nr in self.arrive.get(nid, ()):
+                    if nr == output_nr:  # the node did not run: what reached it is the result
+                        self._arrived(u, nid, nr, (None,) * nr + (grad,), ran=False)
 
     # NOTE [returned gradients]: ``torch.autograd.grad`` takes each input's gradient from the
     # engine's buffer of the input's node, which then does not run (a leaf's AccumulateGrad
@@ -392,12 +439,8 @@ class PassRecorder:
             if nid in self.watch.found:  # only where a user's hook changed a gradient
                 self.nodes[nid]["hooks"] = self.watch.found[nid]
             graph.add_node(nid, **self.nodes[nid])
-        first = len(self.sk.roots)
-        boxed = {first + i for i, fn in enumerate(self.sk.fns) if frees_its_grads(fn)}
         for (u, v), edge in self.sk.edges.items():
             edge.setdefault("grad", None)
-            if u in boxed and v in self.watch.unhooked and self.in_slots[v] == 1 and edge["grad"] is None:
-                edge["grad"] = self.nodes[v]["grad_in"][0] if self.nodes[v]["grad_in"] else None  # NOTE [boxed edges]
             edge.setdefault("local", None)
             jac = self.jacobians.get((u, v))
             edge["jacobian"] = jac
@@ -436,6 +479,14 @@ class PassRecorder:
         if self.ranks is not None:  # only under torch.distributed, so other passes keep their bytes
             graph.graph.update(rank=self.ranks[0], world_size=self.ranks[1])
         return Pass(graph)
+
+
+def _local(g: torch.Tensor, go: torch.Tensor, limit: int) -> dict[str, Any] | None:
+    """The local derivative along an edge whose node got the one-element gradient ``go``: ``g / go``."""
+    if g.numel() > limit or g.is_complex() or g.device.type == "meta" or unreadable(g) or unreadable(go):
+        return None
+    with unseen():
+        return record(g / go, limit) if bool(go != 0) else None
 
 
 def _meta_shape(input_meta: Any) -> list[int] | None:
