@@ -49,8 +49,7 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
     for i, fn in enumerate(sk.fns):
         if is_leaf_fn(fn) or is_python_fn(fn) or type(fn).__name__ == "CopySlices":
             continue
-        entry = table.get(fn)
-        if entry is None or not entry.get("pure"):
+        if not table.pure(fn):
             continue
         metas: tuple[Any, ...] = getattr(fn, "_input_metadata", ())
         if len(metas) != 1:
@@ -75,7 +74,7 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
             if cols is None or cols[0].numel() > limit:
                 continue
             key = (u, sk.ids[nxt])
-            block = torch.stack([c.reshape(-1) for c in cols])
+            block = cols[0].reshape(1, -1) if n_out == 1 else torch.stack([c.reshape(-1) for c in cols])
             out[key] = block if key not in out else out[key] + block
     return {k: plain(v.tolist()) for k, v in out.items()}
 

@@ -11,7 +11,7 @@ from torch.nn.modules import module as nn_module
 
 from .._plain import Doors
 from .frames import code_line, is_internal, place, user_frame, variable_of
-from .values import record, unseen, wrapped
+from .values import record, record_read, unseen, wrapped
 from .walk import is_leaf_fn
 
 # NOTE [provenance table]: provenance lives in a side table of the trace, never on the node.
@@ -72,6 +72,11 @@ class Provenance:
         """The raw entry of ``fn`` (NOTE [lazy provenance]), if it was tagged in this block."""
         raw = self._entries.get(fn._sequence_nr())
         return raw if raw is not None and raw[0] == fn.name() else None
+
+    def pure(self, fn: Any) -> bool:
+        """``fn`` was made in this block where graphtrace may call it (NOTE [pure nodes] in jacobian.py)."""
+        raw = self.find(fn)
+        return raw is not None and bool(raw[1][3])
 
     def put(self, fn: Any, site: Site) -> list[Any]:
         raw = [fn.name(), site, None]
@@ -233,10 +238,11 @@ def tag(
 # NOTE [lazy forward values]: recording a small forward value takes a dozen torch reductions
 # (50-100 µs, many times the op itself) at every op, and most are never drawn. So a contiguous
 # CPU tensor of a plain dtype, read where no mode would see our reads, keeps only its values
-# (``tolist``: exact) and dtype. When a pass reads the entry, a tensor is rebuilt from them (the
-# same values in the same contiguous layout, so the same reductions give the same summary) and
-# recorded; were the profiler recording then, it says so (``unread``), as a pass's own values do.
-# Any other tensor is recorded at once, as before.
+# (``tolist``: exact) and dtype. When a pass reads the entry, a small float tensor's record is made
+# from those values (NOTE [small summaries]: the summary depends on the values alone); any other
+# tensor is rebuilt from them (the same values in the same contiguous layout, so the same
+# reductions give the same summary) and recorded; were the profiler recording then, it says so
+# (``unread``), as a pass's own values do. Any other tensor is recorded at once, as before.
 _REBUILT = frozenset(
     {
         *(torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128),
@@ -269,9 +275,12 @@ def _resolved(values: dict[int, Any]) -> dict[int, Any]:
     for nr, value in values.items():
         if type(value) is tuple:
             data, dtype, limit = value
-            with unseen():
-                rebuilt = torch.tensor(data, dtype=dtype)
-            values[nr] = record(rebuilt, limit)
+            read = None if _profiling() else record_read(data, dtype, limit)  # no tensor rebuilt
+            if read is None:
+                with unseen():
+                    rebuilt = torch.tensor(data, dtype=dtype)
+                read = record(rebuilt, limit)
+            values[nr] = read
     return values
 
 

@@ -112,8 +112,9 @@ class PassRecorder:
                 if id(var) in names.shards:  # NOTE [sharded parameters]
                     self.sharded.append((nid, names.shards[id(var)]))
             else:
-                attrs = self._op_attrs(fn, fn_names.get(fn))
-                op_owner = str((self.table.get(fn) or {}).get("owner") or "")
+                prov = self.table.get(fn) or {}  # read once per node: it formats text and values
+                attrs = self._op_attrs(fn, fn_names.get(fn), prov)
+                op_owner = str(prov.get("owner") or "")
                 if op_owner and attrs["module_class"]:
                     self.owners[nid] = op_owner
             self.nodes[nid] = attrs
@@ -141,10 +142,9 @@ class PassRecorder:
             "outputs": 1,
         }
 
-    def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None) -> dict[str, Any]:
+    def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None, prov: dict[str, Any]) -> dict[str, Any]:
         metas = getattr(fn, "_input_metadata", ())
         first = metas[0] if metas else None
-        prov = self.table.get(fn) or {}
         value = None
         if named is not None:
             value = self.rec(named[1])
@@ -472,7 +472,7 @@ class PassRecorder:
             value_limit=self.limit,
             error=_one_line(error),
             capture_error="; ".join(self.problems[:3]),
-            signature=_structure_hash(graph),
+            signature=_structure_hash(graph) if self.nested else _plain_hash(self.nodes, self.sk.edges),
             torch_version=torch.__version__.split("+")[0],
             modules=modules_of(graph, pass_info.get("modules") or {}, len(owners) > 1),
         )
@@ -516,4 +516,18 @@ def _structure_hash(graph: Graph) -> str:
     """A hash of the structure (ops, shapes, edges), equal for passes of the same shape."""
     shape = [[n, a["op"], a["shape"]] for n, a in graph.nodes(data=True)]
     edges = [[u, v, a["slots"]] for u, v, a in graph.edges(data=True)]
+    return _hash(shape, edges)
+
+
+def _plain_hash(nodes: dict[int, dict[str, Any]], edges: dict[tuple[int, int], dict[str, Any]]) -> str:
+    """``_structure_hash`` of the graph a pass without nested passes becomes, from its plain data.
+
+    The graph lists nodes in id order and edges by source id, each source's in insertion
+    order: the order of ``edges`` (NOTE [node order] in walk.py), so the bytes hashed are the same.
+    """
+    shape = [[n, nodes[n]["op"], nodes[n]["shape"]] for n in sorted(nodes)]
+    return _hash(shape, [[u, v, a["slots"]] for (u, v), a in edges.items()])
+
+
+def _hash(shape: list[list[Any]], edges: list[list[Any]]) -> str:
     return hashlib.sha1(json.dumps([shape, edges]).encode()).hexdigest()[:16]

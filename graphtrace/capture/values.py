@@ -185,6 +185,30 @@ def _small_summary(flat: list[float], acc: torch.dtype) -> dict[str, Any] | None
     return {"norm": norm, "min": lo, "max": hi, "mean": total / len(flat), "nan": 0, "inf": 0}
 
 
+def record_read(values: Any, dtype: torch.dtype, limit: int) -> dict[str, Any] | None:
+    """``record`` of a tensor of ``dtype`` whose ``tolist()`` gave ``values``, made from them
+    without a tensor (NOTE [small summaries]); None when only torch's reductions may summarise it."""
+    if dtype not in _READ_DIRECTLY:
+        return None
+    shape = []
+    level = values
+    while isinstance(level, list):
+        shape.append(len(level))
+        if not level:
+            return None
+        level = level[0]
+    n = math.prod(shape)
+    if n > SMALL:
+        return None
+    small = _small_summary(_flat(values, len(shape)), torch.float64 if dtype == torch.float64 else torch.float32)
+    if small is None:
+        return None
+    rec: dict[str, Any] = {"shape": shape, "dtype": dtype_name(dtype), "numel": n}
+    rec["values"] = values if n <= limit else None
+    rec.update(small)
+    return rec
+
+
 _EMPTY = {"norm": None, "min": None, "max": None, "mean": None, "nan": 0, "inf": 0}
 
 # NOTE [unread tensors]: some tensors cannot be read without changing the program: functorch

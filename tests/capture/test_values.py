@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import graphtrace
 from graphtrace.capture.jacobian import local_from_jacobian
-from graphtrace.capture.values import record
+from graphtrace.capture.values import record, record_read
 
 
 class _Logged(TorchDispatchMode):
@@ -178,3 +178,31 @@ def test_signed_zeros_at_the_ends_are_reported_as_torch_reports_them() -> None:
         rec = record(t)
         assert math.copysign(1, rec["min"]) == math.copysign(1, lo.item()) and rec["min"] == lo.item()
         assert math.copysign(1, rec["max"]) == math.copysign(1, hi.item()) and rec["max"] == hi.item()
+
+
+def test_a_record_from_values_read_is_the_record_of_their_tensor() -> None:
+    """NOTE [small summaries]: ``record_read`` gives ``record``'s very record (keys in order), or None."""
+    torch.manual_seed(0)
+    cases = [torch.randn(()), torch.randn(2, 3), torch.linspace(-10, 10, 64), torch.randn(4, 1, 16).double()]
+    cases += [torch.randn(5).half(), torch.randn(3).bfloat16(), torch.tensor([-0.0, 1.0])]
+    cases.append(torch.tensor([1e100, 3.0], dtype=torch.float64))
+    for t in cases:
+        for limit in (0, 4, 64):
+            read = record_read(t.tolist(), t.dtype, limit)
+            assert read is not None and json.dumps(read) == json.dumps(record(t, limit))
+    for t in (torch.tensor([0.0, -0.0]), torch.tensor([math.inf, 1.0]), torch.randn(65), torch.tensor([1, 2])):
+        assert record_read(t.tolist(), t.dtype, 64) is None  # torch's reductions summarise these
+
+
+def test_small_forward_values_are_recorded_without_a_tensor_rebuilt(monkeypatch) -> None:
+    """NOTE [lazy forward values]: a pass reads a small float forward value straight from the values kept."""
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    made: list[object] = []
+    tensor = torch.tensor
+    with graphtrace.trace() as t:
+        y = (x * 3).sin()
+        monkeypatch.setattr(torch, "tensor", lambda *a, **k: made.append(a) or tensor(*a, **k))
+        y.sum().backward()
+    mul = next(a for _, a in t.passes[0].graph.nodes(data=True) if a["op"] == "MulBackward0")
+    assert mul["value"] == record(tensor([3.0, 6.0])) and mul["value"]["values"] == [3.0, 6.0]
+    assert made == []
