@@ -157,6 +157,8 @@ def _plain_record(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
+        if all(type(v) is int for v in value):  # sizes and strides: what the loop below gives them
+            return {"shape": [len(value)], "dtype": "int", "numel": len(value), "values": list(value)}
         items = [_plain_record(v) for v in value]
         if all(r is not None and r["shape"] == [] and r["dtype"] == "int" for r in items):
             ints = [r["values"] for r in items if r is not None]

@@ -60,6 +60,8 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
             n_out *= d
         if n_out == 0 or n_out > limit or not input_meta.dtype.is_floating_point or input_meta.device.type == "meta":
             continue
+        if all(_passed_on_size(nxt, nr) > limit for nxt, nr in fn.next_functions if nxt is not None):
+            continue  # no edge would keep its Jacobian: the node is not called, no call is spent
         if calls + n_out > MAX_CALLS:
             break
         calls += n_out
@@ -97,6 +99,18 @@ def _rows(fn: Any, n_out: int, input_meta: Any) -> list[Any] | None:
                 return None
             rows.append(grads if isinstance(grads, tuple) else (grads,))
     return rows
+
+
+def _passed_on_size(nxt: Any, input_nr: int) -> float:
+    """Elements of the gradient the engine hands input ``input_nr`` of ``nxt`` (the size of a
+    column ``_as_passed_on`` gives); 0 when autograd does not say, so that the node is called."""
+    metas = getattr(nxt, "_input_metadata", ())
+    if input_nr >= len(metas):
+        return 0
+    try:
+        return math.prod(int(d) for d in metas[input_nr].shape)
+    except (RuntimeError, TypeError):  # a ragged (nested) shape
+        return 0
 
 
 def _as_passed_on(cols: list[Any], nxt: Any, input_nr: int) -> list[Any] | None:
@@ -160,6 +174,6 @@ def _flat_record(flat: list[Any], shape: list[int]) -> dict[str, Any]:
         "min": min(nums) if nums else None,
         "max": max(nums) if nums else None,
         "mean": plain(mean) if nums and len(nums) == n else None,
-        "nan": sum(1 for x in flat if x == "nan"),
-        "inf": sum(1 for x in flat if x in ("inf", "-inf")),
+        "nan": sum(1 for x in flat if x == "nan") if len(nums) < n else 0,
+        "inf": sum(1 for x in flat if x in ("inf", "-inf")) if len(nums) < n else 0,
     }

@@ -122,3 +122,21 @@ def test_pure_nodes_still_give_their_jacobian():
     mul = next(n for n, a in g.nodes(data=True) if a["op"] == "MulBackward0")
     leaf = next(n for n, a in g.nodes(data=True) if a["kind"] == "leaf")
     assert g.edges[mul, leaf]["jacobian"] == [[2.0, 0.0], [0.0, 4.0]]
+
+
+def test_a_node_whose_jacobians_would_all_be_too_big_is_not_called(monkeypatch):
+    """SumBackward0 of a 100-element tensor gives no Jacobian within the limit (64): it is not
+    called, so the budget of node calls (here 1) is left for the node after it."""
+    from graphtrace.capture import jacobian
+
+    monkeypatch.setattr(jacobian, "MAX_CALLS", 1)
+    big = torch.ones(100, requires_grad=True)
+    s = torch.tensor(2.0, requires_grad=True)
+    with graphtrace.trace() as t:
+        torch.autograd.backward([big.sum(), s * 3])
+    g = t.passes[0].graph
+    ops = {a["op"]: n for n, a in g.nodes(data=True)}
+    leaf = next(n for n, a in g.nodes(data=True) if a["kind"] == "leaf" and a["shape"] == [])
+    assert ops["SumBackward0"] < ops["MulBackward0"]  # reached first (NOTE [node order])
+    assert g.edges[ops["MulBackward0"], leaf]["jacobian"] == [[3.0]]
+    assert s.grad.item() == 3.0 and big.grad.tolist() == [1.0] * 100
