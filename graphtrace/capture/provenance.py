@@ -100,7 +100,9 @@ class Provenance:
 # that holds it where it is called (``G``), else its class name, made unique (``net_2``).
 # A pass whose parameters and modules belong to more than one owner prefixes them all with
 # it (``G.0.weight``, ``D.0.weight``, module ``D.2``); a pass within one model keeps the
-# names as ``named_parameters()`` gives them.
+# names as ``named_parameters()`` gives them. A block of a model seen before that is called
+# on its own (a reentrant checkpoint recomputing ``self.block`` during backward) is named as
+# that model names it (``block.0``), not as a new top-level module.
 
 
 class ModuleStack:
@@ -131,13 +133,18 @@ class ModuleStack:
     def _entered(self, module: torch.nn.Module) -> tuple[str, str, str]:
         """The (path, class name, owner) of a module being entered; remembers a new top-level one."""
         if not self.stack:
-            if module not in self._paths:
-                self._paths[module] = {m: name for name, m in module.named_modules()}
-                self._owners[module] = owner = self._owner_name(module)
-                for name, p in module.named_parameters():
-                    self.params.setdefault(id(p), (owner, name))
-            self._roots.append(module)
-            path = ""
+            within = self._within(module)
+            if within is not None:  # a block of a known model, called on its own (NOTE [owners])
+                self._roots.append(within[0])
+                path = within[1]
+            else:
+                if module not in self._paths:
+                    self._paths[module] = {m: name for name, m in module.named_modules()}
+                    self._owners[module] = owner = self._owner_name(module)
+                    for name, p in module.named_parameters():
+                        self.params.setdefault(id(p), (owner, name))
+                self._roots.append(module)
+                path = ""
         else:
             parent = self.stack[-1][0]
             known = self._paths[self._roots[-1]].get(module)
@@ -148,6 +155,17 @@ class ModuleStack:
         owner = self._owners[self._roots[-1]]
         self.seen.setdefault((owner, path), type(module).__name__)
         return (path, type(module).__name__, owner)
+
+    def _within(self, module: torch.nn.Module) -> tuple[Any, str] | None:
+        """(known top-level module, path) of a module that is not itself top-level but a part of
+        one seen before; None otherwise."""
+        if module in self._paths:
+            return None
+        for root, paths in self._paths.items():
+            path = paths.get(module)
+            if path:
+                return root, path
+        return None
 
     def _owner_name(self, module: torch.nn.Module) -> str:
         """The variable that holds a top-level module where it is first called (its class name
