@@ -14,7 +14,7 @@ if typing.TYPE_CHECKING:
     import torch
 
     from .capture import Tracer
-    from .model import Pass, Trace, load, loads
+    from .model import Counted, Pass, Trace, load, loads
     from .notebook import show
 
 __version__ = "0.1.0"
@@ -64,6 +64,8 @@ def trace(
     on_pass: Callable[[Pass], None] | None = None,
     keep: bool | int = True,
     check: bool = False,
+    count_only: Callable[[int, str], bool] | None = None,
+    on_counted: Callable[[Counted], None] | None = None,
 ) -> Tracer:
     """Record every backward pass run inside ``with graphtrace.trace() as t:`` into ``t.passes``.
 
@@ -82,6 +84,13 @@ def trace(
     check: check the backward of every small node against central finite differences of the
         forward call that made it (on float64 copies; see NOTE [gradient check]); each checked
         node gets ``check`` (status ok, mismatch or skipped) and the pass a summary.
+    count_only: called with a pass's number and graph signature before it runs, for passes of a
+        structure recorded in full before (same call site, the very same leaf tensors); True:
+        the pass is only counted (no graph; the gradient of each named leaf recorded exactly
+        as a full recording would) and goes to ``on_counted`` as a ``graphtrace.model.Counted``,
+        not to ``on_pass`` or ``t.passes``. Passes with a custom Function, nested ones and
+        ``check=True`` are always recorded in full (NOTE [counted passes]).
+    on_counted: called with each pass only counted.
     Raises GraphtraceError for an option of the wrong type or range.
     """
     from .capture import Tracer  # torch is imported only when capturing
@@ -97,6 +106,8 @@ def trace(
             on_pass=on_pass,
             keep=keep,
             check=check,
+            count_only=count_only,
+            on_counted=on_counted,
         )
     )
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import GraphtraceError
 
 if TYPE_CHECKING:
-    from .model import Pass
+    from .model import Counted, Pass
 
 VALUE_LIMIT = 64  # tensors with at most this many elements are recorded in full
 
@@ -51,6 +51,8 @@ class TraceOptions(SnapshotOptions):
     on_pass: Callable[[Pass], None] | None = None
     keep: bool | int = True  # True: every pass into t.passes; False: none; N: the first N
     check: bool = False  # check each small node's backward against finite differences
+    count_only: Callable[[int, str], bool] | None = None  # (index, signature): True to only count the pass
+    on_counted: Callable[[Counted], None] | None = None  # called with each pass only counted
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,6 +63,9 @@ class TraceOptions(SnapshotOptions):
         _count("jacobian_passes", self.jacobian_passes, optional=True)
         if self.on_pass is not None and not callable(self.on_pass):
             raise GraphtraceError(f"on_pass must be a function taking a Pass, not {self.on_pass!r}")
+        for name in ("count_only", "on_counted"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise GraphtraceError(f"{name} must be a function, not {getattr(self, name)!r}")
         if not isinstance(self.keep, bool):
             _count("keep", self.keep)
 

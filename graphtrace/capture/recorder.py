@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +22,17 @@ from .reduced import Reductions, world
 from .reuse import PendingEntry, pending_entry, same_elements, still_describes
 from .userhooks import MODULE_NODE, HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
-from .walk import Skeleton, frees_its_grads, gradient_edge, is_leaf_fn, is_python_fn, op_name, walk
+from .walk import (
+    Skeleton,
+    frees_its_grads,
+    gradient_edge,
+    is_leaf_fn,
+    is_python_fn,
+    meta_shape,
+    op_name,
+    structure_hash,
+    walk,
+)
 
 
 class PassRecorder:
@@ -155,7 +163,7 @@ class PassRecorder:
             "op": op_name(fn),
             "name": named[0] if named else "",
             "param": "",
-            "shape": _meta_shape(first),
+            "shape": meta_shape(first),
             "dtype": dtype_name(first.dtype) if first is not None else None,
             "device": first.device.type if first is not None else None,
             "requires_grad": True,
@@ -489,14 +497,6 @@ def _local(g: torch.Tensor, go: torch.Tensor, limit: int) -> dict[str, Any] | No
         return record(g / go, limit) if bool(go != 0) else None
 
 
-def _meta_shape(input_meta: Any) -> list[int] | None:
-    """The shape of a node's output as autograd saw it; None if it has none (or a ragged one)."""
-    try:
-        return [int(d) for d in input_meta.shape] if input_meta is not None else None
-    except (RuntimeError, TypeError):
-        return None
-
-
 def _in_slots(sk: Skeleton) -> dict[int, int]:
     """How many slots feed each node's gradient (more than one means accumulation)."""
     count: dict[int, int] = {}
@@ -513,10 +513,10 @@ def _one_line(error: BaseException | None) -> str:
 
 
 def _structure_hash(graph: Graph) -> str:
-    """A hash of the structure (ops, shapes, edges), equal for passes of the same shape."""
+    """The graph's signature (NOTE [graph signature] in walk.py), equal for passes of the same shape."""
     shape = [[n, a["op"], a["shape"]] for n, a in graph.nodes(data=True)]
     edges = [[u, v, a["slots"]] for u, v, a in graph.edges(data=True)]
-    return _hash(shape, edges)
+    return structure_hash(shape, edges)
 
 
 def _plain_hash(nodes: dict[int, dict[str, Any]], edges: dict[tuple[int, int], dict[str, Any]]) -> str:
@@ -526,8 +526,4 @@ def _plain_hash(nodes: dict[int, dict[str, Any]], edges: dict[tuple[int, int], d
     order: the order of ``edges`` (NOTE [node order] in walk.py), so the bytes hashed are the same.
     """
     shape = [[n, nodes[n]["op"], nodes[n]["shape"]] for n in sorted(nodes)]
-    return _hash(shape, [[u, v, a["slots"]] for (u, v), a in edges.items()])
-
-
-def _hash(shape: list[list[Any]], edges: list[list[Any]]) -> str:
-    return hashlib.sha1(json.dumps([shape, edges]).encode()).hexdigest()[:16]
+    return structure_hash(shape, [[u, v, a["slots"]] for (u, v), a in edges.items()])

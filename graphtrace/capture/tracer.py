@@ -14,8 +14,9 @@ from torch.overrides import TorchFunctionMode
 from .._errors import GraphtraceError
 from .._options import SnapshotOptions, TraceOptions
 from .._plain import Doors, plain_call
-from ..model import Pass, Trace
+from ..model import Counted, Pass, Trace
 from .check import Calls, FunctionApply, annotate
+from .counted import Counting, Light
 from .entry import DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
 from .modes import ask_again, leave, sweep
@@ -145,6 +146,7 @@ class Tracer:
         self.calls = Calls() if options.check else None  # see NOTE [gradient check]
         self._apply = FunctionApply(self.calls) if self.calls is not None else None
         self.tag_limit = self._tag_limit()
+        self.counting = Counting(options.count_only) if options.count_only is not None else None
         self._mode: _Mode | None = None
         self._nesting: Nesting | None = None
 
@@ -244,6 +246,16 @@ class Tracer:
         if depth > MAX_DEPTH:
             why = f"nested more than {MAX_DEPTH} deep"  # NOTE [nested backward]
             return self._not_drawn(why, call, args, kwargs, door)
+        if self.counting is not None and outer is None and self.calls is None:  # NOTE [counted passes]
+            try:
+                light = self._light(entry, bound, index)
+            except TooBig:
+                return self._not_drawn(f"with more than {MAX_NODES} nodes", call, args, kwargs, door)
+            except Exception as exc:
+                _warn(index, exc)
+                return door(call, args, kwargs)
+            if light is not None:
+                return self._count_only(index, light, call, args, kwargs, door)
         recorder = None
         try:
             if torch._C._functorch.maybe_current_level() is not None or any(
@@ -256,6 +268,7 @@ class Tracer:
             if outer is not None:
                 recorder.step = outer[0].step
             recorder.register()
+            leaves = list(recorder.leaves)  # for the template of counted passes (NOTE [counted passes])
             seqs = (
                 {len(recorder.sk.roots) + i: fn._sequence_nr() for i, fn in enumerate(recorder.sk.fns)}
                 if self.calls is not None
@@ -286,6 +299,8 @@ class Tracer:
                     annotate(recorded, self.calls, seqs)
                 if outer is None:
                     self._store(recorded)
+                    if self.counting is not None:
+                        self.counting.learn(leaves, recorded)
                 else:  # part of the outer pass, stored (and given to on_pass) with it
                     outer[0].nested.append((outer[1], recorded.graph))
                     outer[0].step = recorder.step
@@ -295,6 +310,39 @@ class Tracer:
                 _warn(index, exc)
             if recorded is not None and self.options.on_pass is not None:
                 self.options.on_pass(recorded)  # the user's callback: its errors are the user's
+
+    def _light(self, entry: Entry, bound: dict[str, Any], index: int) -> Light | None:
+        """The light recorder if this pass is to be only counted (NOTE [counted passes]), else None."""
+        call = _call(entry, bound)
+        values = self.options.values_in(index) and not call["batched"]
+        kind = "grad" if entry.name == "torch.autograd.grad" else "backward"
+        info = {"index": index, "kind": kind, "api": entry.name}
+        if self.counting is None:
+            return None
+        return self.counting.start(info, call, self.options.value_limit if values else 0, self.table)
+
+    def _count_only(
+        self, index: int, light: Light, call: Callable[..., Any], args: Any, kwargs: Any, door: Callable[..., Any]
+    ) -> Any:
+        """Run a pass that is only counted; ``on_counted`` gets its ``Counted``."""
+        returned, error = None, None
+        try:
+            returned = door(call, args, kwargs)
+            return returned
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            counted: Counted | None = None
+            try:
+                counted = light.finish(returned if light.info["kind"] == "grad" else None, error)
+                self.trace.count += 1
+                self.tag_limit = self._tag_limit()
+            except Exception as exc:  # see NOTE [ours never breaks theirs]
+                _quietly(light.remove_hooks)
+                _warn(index, exc)
+            if counted is not None and self.options.on_counted is not None:
+                self.options.on_counted(counted)  # the user's callback: its errors are the user's
 
     def _recorder(self, entry: Entry, bound: dict[str, Any], index: int) -> PassRecorder:
         frame = user_frame(3)

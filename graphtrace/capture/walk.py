@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.autograd.graph import get_gradient_edge
+
+from .values import shape_of
 
 # NOTE [node order]
 # Node ids are ints given in one order, so that the same program yields the same ids:
@@ -106,3 +110,40 @@ def frees_its_grads(fn: Any) -> bool:
     (``boxed_grads_call``): a post-hook on its node would make the engine keep them alive
     for the hook (NOTE [hooks that keep gradients] in recorder.py)."""
     return is_python_fn(fn) and bool(getattr(getattr(fn, "_forward_cls", None), "boxed_grads_call", False))
+
+
+def meta_shape(input_meta: Any) -> list[int] | None:
+    """The shape of a node's output as autograd saw it; None if it has none (or a ragged one)."""
+    try:
+        return [int(d) for d in input_meta.shape] if input_meta is not None else None
+    except (RuntimeError, TypeError):
+        return None
+
+
+# NOTE [graph signature]: a pass's ``signature`` is a hash of its structure: each node's id,
+# op and shape, and each edge's ends and slots, in node order (equal for the steps of a
+# training loop). The recorder takes it from the graph it built; ``signature`` takes the very
+# same from the walk alone, before the pass runs, so that a pass can be only counted (NOTE
+# [counted passes] in counted.py). A tests/capture/test_counted.py test holds them equal.
+
+
+def structure_hash(nodes: list[list[Any]], edges: list[list[Any]]) -> str:
+    """The signature of ``[id, op, shape]`` node rows and ``[source, target, slots]`` edge rows."""
+    return hashlib.sha1(json.dumps([nodes, edges]).encode()).hexdigest()[:16]
+
+
+def signature(sk: Skeleton) -> str | None:
+    """The signature the pass's graph gets (NOTE [graph signature]), from the walk alone; None
+    when the graph holds a custom Function, whose backward may run a nested pass into it."""
+    nodes: list[list[Any]] = [[rid, "output", shape_of(t)] for rid, t in enumerate(sk.roots)]
+    nid = len(sk.roots)
+    for fn in sk.fns:
+        if is_leaf_fn(fn):
+            nodes.append([nid, "AccumulateGrad", shape_of(fn.variable)])
+        elif is_python_fn(fn):
+            return None
+        else:
+            metas = getattr(fn, "_input_metadata", ())
+            nodes.append([nid, op_name(fn), meta_shape(metas[0] if metas else None)])
+        nid += 1
+    return structure_hash(nodes, [[u, v, edge["slots"]] for (u, v), edge in sk.edges.items()])

@@ -165,8 +165,9 @@ def in_forked_children(writer: Any) -> None:
         os.register_at_fork(after_in_child=after_fork)
 
 
-def run_tracer(on_pass: Callable[[Any], None], values: bool, max_passes: int | None, check: bool) -> Any:
-    """The tracer of ``graphtrace run``, in the parent and in a spawned child."""
+def run_tracer(on_pass: Callable[[Any], None], values: bool, max_passes: int | None, check: bool, writer: Any) -> Any:
+    """The tracer of ``graphtrace run``, in the parent and in a spawned child: ``writer`` (a
+    ``Writer``) says which passes are only counted and takes them (NOTE [which passes are written])."""
     import graphtrace
 
     from .writer import ALWAYS
@@ -182,6 +183,8 @@ def run_tracer(on_pass: Callable[[Any], None], values: bool, max_passes: int | N
         jacobian_passes=ALWAYS,
         value_passes=max_passes,
         check=check,
+        count_only=writer.count_only,
+        on_counted=writer.add_counted,
     )
 
 
@@ -256,7 +259,7 @@ def _traced(run: ChildRun, bootstrap: Callable[[], Any]) -> Any:
 
         writer = Writer(Path(run["base"]), tuple(run["formats"]), depth=run["depth"], max_passes=run["max_passes"])
         writer.claim_later(run["parent_rank"], run["started"])
-        tracer = run_tracer(writer.add, run["values"], run["max_passes"], run["check"])
+        tracer = run_tracer(writer.add, run["values"], run["max_passes"], run["check"], writer)
         finished: list[bool] = []
 
         def finish() -> None:

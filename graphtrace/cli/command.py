@@ -144,9 +144,10 @@ def run(
 
     Writes pass-001.svg, pass-001.json and pass-001.html (a step-through page) per pass and an
     index.html into outputs/<script name>/ (or --out). The first 20 passes are all written;
-    after them, passes of the same structure are grouped and only the first and last of each
-    group are written. The exit code is the script's own. Options go before SCRIPT; everything
-    after it is passed to the script.
+    after them, passes of the same structure are grouped: of each group its first pass and its
+    latest recorded in full (its 1st, 2nd, 4th, 8th, ... pass, every 1024th) are written, the
+    others only counted (their gradient statistics are in index.html). The exit code is the
+    script's own. Options go before SCRIPT; everything after it is passed to the script.
 
     \b
     Example:
@@ -215,7 +216,7 @@ def _run(
     checks = CheckReport() if check else None
 
     try:
-        tracer = run_tracer(writer.add if checks is None else checks.tee(writer.add), values, max_passes, check)
+        tracer = run_tracer(writer.add if checks is None else checks.tee(writer.add), values, max_passes, check, writer)
     except ImportError as exc:
         raise GraphtraceError(f"cannot trace: {exc} (is torch installed in this Python?)") from None
     shown = " ".join(shlex.quote(a) for a in ("graphtrace", "run", shown_path(script), *args))

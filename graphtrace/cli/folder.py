@@ -165,7 +165,7 @@ _GROUP = {
     "properties": {
         "signature": {"type": "string"},
         "call_site": {"type": "string"},
-        **{k: {"type": "integer", "minimum": 0} for k in ("first", "last", "count")},
+        **{k: {"type": "integer", "minimum": 0} for k in ("first", "last", "count", "counted")},
         "drawn": {"type": "array", "items": {"type": "integer"}},
     },
 }

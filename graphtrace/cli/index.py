@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from .._types import Graph
+from ..model import Counted
 from ..render import shape_text
 from ..render.charts import grad_flow_chart
 from ..render.heatmap import grad_heatmap
@@ -48,10 +49,18 @@ class Entry:
             signature=str(g.get("signature", "")),
         )
 
+    @classmethod
+    def counted(cls, number: int, c: Counted) -> Entry:
+        """The entry of a pass only counted: its steps were not recorded (0; such an entry starts
+        a run of the summary at most, which shows no steps, and is never written)."""
+        shapes = ", ".join(shape_text(s) for s in c.root_shapes) or "?"
+        return cls(number, c.index, c.kind, c.api, c.call_site, c.caller, c.nodes, shapes, 0, c.error, c.signature)
+
 
 @dataclass
 class PassGroup:
-    """Passes after the first ones that share one structure (graph signature)."""
+    """Passes after the first ones that share one structure (graph signature): how many ran, which
+    were written (its first and its latest recorded in full) and how many were only counted."""
 
     signature: str
     call_site: str
@@ -59,6 +68,23 @@ class PassGroup:
     last: int
     count: int = 1
     drawn: list[int] = field(default_factory=list)
+    counted: int = 0  # passes only counted (NOTE [which passes are written])
+
+
+FULL_EVERY = 1024
+
+
+def in_full(member: int) -> bool:
+    """The ``member``-th pass of a group (from 1) is recorded in full (NOTE [which passes are written])."""
+    return member & (member - 1) == 0 or member % FULL_EVERY == 0
+
+
+GROUPS_RULE = (
+    "After the first {always} passes, passes with the same graph structure form a group. Of each "
+    f"group, the 1st, 2nd, 4th, 8th, ... pass and every {FULL_EVERY}th are recorded in full, and two are "
+    "written: its first pass and its latest pass recorded in full. The others are only counted: "
+    "their gradient statistics (exact) are in the charts above, nothing else of them is kept."
+)  # NOTE [which passes are written] in writer.py
 
 
 def root_shape(graph: Graph) -> str:
@@ -114,9 +140,11 @@ def index_html(run: dict[str, Any]) -> str:
     groups = [g if isinstance(g, PassGroup) else PassGroup(**g) for g in run["groups"]]
     grad_stats, total, counted = run["grad_stats"], run["total"], run["counted_only"]
     drawn = sum(1 for e in entries if e.files)
+    in_groups = sum(g.counted for g in groups)
     head = (
         f"{total} backward pass{'es' if total != 1 else ''} ran, {drawn} written"
         f"{' (grouped by structure after the first ' + str(always) + ')' if groups else ''}"
+        f"{f'; {in_groups} of the repeated passes only counted' if in_groups else ''}"
         f"{f'; {counted} after --max-passes only counted' if counted else ''}."
     )
     parts = [
@@ -152,20 +180,17 @@ def index_html(run: dict[str, Any]) -> str:
     parts.append("</tbody></table>")
     if groups:
         parts.append("<h2>Repeated passes</h2>")
-        parts.append(
-            f'<p class="muted">After the first {always} passes, passes with the same graph '
-            "structure form a group; the first and the last of each group are written.</p>"
-        )
+        parts.append(f'<p class="muted">{escape(GROUPS_RULE.format(always=always))}</p>')
         parts.append(
             "<table><thead><tr><th>structure</th><th>call site</th><th>passes</th>"
-            "<th>count</th><th>written</th></tr></thead><tbody>"
+            "<th>count</th><th>written</th><th>only counted</th></tr></thead><tbody>"
         )
         for g in groups:
             links = ", ".join(f'<a href="#pass-{n}">{n}</a>' for n in g.drawn)
             parts.append(
                 f"<tr><td><code>{escape(g.signature[:12])}</code></td><td><code>"
                 f"{escape(g.call_site)}</code></td><td>{g.first}&ndash;{g.last}</td>"
-                f'<td class="num">{g.count}</td><td>{links}</td></tr>'
+                f'<td class="num">{g.count}</td><td>{links}</td><td class="num">{g.counted}</td></tr>'
             )
         parts.append("</tbody></table>")
     parts.append("</body></html>\n")

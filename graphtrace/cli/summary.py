@@ -12,6 +12,7 @@ from .runner import SIGINT_EXIT
 from .writer import ALWAYS, Writer
 
 SUMMARY_ROWS = 12
+GROUP_ROWS = 4
 
 
 def shown_path(path: Any) -> str:
@@ -68,6 +69,24 @@ def not_drawn_lines(counts: dict[str, int]) -> list[str]:
     ]
 
 
+def group_lines(writer: Writer) -> list[str]:
+    """Per structure group after the first passes: the passes written, and how many only counted."""
+    groups = list(writer.groups.values())
+    if not groups:
+        return []
+    lines = [f"  after pass {ALWAYS}, per structure: its first pass and its latest recorded in full are written"]
+    for g in groups[:GROUP_ROWS]:
+        span = str(g.first) if g.first == g.last else f"{g.first}-{g.last}"
+        written = " and ".join(map(str, g.drawn)) or "none"
+        lines.append(
+            f"    passes {span} ({g.count} of one structure): written {written}"
+            + (f"; {g.counted} only counted" if g.counted else "")
+        )
+    if len(groups) > GROUP_ROWS:
+        lines.append(f"    ... and {len(groups) - GROUP_ROWS} more structures (see index.html)")
+    return lines
+
+
 def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None:
     """A short table on stderr (the script's stdout stays its own): runs of alike passes."""
     total = writer.count + writer.skipped
@@ -91,8 +110,7 @@ def summary(writer: Writer, folder: Path, not_drawn: Sequence[str] = ()) -> None
     ]
     if len(writer.runs) > SUMMARY_ROWS:
         lines.append(f"  ... and {len(writer.runs) - SUMMARY_ROWS} more runs of passes (see index.html)")
-    if writer.groups:
-        lines.append(f"  after pass {ALWAYS}, only the first and last pass of each structure are written")
+    lines += group_lines(writer)
     if writer.skipped:
         lines.append(f"  passes {writer.count + 1}-{total} ran after --max-passes {writer.max_passes}: only counted")
     lines += [f"  {line}" for line in not_drawn]

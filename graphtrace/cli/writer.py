@@ -2,9 +2,15 @@
 
 NOTE [which passes are written]: the first ``ALWAYS`` passes are written one by one. After
 them, passes are grouped by their graph ``signature`` (same structure, e.g. the steps of a
-training loop) and only the first and the last pass of each group are written (JSON and
-pictures); the others are counted and feed the gradient statistics only. So 1,000 training
-steps give 22 pictures, and memory holds at most one pending pass per group.
+training loop). Of each group, only the 1st, 2nd, 4th, 8th, ... pass (powers of two) and every
+``FULL_EVERY``-th are recorded in full (``index.in_full``); the others are only counted (NOTE
+[counted passes] in capture/counted.py: their gradient statistics, exact, and nothing else).
+Two passes of a group are written (JSON and pictures): its first, and its latest pass recorded
+in full, held until the end (a pass cannot be known to be the last while it runs, and
+recording every one in full, in case it is, cost 10x a training step). The index and the
+summary name the passes written and count the others. So 1,000 training steps give 22 pass
+files (passes 1-20, 21 and 533), memory holds at most one pending pass per group, and a long
+loop records one pass in ``FULL_EVERY`` in full.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ from typing import Any, TextIO
 
 from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import WriteError, write_file
-from ..model import SAVE_FORMATS, Pass
+from ..model import SAVE_FORMATS, Counted, Pass
 from ..render import charts
 from .children import child_folders, child_rank, claim_folder, compare_ranks, in_forked_children
 from .folder import Folder, write_run
-from .index import Entry, PassGroup, file_name, index_html
+from .index import Entry, PassGroup, file_name, in_full, index_html
 from .printing import printable
 from .stop import leave_signals_to_the_main_thread
 
@@ -152,6 +158,32 @@ class Writer:
             self._error(str(exc))
         except Exception as exc:  # a bug of ours must not break the user's program
             self._error(f"could not record pass {p.index}: {type(exc).__name__}: {exc}")
+
+    def count_only(self, index: int, signature: str) -> bool:
+        """The tracer's ``count_only``: True for a pass that is only counted (NOTE [which passes are written])."""
+        if self.child:  # a child writes every pass (NOTE [forked children])
+            return False
+        if self.max_passes is not None and self.count >= self.max_passes:
+            return True
+        group = self.groups.get(signature)
+        return self.count + 1 > self.always and group is not None and not in_full(group.count + 1)
+
+    def add_counted(self, c: Counted) -> None:
+        """Take one pass that was only counted: its statistics, its place in its group and runs."""
+        try:
+            if self.max_passes is not None and self.count >= self.max_passes:
+                self.skipped += 1
+                return
+            self.count += 1
+            self.stats.add_grads(c.index, c.grads)
+            entry = Entry.counted(self.count, c)
+            self._extend_runs(entry)
+            group = self.groups.setdefault(c.signature, PassGroup(c.signature, c.call_site, self.count, self.count, 0))
+            group.count += 1
+            group.counted += 1
+            group.last = self.count
+        except Exception as exc:  # a bug of ours must not break the user's program
+            self._error(f"could not count pass {c.index}: {type(exc).__name__}: {exc}")
 
     def _add(self, p: Pass, number: int | None) -> None:
         if self.max_passes is not None and self.count >= self.max_passes:

@@ -126,7 +126,8 @@ class Pass:
 class Trace:
     """The passes recorded by one ``graphtrace.trace()`` block, in the order they ran.
 
-    ``count``: the passes recorded, kept in ``passes`` or not (``trace(keep=...)``).
+    ``count``: the passes recorded, kept in ``passes`` or not (``trace(keep=...)``), and those
+    only counted (``trace(count_only=...)``).
     ``not_drawn``: passes that ran but could not be recorded, counted by reason
     (``{"inside torch.func transforms": 2}``).
     """

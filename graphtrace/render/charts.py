@@ -188,6 +188,15 @@ def grad_magnitudes(record: Any) -> tuple[float, float] | None:
     return norm / math.sqrt(numel), max(abs(lo), abs(hi))
 
 
+def leaf_grads(graph: Graph) -> list[tuple[str, bool, Any]]:
+    """(parameter or variable name, is a parameter, its gradient record) of each named leaf, in node order."""
+    return [
+        (key, bool(attrs.get("param")), _gradient(attrs))
+        for _, attrs in graph.nodes(data=True)
+        if attrs.get("kind") == "leaf" and (key := attrs.get("param") or attrs.get("name"))
+    ]
+
+
 class GradStats:
     """Per-parameter gradient magnitudes accumulated over passes (leaves with a param or name)."""
 
@@ -199,18 +208,21 @@ class GradStats:
         self.series = GradSeries()  # rms per pass, for the heat map (NOTE [gradient heat map])
 
     def add(self, graph: Graph) -> None:
-        column = self.series.column(int(graph.graph.get("index") or 0))
-        for _, attrs in graph.nodes(data=True):
-            key = attrs.get("param") or attrs.get("name")
-            if attrs.get("kind") != "leaf" or not key:
-                continue
-            rms = rms_of(_gradient(attrs))
+        """Add a pass's graph: its leaves with a parameter or variable name."""
+        self.add_grads(int(graph.graph.get("index") or 0), leaf_grads(graph))
+
+    def add_grads(self, index: int, grads: Iterable[tuple[str, bool, Any]]) -> None:
+        """Add pass ``index`` as (name, is a parameter, gradient record) of its named leaves
+        (``leaf_grads``, or a counted pass's ``grads``)."""
+        column = self.series.column(index)
+        for key, param, grad in grads:
+            rms = rms_of(grad)
             if column is not None and rms is not None:
-                self.series.add(key, column, rms, _gradient(attrs)["numel"])
-            m = grad_magnitudes(_gradient(attrs))
+                self.series.add(key, column, rms, grad["numel"])
+            m = grad_magnitudes(grad)
             if m is None:
                 continue
-            if attrs.get("param"):
+            if param:
                 self.params.add(key)
             row = self.rows.setdefault(key, [0.0, 0.0, 0, 0])
             total = row[0] + math.ldexp(m[0], -int(row[3]))

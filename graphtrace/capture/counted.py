@@ -1,0 +1,173 @@
+"""Passes only counted: the signature from the walk alone, each named leaf's gradient from one hook."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..model import Counted, Pass
+from .frames import api_caller, user_frame, where
+from .provenance import Provenance
+from .recorder import _one_line
+from .values import record, shape_of
+from .walk import Skeleton, gradient_edge, is_leaf_fn, signature, walk
+
+# NOTE [counted passes]: a training loop runs thousands of passes of one structure and an output
+# folder draws a few of them (NOTE [which passes are written] in cli/writer.py), but recording
+# each in full (a hook on every node, values, names, Jacobians, a networkx graph) cost 10x the
+# step. With ``trace(count_only=f)``, a pass for which ``f(index, signature)`` is True costs a
+# walk of its graph (its signature: NOTE [graph signature] in walk.py) and one pre-hook on each
+# named leaf's AccumulateGrad, which records the gradient arriving there with the same
+# ``record`` and limit a pass recorded in full uses: a counted pass's gradient statistics are
+# those a full recording gives, exactly (``torch.autograd.grad``'s returned gradients likewise).
+# The leaves' names are those of the latest pass of the same structure recorded in full (its
+# "template"), taken only when that pass came from the same call site and API and each of its
+# leaves is the very tensor this pass reaches (a model's parameters, step after step); else, and
+# when the graph holds a custom Function (its backward may run a nested pass into it), a pass
+# inside another's backward, or ``check=True``, the pass is recorded in full. Nothing else is
+# read: no values, no names, no Jacobians, no graph; ``on_counted`` gets a ``Counted``.
+MAX_TEMPLATES = 256  # structures remembered (a loop of changing shapes makes a new one per shape)
+
+
+@dataclass
+class _Template:
+    """What a counted pass takes from the latest full pass of its structure (NOTE [counted passes])."""
+
+    call_site: str
+    api: str
+    leaves: dict[int, tuple[Any, str, bool]]  # leaf node id -> (weak reference to its tensor, name, is a parameter)
+
+
+class Counting:
+    """A tracer's counted passes: templates of the structures recorded in full, and the light recorder."""
+
+    def __init__(self, count_only: Callable[[int, str], bool]) -> None:
+        self.count_only = count_only
+        self.templates: dict[str, _Template] = {}
+
+    def learn(self, leaves: list[tuple[int, torch.Tensor]], p: Pass) -> None:
+        """Remember the leaves (node id, tensor) of a pass just recorded in full, for its structure."""
+        g = p.graph
+        sig = str(g.graph.get("signature") or "")
+        self.templates.pop(sig, None)
+        if not sig:
+            return
+        kept: dict[int, tuple[Any, str, bool]] = {}
+        for nid, var in leaves:
+            attrs = g.nodes[nid]
+            kept[nid] = (weakref.ref(var), str(attrs.get("param") or attrs.get("name") or ""), bool(attrs.get("param")))
+        self.templates[sig] = _Template(str(g.graph.get("call_site", "")), str(g.graph.get("api", "")), kept)
+        if len(self.templates) > MAX_TEMPLATES:
+            del self.templates[next(iter(self.templates))]
+
+    def start(self, info: dict[str, Any], call: dict[str, Any], limit: int, table: Provenance) -> Light | None:
+        """The light recorder of a pass to be only counted, its hooks on; None: record it in full.
+
+        ``info`` holds the pass's index, kind and api; ``call`` its roots, inputs and flags (the
+        tracer's ``_call``); ``limit`` is the value limit of a full recording (0: values off)."""
+        if torch._C._functorch.maybe_current_level() is not None:
+            return None  # the tracer's own route (NOTE [unread tensors])
+        sk = walk(call["roots"])
+        light = None
+        try:
+            sig = signature(sk)
+            template = self.templates.get(sig) if sig is not None else None
+            if template is None or template.api != info["api"]:
+                return None
+            frame = user_frame(1)
+            info = {**info, "call_site": where(frame), "caller": api_caller(frame)}
+            del frame
+            if template.call_site != info["call_site"] or not _same_leaves(sk, template):
+                return None
+            if sig is None or not self.count_only(int(info["index"]), sig):
+                return None
+            light = Light(sk, sig, template, info, call, limit, table)
+            return light
+        finally:
+            if light is None:
+                sk.clear()
+
+
+def _same_leaves(sk: Skeleton, template: _Template) -> bool:
+    """Each leaf of the walked graph is the very tensor of the template's leaf with its id."""
+    first = len(sk.roots)
+    leaves = {first + i: fn for i, fn in enumerate(sk.fns) if is_leaf_fn(fn)}
+    return leaves.keys() == template.leaves.keys() and all(
+        template.leaves[nid][0]() is fn.variable for nid, fn in leaves.items()
+    )
+
+
+class Light:
+    """One counted pass: a pre-hook on each named leaf while it runs, then its ``Counted``."""
+
+    def __init__(
+        self,
+        sk: Skeleton,
+        sig: str,
+        template: _Template,
+        info: dict[str, Any],
+        call: dict[str, Any],
+        limit: int,
+        table: Provenance,
+    ) -> None:
+        self.sk, self.signature, self.info, self.limit, self.table = sk, sig, info, limit, table
+        self.inputs: list[Any] = list(call["inputs"])
+        self.retain = bool(call["retain_graph"])
+        self.named = [(nid, key, param) for nid, (_, key, param) in template.leaves.items() if key]
+        self.grads: dict[int, dict[str, Any] | None] = {}
+        self.handles: list[Any] = []
+        if limit <= 0:  # values off in this pass: a full recording has no gradient records either
+            return
+        try:
+            for nid, _, _ in self.named:
+                self.handles.append(sk.fns[nid - len(sk.roots)].register_prehook(self._hook(nid)))
+        except BaseException:
+            self.remove_hooks()
+            raise
+
+    def _hook(self, nid: int) -> Any:
+        def hook(grad_outputs: tuple[Any, ...]) -> None:
+            # what the full recorder's pre-hook records as grad_in[0]; record() never raises
+            self.grads[nid] = record(grad_outputs[0] if grad_outputs else None, self.limit)
+
+        return hook
+
+    def remove_hooks(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def finish(self, returned: Any = None, error: BaseException | None = None) -> Counted:
+        """Remove the hooks and give the pass as a ``Counted``."""
+        self.remove_hooks()
+        sk = self.sk
+        try:
+            if returned is not None and self.limit > 0:  # torch.autograd.grad: NOTE [returned gradients]
+                named = {nid for nid, _, _ in self.named}
+                for k, t in enumerate(self.inputs):
+                    edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
+                    nid = sk.ids.get(edge[0]) if edge is not None else None
+                    if nid in named and k < len(returned) and returned[k] is not None:
+                        self.grads[nid] = record(returned[k], self.limit)
+            info = self.info
+            return Counted(
+                index=int(info["index"]),
+                kind=str(info["kind"]),
+                api=str(info["api"]),
+                call_site=str(info["call_site"]),
+                caller=str(info["caller"]),
+                signature=self.signature,
+                nodes=len(sk.roots) + len(sk.fns),
+                root_shapes=[shape_of(t) for t in sk.roots],
+                error=_one_line(error),
+                grads=[(key, param, self.grads.get(nid)) for nid, key, param in self.named],
+            )
+        finally:
+            if not self.retain:  # the graph is freed: so is its provenance (as PassRecorder.finish)
+                self.table.drop(sk.fns)
+            sk.clear()
+            self.inputs, self.grads = [], {}
