@@ -241,16 +241,24 @@ def test_two_commands_never_write_into_one_folder_at_once(tmp_path: Path) -> Non
 # -- training loops: bounded output ----------------------------------------------------------
 
 
-def test_long_loops_write_the_first_20_then_first_and_last_of_each_structure(tmp_path: Path) -> None:
+def test_long_loops_write_the_first_20_then_the_first_and_latest_full_pass_of_each_structure(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = invoke("run", "-f", "json", "-o", str(out), write(tmp_path, LOOP.format(k=3)), "40")
     assert result.exit_code == 0, result.output
     written = sorted(int(p.stem[5:]) for p in out.glob("pass-*.json"))
-    # 41 passes: 1-10 loop, 11 the odd one, 12-41 loop; after 20: group 21..41 -> 21 and 41
-    assert written == [*list(range(1, 22)), 41]
+    # 41 passes: 1-10 loop, 11 the odd one, 12-41 loop; after 20: group 21..41, whose 1st, 2nd,
+    # 4th, 8th and 16th passes (21, 22, 24, 28, 36) are recorded in full -> 21 and 36 written,
+    # the other 16 only counted (NOTE [which passes are written])
+    assert written == [*list(range(1, 22)), 36]
     index = (out / "index.html").read_text()
-    assert "41 backward passes ran, 22 written" in index
+    assert "41 backward passes ran, 22 written (grouped by structure after the first 20); 16 of the" in index
     assert "<td>21&ndash;41</td>" in index and '<td class="num">21</td>' in index
+    assert '<a href="#pass-21">21</a>, <a href="#pass-36">36</a></td><td class="num">16</td>' in index
+    run = json.loads((out / "run.json").read_text())
+    assert [(g["first"], g["last"], g["count"], g["drawn"], g["counted"]) for g in run["groups"]] == [
+        (21, 41, 21, [21, 36], 16)
+    ]
+    assert "passes 21-41 (21 of one structure): written 21 and 36; 16 only counted" in result.stderr
     assert "Gradient flow" in index  # w, a named leaf, in 40 passes: a training loop
     assert re.search(r"passes\s+kind", result.stderr) and "1-10" in result.stderr and "12-41" in result.stderr
 
@@ -657,9 +665,12 @@ def test_the_summary_stays_short_for_alternating_passes(tmp_path: Path) -> None:
     result = invoke("run", "-f", "json", "-o", str(tmp_path / "o"), write(tmp_path, text))
     assert result.exit_code == 0
     lines = result.stderr.splitlines()
-    assert len(lines) <= 18 and "... and 18 more runs of passes (see index.html)" in result.stderr
+    assert len(lines) <= 20 and "... and 18 more runs of passes (see index.html)" in result.stderr
     written = sorted(int(p.stem[5:]) for p in (tmp_path / "o").glob("pass-*.json"))
-    assert written == [*range(1, 23), 29, 30]  # after 20: two groups, 21..29 and 22..30
+    # after 20: two groups, 21..29 and 22..30, each with its 1st, 2nd and 4th pass recorded in full
+    assert written == [*range(1, 23), 27, 28]
+    assert "passes 21-29 (5 of one structure): written 21 and 27; 2 only counted" in result.stderr
+    assert "passes 22-30 (5 of one structure): written 22 and 28; 2 only counted" in result.stderr
 
 
 TRAINING = """
