@@ -37,8 +37,6 @@ MAX_TEMPLATES = 256  # structures remembered (a loop of changing shapes makes a 
 class _Template:
     """What a counted pass takes from the latest full pass of its structure (NOTE [counted passes])."""
 
-    call_site: str
-    api: str
     leaves: dict[int, tuple[Any, str, bool]]  # leaf node id -> (weak reference to its tensor, name, is a parameter)
 
 
@@ -47,20 +45,21 @@ class Counting:
 
     def __init__(self, count_only: Callable[[int, str], bool]) -> None:
         self.count_only = count_only
-        self.templates: dict[str, _Template] = {}
+        self.templates: dict[tuple[str, str, str], _Template] = {}  # (signature, call site, api) -> template
 
     def learn(self, leaves: list[tuple[int, torch.Tensor]], p: Pass) -> None:
         """Remember the leaves (node id, tensor) of a pass just recorded in full, for its structure."""
         g = p.graph
         sig = str(g.graph.get("signature") or "")
-        self.templates.pop(sig, None)
+        key = (sig, str(g.graph.get("call_site", "")), str(g.graph.get("api", "")))
+        self.templates.pop(key, None)
         if not sig:
             return
         kept: dict[int, tuple[Any, str, bool]] = {}
         for nid, var in leaves:
             attrs = g.nodes[nid]
             kept[nid] = (weakref.ref(var), str(attrs.get("param") or attrs.get("name") or ""), bool(attrs.get("param")))
-        self.templates[sig] = _Template(str(g.graph.get("call_site", "")), str(g.graph.get("api", "")), kept)
+        self.templates[key] = _Template(kept)
         if len(self.templates) > MAX_TEMPLATES:
             del self.templates[next(iter(self.templates))]
 
@@ -75,15 +74,15 @@ class Counting:
         light = None
         try:
             sig = signature(sk)
-            template = self.templates.get(sig) if sig is not None else None
-            if template is None or template.api != info["api"]:
+            if sig is None:
                 return None
             frame = user_frame(1)
             info = {**info, "call_site": where(frame), "caller": api_caller(frame)}
             del frame
-            if template.call_site != info["call_site"] or not _same_leaves(sk, template):
+            template = self.templates.get((sig, info["call_site"], info["api"]))
+            if template is None or not _same_leaves(sk, template):
                 return None
-            if sig is None or not self.count_only(int(info["index"]), sig):
+            if not self.count_only(int(info["index"]), sig):
                 return None
             light = Light(sk, sig, template, info, call, limit, table)
             return light

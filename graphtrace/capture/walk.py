@@ -132,18 +132,40 @@ def structure_hash(nodes: list[list[Any]], edges: list[list[Any]]) -> str:
     return hashlib.sha1(json.dumps([nodes, edges]).encode()).hexdigest()[:16]
 
 
+_SEEN: dict[tuple[Any, ...], str] = {}  # structures met by ``signature``, to their hash (a loop meets one)
+_SEEN_MAX = 1024
+
+
 def signature(sk: Skeleton) -> str | None:
     """The signature the pass's graph gets (NOTE [graph signature]), from the walk alone; None
     when the graph holds a custom Function, whose backward may run a nested pass into it."""
-    nodes: list[list[Any]] = [[rid, "output", shape_of(t)] for rid, t in enumerate(sk.roots)]
-    nid = len(sk.roots)
-    for fn in sk.fns:
-        if is_leaf_fn(fn):
-            nodes.append([nid, "AccumulateGrad", shape_of(fn.variable)])
-        elif is_python_fn(fn):
-            return None
-        else:
-            metas = getattr(fn, "_input_metadata", ())
-            nodes.append([nid, op_name(fn), meta_shape(metas[0] if metas else None)])
-        nid += 1
-    return structure_hash(nodes, [[u, v, edge["slots"]] for (u, v), edge in sk.edges.items()])
+    if any(is_python_fn(fn) for fn in sk.fns):
+        return None
+    try:  # node types and shapes as they are, and the edges: the structure met before, cheaply
+        key: tuple[Any, ...] | None = (
+            *(t.shape for t in sk.roots),
+            *((type(fn), fn.variable.shape if is_leaf_fn(fn) else _first_shape(fn)) for fn in sk.fns),
+            *((u, v, *edge["slots"]) for (u, v), edge in sk.edges.items()),
+        )
+        known = _SEEN.get(key)  # type: ignore[arg-type]
+    except Exception:  # a ragged or symbolic shape: hashed from the rows every time
+        key, known = None, None
+    if known is None:
+        nodes: list[list[Any]] = [[rid, "output", shape_of(t)] for rid, t in enumerate(sk.roots)]
+        for i, fn in enumerate(sk.fns, start=len(sk.roots)):
+            if is_leaf_fn(fn):
+                nodes.append([i, "AccumulateGrad", shape_of(fn.variable)])
+            else:
+                metas = getattr(fn, "_input_metadata", ())
+                nodes.append([i, op_name(fn), meta_shape(metas[0] if metas else None)])
+        known = structure_hash(nodes, [[u, v, edge["slots"]] for (u, v), edge in sk.edges.items()])
+        if key is not None:
+            if len(_SEEN) >= _SEEN_MAX:
+                _SEEN.clear()
+            _SEEN[key] = known
+    return known
+
+
+def _first_shape(fn: Any) -> Any:
+    metas = getattr(fn, "_input_metadata", ())
+    return tuple(metas[0].shape) if metas else None

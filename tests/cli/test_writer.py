@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,34 @@ def test_the_drawing_threads_leave_ctrl_c_and_sigterm_to_the_main_thread(tmp_pat
         writer.finish(title="t.py", command="graphtrace run t.py", notes=[])
     assert {signal.SIGINT, signal.SIGTERM} <= blocked
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the main thread's own mask is untouched
+
+
+def test_a_group_is_recorded_in_full_at_its_1st_2nd_4th_and_every_1024th_pass(tmp_path: Path) -> None:
+    from graphtrace.cli.index import in_full
+    from graphtrace.cli.writer import Writer
+
+    assert [m for m in range(1, 5000) if in_full(m)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3072, 4096]
+    writer = Writer(tmp_path / "out", ("json",), always=2)
+    w = torch.tensor([1.0, -2.0], requires_grad=True)
+    with graphtrace.trace(
+        keep=False, on_pass=writer.add, count_only=writer.count_only, on_counted=writer.add_counted
+    ) as t:
+        for _ in range(12):
+            (w * 3).sum().backward()
+    writer.finish(title="t", command="t", notes=[], progress=None)
+    assert t.count == 12 and writer.count == 12
+    # after the first 2, group 3..12: members 1, 2, 4 and 8 (passes 3, 4, 6, 10) recorded in full
+    (group,) = writer.groups.values()
+    assert (group.first, group.last, group.count, group.drawn, group.counted) == (3, 12, 10, [3, 10], 6)
+    assert sorted(p.name for p in (tmp_path / "out").glob("pass-*.json")) == [
+        "pass-001.json",
+        "pass-002.json",
+        "pass-003.json",
+        "pass-010.json",
+    ]
+    # grad [3, 3] in each of the 12 passes: rms |[3, 3]| / sqrt(2), the norm as float32 gives it; max 3
+    ((name, rms, top, passes),) = writer.stats.table()
+    assert (name, top, passes) == ("w", 3.0, 12)
+    assert rms == pytest.approx(struct.unpack("f", struct.pack("f", math.sqrt(18)))[0] / math.sqrt(2), rel=1e-12)
+    writer.child = True  # a forked child's copy writes every pass
+    assert not writer.count_only(13, group.signature)
