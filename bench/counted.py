@@ -57,7 +57,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="graphtrace-bench-") as out:
         writer = Writer(Path(out), ("json",))
         # as `graphtrace run` makes it (cli/children.py run_tracer), on older trees too
-        light = {"count_only": writer.count_only, "on_counted": writer.add_counted} if hasattr(writer, "count_only") else {}
+        light = {}
+        if hasattr(writer, "count_only"):
+            light = {"count_only": writer.count_only, "on_counted": writer.add_counted}
         tracer = graphtrace.trace(on_pass=writer.add, keep=False, jacobian_passes=ALWAYS, **light)
         with tracer:
             steps(ALWAYS + 5)  # past the passes written one by one

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,7 +78,8 @@ def test_counted_passes_give_the_records_a_full_recording_gives_and_change_no_nu
         assert rec["max"] == g.max().item() and rec["min"] == g.min().item()  # exact: no rounding in these
         assert rec["norm"] == pytest.approx(torch.linalg.vector_norm(g.double()).item(), rel=1e-7)
     assert c.grads[0][2]["values"] == grads[2]["2.bias"].tolist()  # type: ignore[index]
-    line = next(i for i, text in enumerate(open(__file__), 1) if "targets).backward()" in text)
+    lines = Path(__file__).read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "targets).backward()" in text)
     assert c.call_site == f"tests/capture/test_counted.py:{line}"
 
 
