@@ -166,9 +166,10 @@ def test_seed004_jacobian(runs: dict) -> None:
 def test_mlp_training_is_bounded(runs: dict) -> None:
     proc, folder = runs["mlp_training"]
     written = sorted(int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"pass-(\d+)\.json", p.name)))
-    assert written == [*list(range(1, 22)), 300]
+    assert written == [*list(range(1, 22)), 276]  # group 21-300: its 256th pass is its latest recorded in full
     index = (folder / "index.html").read_text()
-    assert "300 backward passes ran, 22 written" in index and "Gradient flow" in index
+    assert "300 backward passes ran, 22 written (grouped by structure after the first 20); 271 of" in index
+    assert "Gradient flow" in index
     for name in ("0.weight", "0.bias", "2.weight", "2.bias"):
         assert f">{name}</text>" in index
     assert "step 299  loss" in proc.stdout

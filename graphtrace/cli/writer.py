@@ -8,8 +8,10 @@ training loop). Of each group, only the 1st, 2nd, 4th, 8th, ... pass (powers of 
 Two passes of a group are written (JSON and pictures): its first, and its latest pass recorded
 in full, held until the end (a pass cannot be known to be the last while it runs, and
 recording every one in full, in case it is, cost 10x a training step). The index and the
-summary name the passes written and count the others. So 1,000 training steps give 22 pass
-files (passes 1-20, 21 and 533), memory holds at most one pending pass per group, and a long
+summary name the passes written and count the others. A pass that cannot be counted safely
+(new leaf tensors every step, a custom Function) is recorded in full anyway, and then it may be
+its group's latest recorded in full. So 1,000 training steps give 22 pass
+files (passes 1-20, 21 and 532), memory holds at most one pending pass per group, and a long
 loop records one pass in ``FULL_EVERY`` in full.
 """
 
