@@ -21,9 +21,13 @@ graphtrace's own imports, option parsing, folder, tracer set-up and end. Also ti
 ``graphtrace --help`` and ``graphtrace --version`` against ``python -c pass``.
 
 ``--split`` (with ``--steps``) adds two runs between python and ``graphtrace run``: the loop
-inside ``with graphtrace.trace(...)`` as ``run`` sets it up but with no writer (capture alone),
+inside the tracer ``run`` sets up, with a writer that writes nothing (capture alone),
 and ``graphtrace run -f json`` (no pictures): so capture, the CLI with JSON and index, and the
 drawing (SVG and HTML, ``dot`` included) each show as a difference.
+
+``--before TREE`` also runs every graphtrace line with ``PYTHONPATH=TREE`` (another checkout,
+e.g. ``git archive main | tar -x -C TREE``), in the same rounds: a before/after comparison
+whose two sides share the machine's load.
 """
 
 from __future__ import annotations
@@ -56,7 +60,20 @@ for step in range({steps}):
     optimizer.step()
 print(f"loss {{loss.item():.4f}}")
 '''
-TRACED = "import graphtrace\n\nwith graphtrace.trace(keep=False, jacobian_passes=20, on_pass=lambda p: None):\n"
+TRACED = """import pathlib, tempfile
+from graphtrace.cli.children import run_tracer
+from graphtrace.cli.writer import Writer
+
+_writer = Writer(pathlib.Path(tempfile.mkdtemp(prefix="graphtrace-bench-")), ())  # as `run` does, writing nothing
+try:
+    _tracer = run_tracer(_writer.add, True, None, False, _writer)
+except TypeError:  # a tree before counted passes
+    _tracer = run_tracer(_writer.add, True, None, False)
+with _tracer:
+"""
+
+
+Command = tuple[list[str], dict]  # the command, its environment
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, float]:
@@ -70,13 +87,13 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float]:
     return wall, cpu
 
 
-def interleaved(cmds: dict[str, list[str]], env: dict, repeat: int) -> dict[str, list[tuple[float, float]]]:
+def interleaved(cmds: dict[str, Command], repeat: int) -> dict[str, list[tuple[float, float]]]:
     """Each command once per round, in turn, after one warm-up round (file cache)."""
-    for cmd in cmds.values():
+    for cmd, env in cmds.values():
         timed(cmd, env)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
     for _ in range(repeat):
-        for name, cmd in cmds.items():
+        for name, (cmd, env) in cmds.items():
             times[name].append(timed(cmd, env))
     return times
 
@@ -115,6 +132,7 @@ def main() -> None:
     parser.add_argument("--start", action="store_true", help="the CLI start lines instead of a training loop")
     parser.add_argument("--split", action="store_true", help="with --steps: also capture alone and run -f json")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--before", default=None, help="also time graphtrace from this tree (PYTHONPATH)")
     opts = parser.parse_args()
     env = dict(os.environ)
     if opts.threads:
@@ -129,13 +147,12 @@ def main() -> None:
             Path(script).write_text("import torch\n")
             times = interleaved(
                 {
-                    "python -c pass": [python, "-c", "pass"],
-                    "graphtrace --help": [graphtrace, "--help"],
-                    "graphtrace --version": [graphtrace, "--version"],
-                    "python S": [python, script],
-                    "graphtrace run -q S": [graphtrace, "run", "-q", "--out", out, script],
+                    "python -c pass": ([python, "-c", "pass"], env),
+                    "graphtrace --help": ([graphtrace, "--help"], env),
+                    "graphtrace --version": ([graphtrace, "--version"], env),
+                    "python S": ([python, script], env),
+                    "graphtrace run -q S": ([graphtrace, "run", "-q", "--out", out, script], env),
                 },
-                env,
                 opts.repeat,
             )
             label = "CLI start, S = `import torch`"
@@ -144,16 +161,20 @@ def main() -> None:
             if opts.steps is not None:
                 script = os.path.join(tmp, f"mlp_{opts.steps}_steps.py")
                 Path(script).write_text(LOOP.format(steps=opts.steps))
-            cmds = {"python": [python, script]}
-            if opts.split and opts.steps is not None:
-                traced = os.path.join(tmp, f"mlp_{opts.steps}_steps_traced.py")
-                Path(traced).write_text(
-                    TRACED + "".join(f"    {line}\n" for line in Path(script).read_text().splitlines())
-                )
-                cmds["python, in trace()"] = [python, traced]
-                cmds["run -f json"] = [graphtrace, "run", "-q", "-f", "json", "--out", out, script]
-            cmds["run"] = [graphtrace, "run", "-q", "--out", out, script]
-            times = interleaved(cmds, env, opts.repeat)
+            cmds: dict[str, Command] = {"python": ([python, script], env)}
+            sides = [("", env)]
+            if opts.before:
+                sides.append((" (before)", {**env, "PYTHONPATH": os.path.abspath(opts.before)}))
+            for tag, side in sides:
+                if opts.split and opts.steps is not None:
+                    traced = os.path.join(tmp, f"mlp_{opts.steps}_steps_traced.py")
+                    Path(traced).write_text(
+                        TRACED + "".join(f"    {line}\n" for line in Path(script).read_text().splitlines())
+                    )
+                    cmds["python, in trace()" + tag] = ([python, traced], side)
+                    cmds["run -f json" + tag] = ([graphtrace, "run", "-q", "-f", "json", "--out", out, script], side)
+                cmds["run" + tag] = ([graphtrace, "run", "-q", "--out", out, script], side)
+            times = interleaved(cmds, opts.repeat)
             label = f"{opts.steps} steps of the small MLP" if opts.steps is not None else opts.script
     print(
         f"{label}  ({opts.repeat} interleaved rounds, torch threads {threads}, load average {os.getloadavg()[0]:.1f})"
