@@ -1,8 +1,7 @@
 """A small MLP trained for 300 steps on fixed synthetic data (deterministic: fixed seed).
 
-Every loss.backward() is a pass of the same structure. graphtrace writes the first 20, then
-of the rest the first and the latest recorded in full (pass 276), counts the others, and
-charts each parameter's gradient over all 300.
+Every loss.backward() is a pass of the same structure. graphtrace writes the first 20 and, of
+the rest, the first and the latest recorded in full (276); it charts the gradients of all 300.
 """
 
 import torch
