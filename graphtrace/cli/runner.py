@@ -33,6 +33,9 @@ class Script:
     def __init__(self, path: str, args: tuple[str, ...] = ()) -> None:
         self.given = path
         self.path = Path(path).absolute()
+        # as python names its script (the path joined to the working folder, not normalized):
+        # ``__file__`` and the file of every frame and traceback line
+        self.file = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
         self.args = tuple(args)
         self.code = self._compile()
 
@@ -53,7 +56,7 @@ class Script:
         if b"\0" in source:
             raise GraphtraceError(f"{self.given} is not a Python script (it is a binary file)")
         try:  # dont_inherit: our own `from __future__` imports must not leak into the user's code
-            return compile(source, str(p), "exec", dont_inherit=True)
+            return compile(source, self.file, "exec", dont_inherit=True)
         except SyntaxError as exc:  # one line, as compilers write it: file:line:column: message
             where = f"{self.given}:{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
             raise GraphtraceError(f"{where}: {type(exc).__name__}: {exc.msg}") from None
@@ -71,22 +74,23 @@ def run(script: Script, wrap: Callable[[], Any] | None = None, stderr: TextIO | 
     main = types.ModuleType("__main__")
     main.__dict__.update(
         {
-            "__file__": str(script.path),
+            "__file__": script.file,
             "__builtins__": builtins,  # the module, as python gives __main__ (not this module's dict)
             "__cached__": None,
             "__package__": None,
             "__spec__": None,
-            "__loader__": importlib.machinery.SourceFileLoader("__main__", str(script.path)),
+            "__loader__": importlib.machinery.SourceFileLoader("__main__", script.file),
         }
     )
     saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
     saved_cwd = os.getcwd()
     saved_main = sys.modules.get("__main__")
     sys.argv = [script.given, *script.args]
+    home = os.path.dirname(os.path.realpath(script.file))  # python's sys.path[0]: links resolved
     if sys.path:
-        sys.path[0] = str(script.path.parent)
+        sys.path[0] = home
     else:
-        sys.path.insert(0, str(script.path.parent))
+        sys.path.insert(0, home)
     sys.modules["__main__"] = main
     saved_hook = sys.excepthook
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -213,3 +214,25 @@ step()
     assert run(Script(str(path)), stderr=err) == 1
     assert capsys.readouterr().out == "hook: ValueError bad batch ['<module>', 'step']\n"
     assert err.getvalue() == "" and sys.excepthook is before
+
+
+def test_a_linked_script_imports_beside_its_target_and_keeps_pythons_file_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, links = tmp_path / "real", tmp_path / "links"
+    real.mkdir()
+    links.mkdir()
+    (real / "helper_beside.py").write_text("VALUE = 42\n")
+    report = tmp_path / "seen.json"
+    (real / "train.py").write_text(
+        "import json, sys\nfrom helper_beside import VALUE\n"
+        f"json.dump([VALUE, __file__, sys.path[0]], open({str(report)!r}, 'w'))\n"
+    )
+    (links / "train.py").symlink_to(real / "train.py")
+    monkeypatch.chdir(links)
+    sys.modules.pop("helper_beside", None)
+    try:  # as `python ./train.py`: sys.path[0] is the target's folder, __file__ the path as given
+        assert run(Script("./train.py")) == 0
+    finally:
+        sys.modules.pop("helper_beside", None)
+    assert json.loads(report.read_text()) == [42, f"{links}/./train.py", os.path.realpath(real)]
