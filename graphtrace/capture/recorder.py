@@ -19,7 +19,7 @@ from .nested import Nesting, join
 from .owners import modules_of, qualify
 from .provenance import Provenance
 from .reduced import Reductions, world
-from .reuse import PendingEntry, pending_entry, same_elements, still_describes
+from .reuse import VIEW_NODES, HeldViews, PendingEntry, pending_entry, same_elements, still_describes
 from .userhooks import MODULE_NODE, HookWatch
 from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
 from .walk import (
@@ -81,6 +81,8 @@ class PassRecorder:
         self.clean: dict[int, torch.Tensor] = {}  # leaves whose pre-hook sees exactly what arrived
         self.readers: set[int] = set()  # nodes with an edge read where it arrives
         self.scalar_in: dict[int, tuple[torch.Tensor, int]] = {}  # reader -> its one-element gradient, version
+        self.fed: dict[int, list[int]] = {}  # reader -> the leaves that read what left it
+        self.views = HeldViews()  # NOTE [views read at arrival] in reuse.py
         self.seeds = seeds
         self.ranks = world()  # (rank, world size) under torch.distributed, else None
         self.reductions = Reductions(self.ranks[1]) if self.ranks is not None else None  # NOTE [all-reduce]
@@ -213,6 +215,8 @@ class PassRecorder:
         self.arrive = read_at_arrival(self.sk, set(self.clean))
         read = {(u, v) for v, edges in self.arrive.items() for u, _ in edges}
         self.readers = {u for u, _ in read}
+        for u, v in read:
+            self.fed.setdefault(u, []).append(v)
         for i, fn in enumerate(self.sk.fns):
             nid = len(self.sk.roots) + i
             # NOTE [hooks that keep gradients]: the engine keeps a node's incoming gradients
@@ -250,6 +254,8 @@ class PassRecorder:
                 hit = self.pending.pop(nid, None)
                 if hit is not None and len(grad_outputs) == 1 and still_describes(hit, grad_outputs[0]):
                     node["grad_in"] = [hit[1]]
+                elif nid in self.arrive:
+                    node["grad_in"] = [self._arrival_record(nid, nr, g) for nr, g in enumerate(grad_outputs)]
                 else:
                     node["grad_in"] = [self.rec(g) for g in grad_outputs]
                 if node["kind"] == "leaf" and grad_outputs and grad_outputs[0] is not None:
@@ -261,6 +267,7 @@ class PassRecorder:
                 fn = self.sk.fns[nid - len(self.sk.roots)]
                 if self.values and len(grad_outputs) == 1 and not is_python_fn(fn):
                     self._hold_scalar(nid, grad_outputs[0])
+                    self._hold_view(nid, grad_outputs[0])
                 if self.nesting is not None and is_python_fn(fn) and not frees_its_grads(fn):
                     self.nesting.enter(self, nid)
             except Exception as exc:  # a recording fault must never break the user's backward
@@ -278,6 +285,35 @@ class PassRecorder:
             hooks = self.pre[nid].hooks_dict_ref()  # a later pre-hook may replace it: then not held
             if hooks is not None and next(reversed(hooks), None) == self.pre[nid].id:
                 self.scalar_in[nid] = (g, g._version)
+
+    def _hold_view(self, nid: int, g: Any) -> None:
+        """A view node's gradient, held for the leaves that read what left it (NOTE [views read at arrival])."""
+        fed = self.fed.get(nid)
+        if (
+            fed
+            and self.nodes[nid]["op"] in VIEW_NODES
+            and isinstance(g, torch.Tensor)
+            and not g.is_nested
+            and g.numel() > self.limit
+            and all(self._will_run(v) for v in fed)  # else held to the end of the pass
+        ):
+            self.views.hold(nid, g, self.nodes[nid]["grad_in"][0], len(fed))
+
+    def _will_run(self, nid: int) -> bool:
+        """The engine runs node ``nid`` in this pass; False when torch cannot tell."""
+        try:
+            return bool(torch._C._will_engine_execute_node(self.sk.fns[nid - len(self.sk.roots)]))
+        except (RuntimeError, AttributeError):
+            return False
+
+    def _arrival_record(self, v: int, nr: int, g: Any) -> dict[str, Any] | None:
+        """The record of what reached input ``nr`` of a leaf that reads its arrivals."""
+        for u, unr in self.arrive[v]:
+            if unr == nr:
+                rec = self.views.record_of(u, g)
+                if rec is not None:
+                    return rec
+        return self.rec(g)
 
     def _arrived(self, u: int, v: int, nr: int, grads: tuple[Any, ...], ran: bool = True) -> None:
         """What reached input ``nr`` of ``v`` is what left ``u`` (NOTE [read where they arrive]);
@@ -411,6 +447,7 @@ class PassRecorder:
             self.sk.clear()
             self.pending.clear()
             self.scalar_in.clear()
+            self.views.clear()
             self.pre, self.clean = {}, {}
             self.watch.clear()
             self.seeds = []
