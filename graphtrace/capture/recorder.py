@@ -230,7 +230,11 @@ class PassRecorder:
             nexts = dict.fromkeys(self.sk.ids[nxt] for nxt, _ in fn.next_functions if nxt is not None)
             targets = [v for v in nexts if (nid, v) not in read]
             if targets or is_python_fn(fn) or op_name(fn) == MODULE_NODE:
-                self._add_post_hook(nid, targets)
+                last = self._add_post_hook(nid, targets)
+                if self.values and op_name(fn) != MODULE_NODE and not is_python_fn(fn):
+                    first = self.watch.watch_node(nid, fn, last)  # the program's own post-hooks (NOTE [hooks seen])
+                    if first is not None:
+                        self.handles.append(first)
         for nid, var in self.leaves:
             if not var._backward_hooks:  # no tensor hook can change what this leaf gets
                 self.watch.unhooked.add(nid)
@@ -325,15 +329,18 @@ class PassRecorder:
         edge["grad"] = self.nodes[v]["grad_in"][nr]
         held = self.scalar_in.get(u)
         g = grads[nr] if nr < len(grads) else None
+        if (u, edge["slots"][0]) in self.watch.changed:  # a node hook's gradient: not the node's derivative
+            held = None
         if held is not None and held[0]._version == held[1] and g is not None and (u, v) not in self.jacobians:
             local = _local(g, held[0], self.limit)
             if local is not None:
                 edge["local"] = local
 
-    def _add_post_hook(self, nid: int, targets: list[int]) -> None:
+    def _add_post_hook(self, nid: int, targets: list[int]) -> Any:
         mine: list[Any] = []  # the hook's own handle: it records only if it runs last
         mine.append(self.sk.fns[nid - len(self.sk.roots)].register_hook(self._post_hook(nid, targets, mine)))
         self.handles.append(mine[0])
+        return mine[0]
 
     def _post_hook(self, nid: int, targets: list[int], mine: list[Any]) -> Any:
         def hook(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
@@ -391,7 +398,8 @@ class PassRecorder:
                     with unseen():
                         g = torch.stack(defined).sum(0)
                 edge["grad"] = record(g, self.limit)
-            if self.values and scalar_out and (u, v) not in self.jacobians and g is not None:  # else exact, in _to_pass
+            hooked = any((u, s) in self.watch.changed for s in slots)  # not the node's derivative
+            if self.values and scalar_out and (u, v) not in self.jacobians and g is not None and not hooked:
                 local = _local(g, grad_outputs[0], self.limit)
                 if local is not None:
                     edge["local"] = local

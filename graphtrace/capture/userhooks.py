@@ -22,10 +22,16 @@ Rec = Callable[[torch.Tensor | None], dict[str, Any] | None]
 # ``register_full_backward_pre_hook``) are post-hooks of BackwardHookFunctionBackward, an
 # identity node: what leaves it differs from what arrived only through them. Post-accumulate
 # hooks run in the insertion order of a dict on the tensor: the user's are re-inserted after
-# one of ours, which so sees ``.grad`` before them, and another of ours runs last. Each
-# change is one entry of the node's ``hooks``. A leaf without tensor hooks (``_backward_hooks``)
-# is not watched: holding the sum of its contributions (a tied embedding's two 154 MB
-# gradients in GPT-2) would cost memory for nothing.
+# one of ours, which so sees ``.grad`` before them, and another of ours runs last. A node's
+# own post-hooks (``grad_fn.register_hook``) may replace what leaves it: where the node has a
+# post-hook of ours anyway (NOTE [read where they arrive]), they are moved the same way behind
+# one of ours, which sees what the node computed, and the post-hook of ours that runs last
+# sees what left (a ``node`` entry; no local derivative is drawn from the replaced gradient).
+# A node whose edges are all read where they arrive is not watched: torch shows a node's
+# post-hooks only to a post-hook's handle, and adding one is what torch would notice. Each
+# change is one entry of the node's ``hooks``. A leaf without tensor hooks
+# (``_backward_hooks``) is not watched: holding the sum of its contributions (a tied
+# embedding's two 154 MB gradients in GPT-2) would cost memory for nothing.
 
 MODULE_NODE = "BackwardHookFunctionBackward"
 
@@ -54,6 +60,8 @@ class HookWatch:
         self.first: dict[int, tuple[torch.Tensor | None, dict[str, Any] | None]] = {}  # leaf -> .grad then
         self.found: dict[int, list[dict[str, Any]]] = {}  # node id -> hook entries
         self.unhooked: set[int] = set()  # leaves without tensor hooks: nothing to hold for them
+        self.leaving: dict[int, list[tuple[Any, int, dict[str, Any] | None]]] = {}  # node -> what left it first
+        self.changed: set[tuple[int, int]] = set()  # (node, slot) a node hook of the program replaced
 
     def _add(
         self, nid: int, kind: str, output: int, before: dict[str, Any] | None, after: dict[str, Any] | None
@@ -98,7 +106,16 @@ class HookWatch:
         grad_outputs: tuple[Any, ...],
         recs: list[dict[str, Any] | None],
     ) -> None:
-        """What left node ``u``: a module hook node that changed its gradients (NOTE [hooks seen])."""
+        """What left node ``u``: a module hook node that changed its gradients, or a node whose
+        own post-hooks did (NOTE [hooks seen])."""
+        first = self.leaving.pop(u, None)
+        if first is not None:
+            for i, (gi, (g, version, rec)) in enumerate(zip(grad_inputs, first)):
+                if gi is g and (g is None or g._version == version):
+                    continue
+                if gi is None or g is None or not same_values(gi, g):
+                    self.changed.add((u, i))
+                    self._add(u, "node", i, rec, self.rec(gi))
         if op != MODULE_NODE or len(grad_inputs) != len(grad_outputs):
             return
         for i, (gi, go) in enumerate(zip(grad_inputs, grad_outputs)):
@@ -106,6 +123,25 @@ class HookWatch:
                 continue
             if not same_values(gi, go):
                 self._add(u, "module", i, recs[i] if i < len(recs) else self.rec(go), self.rec(gi))
+
+    def watch_node(self, nid: int, fn: Any, last: Any) -> Any:
+        """A post-hook run before the program's own post-hooks on node ``fn``, whose post-hook of
+        ours (``last``'s) is already there (None when the program put none on it)."""
+        hooks = last.hooks_dict_ref()  # torch runs them in the dict's insertion order
+        if hooks is None or len(hooks) < 2:
+            return None
+
+        def first(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
+            self.leaving[nid] = [
+                (g, g._version, self.rec(g)) if isinstance(g, torch.Tensor) else (None, 0, None) for g in grad_inputs
+            ]
+
+        handle = fn.register_hook(first)
+        after = [(k, h) for k, h in hooks.items() if k != handle.id]  # the program's, then ours
+        for k, _ in after:
+            del hooks[k]
+        hooks.update(after)  # the same keys (their handles still remove them), after ``first``
+        return handle
 
     def watch_leaf(self, nid: int, var: torch.Tensor) -> Any:
         """A post-accumulate hook run before the user's own (None when the leaf has none)."""
@@ -139,3 +175,5 @@ class HookWatch:
     def clear(self) -> None:
         self.expect.clear()
         self.first.clear()
+        self.leaving.clear()
+        self.changed.clear()

@@ -124,7 +124,12 @@ def accumulation(before: Attrs | None, inc: Attrs | None, after: Attrs | None, b
 
 
 HOOK = "#a0522d"  # gradients changed by the user's hooks
-HOOK_TITLES = {"tensor": "hook", "module": "module hook", "post_accumulate": "post-accumulate hook"}
+HOOK_TITLES = {
+    "tensor": "hook",
+    "module": "module hook",
+    "node": "node hook",
+    "post_accumulate": "post-accumulate hook",
+}
 
 
 def hook_text(entry: Attrs) -> str:

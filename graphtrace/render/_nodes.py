@@ -92,7 +92,7 @@ def op_parts(
         if not brief:
             later += [_labels.font(_labels.esc(line, R.LINE_WIDTH), _labels.LOCAL) for line in R.node_lines(graph, n)]
         later += _in_sum(graph, n, attrs, brief)
-        later += hook_lines(attrs, "tensor", "module")
+        later += hook_lines(attrs, "tensor", "module", "node")
         later += _labels.value_lines("returned grad", attrs.get("returned_grad"), attrs.get("shape"), brief)
         later += _labels.value_lines("retained .grad", attrs.get("retained_grad"), attrs.get("shape"), brief)
     return known, later

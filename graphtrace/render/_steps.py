@@ -151,5 +151,5 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
         }
         out += [_hook_step(base, attrs, h) for h in _labels.hooks_of(attrs, "tensor")]  # before the node used it
         out.append(base)
-        out += [_hook_step(base, attrs, h) for h in _labels.hooks_of(attrs, "module", "post_accumulate")]
+        out += [_hook_step(base, attrs, h) for h in _labels.hooks_of(attrs, "module", "node", "post_accumulate")]
     return out

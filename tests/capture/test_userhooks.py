@@ -92,3 +92,33 @@ def test_a_post_accumulate_grad_hook_that_changes_grad():
     assert [(h["kind"], vals(h["before"]), vals(h["after"])) for h in node["hooks"]] == [
         ("post_accumulate", [3.0, 3.0], [1.5, 1.5])
     ]
+
+
+def test_a_node_post_hook_that_replaces_what_leaves_is_a_step_and_no_local_is_taken_from_it():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    w = torch.tensor([3.0, -1.0], requires_grad=True)
+    with graphtrace.trace() as t:
+        a, b = x * 1.0, w * 1.0
+        y = a * b
+        y.grad_fn.register_hook(lambda gin, gout: (gin[0] + 100, gin[1]))  # only a's gradient replaced
+        (y * 2).sum().backward()
+    (p,) = t.passes
+    assert x.grad.tolist() == [106.0, 98.0] and w.grad.tolist() == [2.0, 4.0]
+    assert hooks_of(p) == {"y": [("node", [6.0, -2.0], [106.0, 98.0])]}  # 2 * w, then + 100
+    g = p.graph
+    (mul,) = [n for n, a in g.nodes(data=True) if a["name"] == "y"]
+    to = {g.nodes[v]["name"]: a for _, v, a in g.out_edges(mul, data=True)}
+    assert vals(to["a"]["grad"]) == [106.0, 98.0] and vals(to["b"]["grad"]) == [2.0, 4.0]
+    assert to["b"]["local"] is None or vals(to["b"]["local"]) == [1.0, 2.0]
+    assert to["a"]["local"] is None or vals(to["a"]["local"]) == [3.0, -1.0]  # the node's own, never 106/2
+
+
+def test_a_node_post_hook_that_returns_nothing_is_no_step():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    with graphtrace.trace() as t:
+        y = x.exp()
+        y.grad_fn.register_hook(lambda gin, gout: seen.append(gin[0].clone()))
+        y.sum().backward()
+    (p,) = t.passes
+    assert hooks_of(p) == {} and len(seen) == 1 and torch.equal(seen[0], x.grad)

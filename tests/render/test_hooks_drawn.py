@@ -66,3 +66,13 @@ def test_hooks_are_steps_of_their_own():
     ]
     assert rows[2][1] == [["before", "[6, 12]"], ["after the hook", "[60, 120]"]]
     assert rows[4][1][-1] == ["= .grad after", "[180, 360]"]
+
+
+def test_a_node_hook_is_a_line_of_its_node_and_a_step_after_it():
+    g = hooked()
+    g.nodes[2]["hooks"] = [{"kind": "node", "output": 0, "before": rec([180.0, 360.0]), "after": rec([5.0, 7.0])}]
+    g.edges[2, 3]["grad"] = rec([5.0, 7.0])  # what left, after the node's own post-hook
+    y = next(line for line in to_dot(g).splitlines() if 'id="node-2"' in line)
+    assert "node hook: [180, 360] → [5, 7]" in y
+    titles = [s["title"] for s in steps(g)]
+    assert titles[2:4] == ["y = MulBackward0", "node hook on y = MulBackward0"]
