@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from .._errors import GraphtraceError
 from .._plain import DOOR, plain_call
+from .fastpath import as_without_hooks, entries
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
@@ -179,16 +180,22 @@ def _user_frames(frames: list[traceback.FrameSummary]) -> list[traceback.FrameSu
     return kept
 
 
-def _filter(te: traceback.TracebackException | None, seen: set[int]) -> None:
-    """Drop graphtrace's and runpy's frames from a traceback and from the exceptions it chains."""
+def _filter(te: traceback.TracebackException | None, exc: BaseException | None, seen: set[int]) -> None:
+    """Drop graphtrace's and runpy's frames from a traceback and from the exceptions it chains
+    (``exc``: the exception ``te`` describes), and show module calls as torch makes them
+    without graphtrace (NOTE [module calls as without our hooks] in fastpath.py)."""
     if te is None or id(te) in seen:
         return
     seen.add(id(te))
-    te.stack = traceback.StackSummary.from_list(_user_frames(list(te.stack)))
-    _filter(te.__cause__, seen)
-    _filter(te.__context__, seen)
-    for group_member in getattr(te, "exceptions", None) or ():
-        _filter(group_member, seen)
+    frames = list(te.stack)
+    if exc is not None:
+        frames = as_without_hooks(frames, entries(exc.__traceback__))
+    te.stack = traceback.StackSummary.from_list(_user_frames(frames))
+    _filter(te.__cause__, exc.__cause__ if exc is not None else None, seen)
+    _filter(te.__context__, exc.__context__ if exc is not None else None, seen)
+    members = getattr(exc, "exceptions", None) or ()
+    for k, group_member in enumerate(getattr(te, "exceptions", None) or ()):
+        _filter(group_member, members[k] if k < len(members) else None, seen)
 
 
 def user_traceback(exc: BaseException) -> str:
@@ -200,7 +207,7 @@ def user_traceback(exc: BaseException) -> str:
     te = traceback.TracebackException.from_exception(exc)
     if _starts_in_graphtrace(list(te.stack)):
         return "".join(te.format()) + "graphtrace: internal error (a bug in graphtrace, not in the script)\n"
-    _filter(te, set())
+    _filter(te, exc, set())
     return "".join(te.format())
 
 

@@ -161,6 +161,11 @@ USER_ERRORS = {
     "def project(a, b):\n    return a @ b\nproject(torch.ones(2, 3), torch.ones(4, 5))\n",
     "functional": "import torch.nn.functional as F\nF.cross_entropy(torch.randn(3, 4), torch.tensor([0, 9, 1]))\n",
     "module": "lin = torch.nn.Linear(3, 2)\nlin(torch.ones(4, 5))\n",
+    "nested modules": "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.body = torch.nn.Sequential(torch.nn.Linear(3, 2))\n    def forward(self, x):\n"
+    "        return self.body(x)\nnet = Net()\nnet(torch.ones(1, 3)).sum().backward()\nnet(torch.ones(4, 5))\n",
+    "hooked module": "lin = torch.nn.Linear(3, 2)\nlin.register_forward_hook(lambda m, i, o: None)\n"
+    "lin(torch.ones(4, 5))\n",
     "hook": "x = torch.tensor([1.0], requires_grad=True)\ndef hook(g):\n    raise KeyError('my hook')\n"
     "x.register_hook(hook)\n(x * 3).sum().backward()\n",
     "chained": "try:\n    torch.ones(2) + torch.ones(3)\nexcept RuntimeError as e:\n"
@@ -177,9 +182,7 @@ def test_the_users_error_under_trace_is_pythons_traceback(tmp_path: Path, case: 
     path = script(tmp_path, "import torch\n" + USER_ERRORS[case])
     plain = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
     err = io.StringIO()
-    # module provenance runs torch's hooked module call (other lines of module.py): without it
-    # the frames are exactly Python's (docs/semantics.md, "Errors of the script")
-    tracer = graphtrace.trace(provenance=case != "module")
+    tracer = graphtrace.trace()  # module provenance on: a module call's frames as python's too
     assert run(Script(str(path)), lambda: tracer, stderr=err) == plain.returncode == 1
     assert err.getvalue() == plain.stderr
     assert our_frames(err.getvalue()) == []

@@ -1,0 +1,97 @@
+"""Module calls in a user's traceback shown as torch makes them without graphtrace's module hooks."""
+
+from __future__ import annotations
+
+import functools
+import linecache
+import sys
+import traceback
+import types
+from typing import Any
+
+# NOTE [module calls as without our hooks]: while graphtrace traces, its global module hooks
+# (module paths, capture/provenance.py) make torch run every module call through the slow path
+# of ``Module._call_impl``, an ``inner()`` closure; without them, a module with no hooks of its
+# own runs ``return forward_call(*args, **kwargs)`` at once. So the traceback of an error inside
+# a module's forward had a frame more, on other lines, than python shows. Such a pair of frames
+# (``_call_impl`` at ``return inner()``, then ``inner``) is shown as the one frame of the fast
+# path when torch would have taken it: the module has no hooks of its own and the program has
+# no global module hook left. Anything unexpected (another torch's source) leaves the frames.
+
+_FAST = "return forward_call(*args, **kwargs)"
+_GLOBALS = (
+    "_global_backward_pre_hooks",
+    "_global_backward_hooks",
+    "_global_forward_hooks",
+    "_global_forward_pre_hooks",
+)
+_OWN = ("_backward_pre_hooks", "_backward_hooks", "_forward_pre_hooks", "_forward_hooks")
+
+
+@functools.lru_cache(maxsize=4)
+def _fast_line(code: types.CodeType) -> tuple[int, int, int] | None:
+    """(line, first column, end column) of the fast path's call in ``_call_impl``'s source."""
+    for lineno in range(code.co_firstlineno, code.co_firstlineno + 40):
+        text = linecache.getline(code.co_filename, lineno)
+        if text.strip() == _FAST:
+            start = text.index("forward_call")
+            return lineno, start, len(text.rstrip())
+    return None
+
+
+def _call_impl() -> types.CodeType | None:
+    module = sys.modules.get("torch.nn.modules.module")
+    if module is None or any(getattr(module, name, None) for name in _GLOBALS):
+        return None  # the program's own global hooks: the slow path is torch's own choice
+    impl = getattr(getattr(module, "Module", None), "_call_impl", None)
+    return getattr(impl, "__code__", None)
+
+
+def _hooked(module: Any) -> bool:
+    try:
+        return any(getattr(module, name, None) for name in _OWN)
+    except Exception:  # a module we cannot read: its frames stay as they are
+        return True
+
+
+def as_without_hooks(
+    frames: list[traceback.FrameSummary], tbs: list[types.TracebackType]
+) -> list[traceback.FrameSummary]:
+    """``frames`` (one per entry of ``tbs``) with each module call as python shows it without
+    graphtrace (NOTE [module calls as without our hooks])."""
+    code = _call_impl()
+    fast = _fast_line(code) if code is not None else None
+    if fast is None or len(frames) != len(tbs):
+        return frames
+    out: list[traceback.FrameSummary] = []
+    skip = False
+    for k, (f, tb) in enumerate(zip(frames, tbs)):
+        if skip:
+            skip = False
+            continue
+        callee = frames[k + 1] if k + 1 < len(frames) else None
+        if (
+            tb.tb_frame.f_code is code
+            and callee is not None
+            and callee.name == "inner"
+            and callee.filename == f.filename
+            and not _hooked(tb.tb_frame.f_locals.get("self"))
+        ):
+            line, start, end = fast
+            summary = traceback.FrameSummary(  # type: ignore[call-arg]  # colno: python 3.11's, not in typeshed
+                f.filename, line, f.name, end_lineno=line, colno=start, end_colno=end
+            )
+            out.append(summary)
+            skip = True
+        else:
+            out.append(f)
+    return out
+
+
+def entries(tb: types.TracebackType | None) -> list[types.TracebackType]:
+    """The traceback's entries, outermost first (as ``TracebackException.stack`` lists them)."""
+    out = []
+    while tb is not None:
+        out.append(tb)
+        tb = tb.tb_next
+    return out
