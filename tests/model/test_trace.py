@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import math
+import struct
 import subprocess
 import sys
 
 import networkx as nx
+import numpy
 import pytest
 import torch
 
@@ -55,6 +59,60 @@ def test_load_works_where_torch_cannot_be_imported(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0].startswith("21.384") and out.split()[1] == "False"
+
+
+# NOTE [fast JSON] in model/trace.py: orjson writes, the standard library is the reference
+_EXACT = [
+    1e-05,
+    5e-324,
+    2.2250738585072014e-308,
+    1e16,
+    1.7976931348623157e308,
+    -0.0,
+    0.1,
+    123456789.123,
+    0.26940321922302246,
+    -0.2849462628364563,
+    1 / 3,
+    2.0**-30,
+]
+
+
+def _pass_with(**graph_attrs) -> Pass:
+    g = nx.DiGraph()
+    g.graph.update(graph_attrs)
+    g.add_node(0, kind="op", op="MulBackward0", name="é→∂", value={"shape": [12], "values": _EXACT})
+    return Pass(g)
+
+
+def test_json_numbers_read_back_to_the_same_doubles_and_text_stays_utf8():
+    text = _pass_with(note="x < y & ∂z").to_json()
+    data = json.loads(text)
+    back = data["nodes"][0]["value"]["values"]
+    assert [struct.pack("<d", x) for x in back] == [struct.pack("<d", x) for x in _EXACT]  # -0.0 too
+    assert data == json.loads(json.dumps(_pass_with(note="x < y & ∂z").to_dict()))  # the stdlib's reading
+    assert '"name":"é→∂"' in text and "\\u" not in text  # UTF-8 as it is, not \u escapes
+    assert text.endswith("}\n") and text.index('"edges"') < text.index('"format"')  # sorted keys
+    assert graphtrace.loads(text)[0].to_json() == text
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_json_refuses_a_number_that_is_not_finite_as_before(bad):
+    p = _pass_with()
+    p.graph.nodes[0]["value"]["values"][3] = bad  # orjson alone would write null here
+    with pytest.raises(ValueError, match="Out of range float"):
+        p.to_json()
+    p.graph.nodes[0]["value"]["values"][3] = 1.0
+    p.graph.graph["extra"] = collections.OrderedDict(mean=bad)  # a dict subclass: orjson writes those too
+    with pytest.raises(ValueError, match="Out of range float"):
+        p.to_json()
+
+
+def test_json_of_what_orjson_refuses_is_written_by_the_standard_library():
+    big = 2**80 + 1  # past 64 bits
+    text = _pass_with(big=big, f64=numpy.float64(0.1), lone="\udc80").to_json()
+    data = json.loads(text)
+    assert data["graph"]["big"] == big and data["graph"]["f64"] == 0.1 and data["graph"]["lone"] == "\udc80"
 
 
 def test_graphml_export_stores_lists_as_json_strings(tmp_path):
