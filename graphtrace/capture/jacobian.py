@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -78,7 +78,14 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
             key = (u, sk.ids[nxt])
             block = cols[0].reshape(1, -1) if n_out == 1 else torch.stack([c.reshape(-1) for c in cols])
             out[key] = block if key not in out else out[key] + block
-    return {k: plain(v.tolist()) for k, v in out.items()}
+    return {k: _rows_of(v) for k, v in out.items()}
+
+
+def _rows_of(block: torch.Tensor) -> list[Any]:
+    """``plain(block.tolist())``; without walking every element when all are finite real numbers."""
+    rows: list[Any] = block.tolist()
+    finite = not block.is_complex() and bool(torch.isfinite(block).all())
+    return rows if finite else cast(list[Any], plain(rows))
 
 
 def _rows(fn: Any, n_out: int, input_meta: Any) -> list[Any] | None:
@@ -135,13 +142,17 @@ def local_from_jacobian(jac: list[Any], v_shape: list[int] | None) -> dict[str, 
         return None
     if n_out == 1:
         flat = list(jac[0])
-    elif n_out == n_in and all(
-        jac[i][j] == 0 for i in range(n_out) for j in range(n_in) if i != j and not isinstance(jac[i][j], str)
-    ):
+    elif n_out == n_in and all(_zero_off(jac[i], i) for i in range(n_out)):
         flat = [jac[i][i] for i in range(n_out)]
     else:
         return None
     return _flat_record(flat, v_shape)
+
+
+def _zero_off(row: list[Any], i: int) -> bool:
+    """Every number of ``row`` but its i-th is zero (non-finite ones, strings, are not looked at)."""
+    off = row[:i] + row[i + 1 :]
+    return not any(off) or all(x == 0 or isinstance(x, str) for x in off)  # any(): a fast path, in C
 
 
 def _nest(flat: list[Any], shape: list[int]) -> Any:
