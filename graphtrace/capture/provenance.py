@@ -44,6 +44,7 @@ class Provenance:
 
     def __init__(self) -> None:
         self._entries: dict[int, list[Any]] = {}  # sequence number -> [op name, site, values or None]
+        self.last = -1  # the next sequence number when the last tagging call ended (NOTE [ancestor walk])
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -92,6 +93,7 @@ class Provenance:
 
     def clear(self) -> None:
         self._entries.clear()
+        self.last = -1
 
 
 # NOTE [owners]: parameter names and module paths are relative to the top-level module that
@@ -212,6 +214,7 @@ _top_saved_hooks = torch._C._autograd._top_saved_tensors_default_hooks  # bound 
 _dispatch_modes = torch._C._len_torch_dispatch_stack
 _function_modes = torch._C._len_torch_function_stack
 _profiling = torch._C._autograd._profiler_enabled
+_next_nr = torch._C._autograd._get_sequence_nr
 
 
 def next_sequence_nr() -> int:
@@ -219,38 +222,84 @@ def next_sequence_nr() -> int:
     return torch._C._autograd._get_sequence_nr()
 
 
+# NOTE [calls that make no node]: a call that made no autograd node on this thread (under
+# ``no_grad``, an optimizer step, ops on tensors that need no gradient) has nothing to tag:
+# the thread's next sequence number, read before and after it (a C call, no node touched),
+# is unchanged. So the mode returns its result at once. An output whose node is older than
+# the call (an op that returns its input, ``x.contiguous()``) is not tagged by it; a node
+# made between calls is tagged by the walk of the first call that consumes it (below).
+#
+# NOTE [ancestor walk]: a composite call (``F.linear``) makes several nodes but returns only
+# the last, so the untagged nodes of the block are found by walking from the returned ones.
+# Most calls make exactly the nodes they return, right after the previous call ended: the
+# walk would find nothing and is skipped. The table keeps ``last``, a sequence number below
+# which every node of the block made on this thread is tagged; the walk runs when the numbers
+# say a node may be missing: the call made more nodes than it returned, or nodes were made
+# since ``last`` outside any call we see (a custom ``Function.apply``, a backward with
+# ``create_graph``). A walk that tags all of them moves ``last`` on; otherwise it becomes
+# unknown (-1) and every later call of the block walks, as all calls did before.
+
+
 def tag(
-    out: Any, table: Provenance, modules: ModuleStack | None, limit: int, since: int, frame: Any, doors: Doors
+    out: Any,
+    table: Provenance,
+    modules: ModuleStack | None,
+    limit: int,
+    since: int,
+    before: int,
+    frame: Any,
+    home: tuple[Any, Any, Any, int],
+    doors: Doors,
 ) -> None:
     """Write source line, module and small forward values into the grad_fns a call made.
 
-    ``frame`` is the frame that called torch (the user's, or torch's own above it). A composite
-    call (``F.linear``, ``matmul``) makes several nodes but returns only the last: its untagged
-    ancestors made after ``since`` (the block's first sequence number) are tagged with the same
-    provenance, so every op node of the block knows its module and line.
+    ``before`` is the thread's next sequence number when the call began; ``frame`` the
+    frame the call belongs to (the user's, or torch's own above it), ``home`` its
+    ``doors.of``. Untagged ancestors made after ``since`` (the block's first sequence
+    number) get the same provenance (NOTE [ancestor walk]), so every op node of the block
+    knows its module and line.
     """
     if table.full():  # see NOTE [provenance table]: no node may be touched
         return
     tensors = out if isinstance(out, (tuple, list)) else (out,)
     site = None
+    made = []  # the nodes tagged here
+    numbers = 0  # how many of them are numbered from ``before`` on (and so made by this call)
     for t in tensors:
         if not isinstance(t, torch.Tensor):
             continue
         fn = t.grad_fn
-        if fn is None or fn._sequence_nr() < since:
+        if fn is None:
+            continue
+        nr = fn._sequence_nr()
+        if nr < since:
             continue
         raw = table.find(fn)
         if raw is None:
             if site is None:
-                site = _site(frame, modules, doors)
+                site = _site(frame, home, modules, doors)
             raw = table.put(fn, site)
-            _tag_ancestors(fn, table, site, since)
+            made.append(fn)
+            numbers += before <= nr < _SHARED_NR
         if t.numel() <= limit:
             values = raw[2]
             if values is None:
                 raw[2] = values = {}
             if t.output_nr not in values:
                 values[t.output_nr] = _value(t, limit)
+    end = _next_nr()
+    start = table.last  # every node of the block numbered before it is tagged (-1: not known)
+    if site is None:  # nothing new among the outputs: a node the call made is left to a later walk
+        table.last = end if end == before == start else -1
+    elif start == before and numbers == len(made) == end - before:  # the call made just these nodes
+        table.last = end
+    else:
+        tagged = 0
+        for fn in made:
+            nr = fn._sequence_nr()
+            tagged += (start <= nr < end) + _tag_ancestors(fn, table, site, since, (start, end))
+        # every node made since ``start`` is tagged now: later calls may skip their walks again
+        table.last = end if start >= 0 and tagged == end - start else -1
 
 
 # NOTE [lazy forward values]: recording a small forward value takes a dozen torch reductions
@@ -302,24 +351,33 @@ def _resolved(values: dict[int, Any]) -> dict[int, Any]:
     return values
 
 
-def _site(frame: Any, modules: ModuleStack | None, doors: Doors) -> Site:
-    """Where a call was made (NOTE [lazy provenance]): the first user frame from ``frame`` up."""
-    while frame is not None and is_internal(frame.f_code.co_filename):
-        frame = frame.f_back
+def _site(frame: Any, home: tuple[Any, Any, Any, int], modules: ModuleStack | None, doors: Doors) -> Site:
+    """Where a call was made (NOTE [lazy provenance]): the first user frame from ``frame`` up;
+    ``home`` is ``doors.of(frame)``, already looked up by the mode."""
     module = modules.stack[-1] if modules is not None and modules.stack else _NO_MODULE
-    if frame is None:
-        return (None, 0, module, pure())
-    return (frame.f_code.co_filename, doors.of(frame)[3] or frame.f_lineno, module, pure())
+    is_pure = _top_saved_hooks(False) is None and _dispatch_modes() == 0  # pure(), inlined
+    if is_internal(frame.f_code.co_filename):
+        while frame is not None and is_internal(frame.f_code.co_filename):
+            frame = frame.f_back
+        if frame is None:
+            return (None, 0, module, is_pure)
+        home = doors.of(frame)
+    return (frame.f_code.co_filename, home[3] or frame.f_lineno, module, is_pure)
 
 
-def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int) -> None:
+def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tuple[int, int]) -> int:
+    """Tag ``fn``'s untagged ancestors made after ``since``; how many of them are numbered within ``span``."""
     todo = [n for n, _ in fn.next_functions if n is not None]
+    count = 0
     while todo:
         node = todo.pop()
-        if is_leaf_fn(node) or node._sequence_nr() < since or table.find(node) is not None or table.full():
+        nr = node._sequence_nr()
+        if is_leaf_fn(node) or nr < since or table.find(node) is not None or table.full():
             continue
         table.put(node, site)
+        count += span[0] <= nr < span[1]
         todo.extend(n for n, _ in node.next_functions if n is not None)
+    return count
 
 
 # NOTE [our global hooks]: module paths come from global module hooks, and ``torch.compile(module)``

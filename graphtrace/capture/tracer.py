@@ -26,6 +26,8 @@ from .recorder import PassRecorder
 from .values import unseen, wrapped
 from .walk import MAX_NODES, TooBig
 
+_next_nr = torch._C._autograd._get_sequence_nr  # bound once: called around every op (next_sequence_nr)
+
 
 def _as_list(x: Any) -> list[Any]:
     if x is None:
@@ -99,27 +101,32 @@ class _Mode(TorchFunctionMode):
         outer = sys._getframe(1)
         try:
             entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
-            site = outer if outer.f_code is not DISPATCH else caller(outer)
-            door = self.doors.of(site)[2]  # NOTE [warnings point home]
+            frame = outer if outer.f_code is not DISPATCH else caller(outer)
+            home = self.doors.of(frame)  # NOTE [warnings point home]
         except Exception as exc:  # NOTE [ours never breaks theirs]: the plain call
             if not self.faulted:
                 self.faulted = True
                 _say(f"graphtrace could not read a torch call: {exc!r}")
             return func(*args, **kwargs)
-        if tracer is not None and entry is not None:
-            out = tracer._backward(entry, args, kwargs, door)
+        if tracer is None:
+            out = home[2](call, args, kwargs)
+            ask_again()  # NOTE [a mode per thread]
+            return out
+        if entry is not None:
+            out = tracer._backward(entry, args, kwargs, home[2])
             if self.tracer is None:  # left from another thread while this pass ran
                 ask_again()
             return out
-        out = door(call, args, kwargs)
-        if tracer is None:
-            ask_again()  # NOTE [a mode per thread]
-        if tracer is not None and tracer.modules is not None:
+        before = _next_nr()
+        out = home[2](call, args, kwargs)
+        if _next_nr() == before and tracer.calls is None:  # NOTE [calls that make no node]
+            return out
+        if tracer.modules is not None:
             try:
-                tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since, outer, self.doors)
+                tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since, before, frame, home, self.doors)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
-        if tracer is not None and tracer.calls is not None:
+        if tracer.calls is not None:
             try:
                 tracer.calls.add(call, args, kwargs, out)
             except Exception:  # see NOTE [gradient check]: remembering is best effort
@@ -163,7 +170,7 @@ class Tracer:
     def _start(self) -> None:
         if self.options.provenance:
             self.modules = ModuleStack()
-        self.since = next_sequence_nr()
+        self.since = self.table.last = next_sequence_nr()  # NOTE [ancestor walk]
         sweep()
         self._mode = _Mode(self)
         self._nesting = Nesting(self._mode)
