@@ -71,7 +71,7 @@ def _entries() -> dict[types.CodeType, Entry]:
 
 
 _BY_CODE = _entries()
-_BY_FUNCTION = {id(e.function): e for e in _BY_CODE.values()}
+BY_FUNCTION = {id(e.function): e for e in _BY_CODE.values()}  # id(torch's own function) -> its entry
 _PLAIN: dict[types.CodeType, Fn | None] = {}  # dispatching code -> its function (wrapped ones)
 
 
@@ -79,7 +79,7 @@ def resolve(func: Any, outer: types.FrameType) -> tuple[Entry | None, Any]:
     """(the backward entry point ``func`` stands for, or None; what to call for it with the mode
     off). ``outer`` is the frame that called our mode: ``handle_torch_function`` for torch's
     Python-level functions, whose caller is the function that dispatched; C++ otherwise."""
-    found = _BY_FUNCTION.get(id(func))
+    found = BY_FUNCTION.get(id(func))
     if found is not None and found.function is func:
         return found, func
     if outer.f_code is not DISPATCH:  # an op dispatched from C++: no wrapper in between
@@ -100,7 +100,7 @@ def caller(outer: types.FrameType) -> types.FrameType:
 
 def entry_of(func: Any, caller: types.FrameType | None) -> Entry | None:
     """The backward entry point ``func`` stands for, if any; ``caller`` is the ``dispatcher``."""
-    found = _BY_FUNCTION.get(id(func))
+    found = BY_FUNCTION.get(id(func))
     if found is not None and found.function is func:
         return found
     if caller is None:
@@ -146,7 +146,7 @@ def _late_entry(code: types.CodeType) -> Entry | None:
             fn = _function_of(code)
             if fn is not None:
                 _BY_CODE[code] = entry = Entry(shown, fn)
-                _BY_FUNCTION[id(fn)] = entry
+                BY_FUNCTION[id(fn)] = entry
                 return entry
     return None
 

@@ -43,14 +43,14 @@ class Provenance:
     """Source line, module and small forward values of the grad_fns made in one trace block."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, list[Any]] = {}  # sequence number -> [op name, site, values or None]
+        self.entries: dict[int, list[Any]] = {}  # sequence number -> [op name, site, values or None]
         self.last = -1  # the next sequence number when the last tagging call ended (NOTE [ancestor walk])
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def full(self) -> bool:
-        return len(self._entries) >= TABLE_MAX
+        return len(self.entries) >= TABLE_MAX
 
     def get(self, fn: Any) -> dict[str, Any] | None:
         """The entry of ``fn``, if it was made (and tagged) in this block."""
@@ -71,7 +71,7 @@ class Provenance:
 
     def find(self, fn: Any) -> list[Any] | None:
         """The raw entry of ``fn`` (NOTE [lazy provenance]), if it was tagged in this block."""
-        raw = self._entries.get(fn._sequence_nr())
+        raw = self.entries.get(fn._sequence_nr())
         return raw if raw is not None and raw[0] == fn.name() else None
 
     def pure(self, fn: Any) -> bool:
@@ -83,16 +83,16 @@ class Provenance:
         raw = [fn.name(), site, None]
         key = fn._sequence_nr()
         if key < _SHARED_NR:  # a node without a sequence number of its own is not kept
-            self._entries[key] = raw
+            self.entries[key] = raw
         return raw
 
     def drop(self, fns: Any) -> None:
         """Forget the entries of nodes whose graph was freed (a pass without retain_graph)."""
         for fn in fns:
-            self._entries.pop(fn._sequence_nr(), None)
+            self.entries.pop(fn._sequence_nr(), None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self.entries.clear()
         self.last = -1
 
 
@@ -274,13 +274,15 @@ def tag(
         nr = fn._sequence_nr()
         if nr < since:
             continue
-        raw = table.find(fn)
-        if raw is None:
+        raw = table.entries.get(nr)  # table.find and table.put, inlined: called for every new node
+        if raw is None or raw[0] != fn.name():
             if site is None:
                 site = _site(frame, home, modules, doors)
-            raw = table.put(fn, site)
+            raw = [fn.name(), site, None]
+            if nr < _SHARED_NR:
+                table.entries[nr] = raw
+                numbers += nr >= before
             made.append(fn)
-            numbers += before <= nr < _SHARED_NR
         if t.numel() <= limit:
             values = raw[2]
             if values is None:
@@ -356,13 +358,25 @@ def _site(frame: Any, home: tuple[Any, Any, Any, int], modules: ModuleStack | No
     ``home`` is ``doors.of(frame)``, already looked up by the mode."""
     module = modules.stack[-1] if modules is not None and modules.stack else _NO_MODULE
     is_pure = _top_saved_hooks(False) is None and _dispatch_modes() == 0  # pure(), inlined
-    if is_internal(frame.f_code.co_filename):
-        while frame is not None and is_internal(frame.f_code.co_filename):
+    if _internal(frame.f_code.co_filename):
+        while frame is not None and _internal(frame.f_code.co_filename):
             frame = frame.f_back
         if frame is None:
             return (None, 0, module, is_pure)
         home = doors.of(frame)
     return (frame.f_code.co_filename, home[3] or frame.f_lineno, module, is_pure)
+
+
+_INTERNAL: dict[str, bool] = {}  # file name -> is_internal(file name): the site's walk asks at every frame
+
+
+def _internal(filename: str) -> bool:
+    known = _INTERNAL.get(filename)
+    if known is None:
+        if len(_INTERNAL) >= 4096:
+            _INTERNAL.clear()
+        known = _INTERNAL[filename] = is_internal(filename)
+    return known
 
 
 def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tuple[int, int]) -> int:

@@ -17,7 +17,7 @@ from .._plain import Doors, plain_call
 from ..model import Counted, Pass, Trace
 from .check import Calls, FunctionApply, annotate
 from .counted import Counting, Light
-from .entry import DISPATCH, Entry, caller, resolve
+from .entry import BY_FUNCTION, DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
 from .modes import ask_again, leave, sweep
 from .nested import MAX_DEPTH, Nesting
@@ -27,6 +27,7 @@ from .values import unseen, wrapped
 from .walk import MAX_NODES, TooBig
 
 _next_nr = torch._C._autograd._get_sequence_nr  # bound once: called around every op (next_sequence_nr)
+_compiling = torch.compiler.is_compiling  # bound once: asked at every op
 
 
 def _as_list(x: Any) -> list[Any]:
@@ -95,13 +96,16 @@ class _Mode(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if torch.compiler.is_compiling():  # see NOTE [compiled regions]
+        if _compiling():  # see NOTE [compiled regions]
             return func(*args, **kwargs)
         tracer = self.tracer
         outer = sys._getframe(1)
         try:
-            entry, call = resolve(func, outer)  # NOTE [wrapped entry points]
-            frame = outer if outer.f_code is not DISPATCH else caller(outer)
+            if outer.f_code is DISPATCH or id(func) in BY_FUNCTION:  # NOTE [wrapped entry points]
+                entry, call = resolve(func, outer)
+                frame = caller(outer)
+            else:  # an op dispatched from C++ (most ops): no wrapper in between, no backward entry
+                entry, call, frame = None, func, outer
             home = self.doors.of(frame)  # NOTE [warnings point home]
         except Exception as exc:  # NOTE [ours never breaks theirs]: the plain call
             if not self.faulted:
