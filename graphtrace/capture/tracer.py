@@ -21,8 +21,9 @@ from .entry import BY_FUNCTION, DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
 from .modes import ask_again, leave, sweep
 from .nested import MAX_DEPTH, Nesting
-from .provenance import ModuleStack, Provenance, next_sequence_nr, tag
+from .provenance import ModuleStack, Provenance, next_sequence_nr
 from .recorder import PassRecorder
+from .tagging import tag
 from .values import unseen, wrapped
 from .walk import MAX_NODES, TooBig
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 import graphtrace
-from graphtrace.capture import provenance as provenance_mod
+from graphtrace.capture import tagging as tagging_mod
 from graphtrace.capture import tracer as tracer_mod
 
 
@@ -56,7 +56,7 @@ def test_calls_that_make_no_node_are_not_tagged(monkeypatch) -> None:
 def test_a_chain_of_single_node_calls_walks_no_ancestors_and_nodes_made_between_calls_are_still_tagged(
     monkeypatch,
 ) -> None:
-    walks = _counting(monkeypatch, provenance_mod, "_tag_ancestors")
+    walks = _counting(monkeypatch, tagging_mod, "_tag_ancestors")
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     with graphtrace.trace() as t:
         y = x
