@@ -6,6 +6,10 @@ The tracer is made as ``graphtrace run`` makes it (its Writer as ``on_pass``, JS
 warmed up past the first ``ALWAYS`` passes (the ones written one by one); then blocks of
 ``--steps`` training steps (zero_grad, forward, MSE, backward, SGD step) run inside the
 trace and outside it, alternated, and the medians per step and their ratio are printed.
+``--split`` adds a third kind of block, alternated with the two: the same trace with the
+recording of backward calls switched off (``Tracer._backward`` calls torch's function
+directly), so the forward's share (the TorchFunctionMode, provenance) and the passes' share
+of the traced step show apart.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=8, help="hidden width (examples/mlp_training.py: 8)")
     ap.add_argument("--layers", type=int, default=1, help="hidden layers (4-64x3-1: --width 64 --layers 3)")
     ap.add_argument("--cpu", action="store_true", help="CPU time of this process, not wall-clock (a shared machine)")
+    ap.add_argument("--split", action="store_true", help="also time the trace with backward calls not recorded")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -64,11 +69,17 @@ def main() -> None:
         with tracer:
             steps(ALWAYS + 5)  # past the passes written one by one
         steps(args.steps)
-        plain, traced = [], []
+        plain, traced, forward = [], [], []
         for _ in range(args.repeats):
             plain.append(steps(args.steps))
             with tracer:
                 traced.append(steps(args.steps))
+            if args.split:
+                record = tracer._backward
+                tracer._backward = lambda entry, a, kw, door=None: entry.function(*a, **kw)  # type: ignore[method-assign]
+                with tracer:
+                    forward.append(steps(args.steps))
+                tracer._backward = record  # type: ignore[method-assign]
         writer.finish(title="bench", command="bench", notes=[])
         counted = tracer.count
     p, t = statistics.median(plain), statistics.median(traced)
@@ -79,6 +90,12 @@ def main() -> None:
         f"  plain {p * 1e6:.0f} µs   traced {t * 1e6:.0f} µs   +{(t - p) * 1e6:.0f} µs   "
         f"ratio {t / p:.2f}x (median of paired ratios {paired:.2f}x)   load {os.getloadavg()[0]:.1f}"
     )
+    if forward:
+        f = statistics.median(forward)
+        print(
+            f"  in trace(), backward not recorded {f * 1e6:.0f} µs ({f / p:.2f}x): forward +{(f - p) * 1e6:.0f} µs, "
+            f"the pass +{(t - f) * 1e6:.0f} µs"
+        )
 
 
 if __name__ == "__main__":

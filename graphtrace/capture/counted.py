@@ -27,8 +27,9 @@ from .walk import Skeleton, gradient_edge, is_leaf_fn, signature, walk
 # The leaves' names are those of the latest pass of the same structure recorded in full (its
 # "template"), taken only when that pass came from the same call site and API and each of its
 # leaves is the very tensor this pass reaches (a model's parameters, step after step); else, and
-# when the graph holds a custom Function (its backward may run a nested pass into it), a pass
-# inside another's backward, or ``check=True``, the pass is recorded in full. Nothing else is
+# when the graph holds a custom Function (its backward may run a nested pass into it; a boxed
+# one, as torch.compile's, is not followed into by a full recording either), a pass inside
+# another's backward, or ``check=True``, the pass is recorded in full. Nothing else is
 # read: no values, no names, no Jacobians, no graph; ``on_counted`` gets a ``Counted``.
 MAX_TEMPLATES = 256  # structures remembered (a loop of changing shapes makes a new one per shape)
 

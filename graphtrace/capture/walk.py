@@ -138,8 +138,10 @@ _SEEN_MAX = 1024
 
 def signature(sk: Skeleton) -> str | None:
     """The signature the pass's graph gets (NOTE [graph signature]), from the walk alone; None
-    when the graph holds a custom Function, whose backward may run a nested pass into it."""
-    if any(is_python_fn(fn) for fn in sk.fns):
+    when the graph holds a custom Function whose backward may run a nested pass into it (one
+    that frees its gradients itself, as a compiled region's, is not followed into: NOTE [hooks
+    that keep gradients] in recorder.py)."""
+    if any(is_python_fn(fn) and not frees_its_grads(fn) for fn in sk.fns):
         return None
     try:  # node types and shapes as they are, and the edges: the structure met before, cheaply
         key: tuple[Any, ...] | None = (

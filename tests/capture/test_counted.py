@@ -91,6 +91,7 @@ def test_the_walk_gives_the_signature_the_recorded_graph_gets() -> None:
         lambda: [(x + x).sum(), (x @ w).tanh().sum()],  # two roots, a leaf fed twice
         lambda: [(w.t()[0] * x).view(3, 1).expand(3, 2).sum()],
         lambda: [torch.stack([x, x.sin()]).max()],
+        lambda: [_Boxed.apply(x * w[0]).sum()],
     ]
     for program in programs:
         roots = program()
@@ -111,6 +112,20 @@ class _Twice(torch.autograd.Function):
         return g * 2
 
 
+class _Boxed(torch.autograd.Function):
+    boxed_grads_call = True  # as torch.compile's CompiledFunction: the gradients come as one list
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[no-untyped-def]
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grads):  # type: ignore[no-untyped-def]
+        (g,) = grads
+        grads.clear()  # frees them, as a compiled backward does
+        return g * 2
+
+
 def _loop(make, steps: int = 4) -> list[str]:  # type: ignore[no-untyped-def]
     got: list[object] = []
     with graphtrace.trace(keep=False, on_pass=got.append, on_counted=got.append, count_only=lambda i, s: True):
@@ -126,6 +141,9 @@ def test_passes_are_recorded_in_full_where_a_counted_one_could_misname_or_miss()
     assert _loop(lambda: (torch.ones(2, requires_grad=True) * 2).sum()) == ["Pass"] * 4
     # a custom Function's backward may run a nested pass into the graph
     assert _loop(lambda: _Twice.apply(w).sum()) == ["Pass"] * 4
+    # a boxed one (a compiled region) runs no nested pass a full recording would follow
+    assert _loop(lambda: _Boxed.apply(w).sum()) == ["Pass", "Counted", "Counted", "Counted"]
+    assert torch.equal(w.grad, torch.tensor([24.0, 24.0]))  # 2 per pass, in the 12 passes of three loops on w
 
     got: list[object] = []  # the same structure from two call sites: each its own template
     with graphtrace.trace(keep=False, on_pass=got.append, on_counted=got.append, count_only=lambda i, s: True):
