@@ -11,7 +11,6 @@ import networkx as nx
 
 from .._types import Graph
 from . import _numbers
-from ._nodes import node_health
 
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
 MAX_TABLE_ROWS = 16  # per-parameter rows shown in a module group's table
@@ -120,9 +119,8 @@ class Boundary:
         return out
 
 
-def _count_line(nodes: list[dict[str, Any]]) -> str:
-    leaves = sum(1 for a in nodes if a.get("kind") == "leaf")
-    ops = len(nodes) - leaves
+def _count_line(members: int, leaves: int) -> str:
+    ops = members - leaves
     bits = [f"{ops} op" + ("s" if ops != 1 else "")]
     if leaves:
         bits.append(f"{leaves} param" + ("s" if leaves != 1 else ""))
@@ -148,39 +146,70 @@ def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]
     return rows
 
 
-def _steps(nodes: list[dict[str, Any]]) -> int | None:
-    steps = [s for s in (a.get("step") for a in nodes) if isinstance(s, int)]
-    return min(steps) if steps else None
-
-
 def _leaf_grads(graph: Graph, members: list[Any]) -> list[dict[str, Any] | None]:
     return [param_grad(graph.nodes[n]) for n in members if graph.nodes[n].get("kind") == "leaf"]
 
 
+class _Scan:
+    """What a group needs from its members' attributes, read in one pass over them: the count of
+    leaves, the first step, the worst health, and for a fold each block's first step and its
+    parameters' gradients (in member order)."""
+
+    def __init__(self, nodes: dict[Any, dict[str, Any]], members: list[Any], where: dict[Any, str] | None) -> None:
+        self.leaves = 0
+        self.step: int | None = None
+        self.blocks: dict[str, tuple[list[int], list[dict[str, Any] | None]]] = {}  # block -> (steps, leaf grads)
+        healths: set[str | None] = set()
+        health = _numbers.health
+        for n in members:
+            a = nodes[n]
+            kind = a.get("kind")
+            step = a.get("step")
+            if not isinstance(step, int):
+                step = None
+            elif self.step is None or step < self.step:
+                self.step = step
+            if kind == "group":
+                healths.add(a.get("health"))
+            else:
+                for rec in a.get("grad_in") or ():
+                    healths.add(health(rec))
+            if kind == "leaf":
+                self.leaves += 1
+            if where is not None:
+                block = self.blocks.get(where[n])
+                if block is None:
+                    block = self.blocks[where[n]] = ([], [])
+                if step is not None:
+                    block[0].append(step)
+                if kind == "leaf":
+                    block[1].append(param_grad(a))
+        self.health = _numbers.worst(list(healths)) or "ok"
+
+
 def _fold_rows(
-    graph: Graph, group: NodeGroup, blocks: dict[str, tuple[list[Any], Boundary]]
+    group: NodeGroup, blocks: dict[str, tuple[list[Any], Boundary]], scan: _Scan
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
     the norms its bars are drawn from, and summary lines."""
     rows = []
-    nodes = graph.nodes
     for path in group.blocks:
-        b_members, b_border = blocks[path]
+        b_border = blocks[path][1]
+        steps, grads = scan.blocks.get(path, ([], []))
         label = path[len(group.rel) :]
         g_norm = norm_of(representative(list(b_border.entering.values())))
-        p_norm = combined_norm(_leaf_grads(graph, b_members))
-        step = _steps([nodes[n] for n in b_members])
-        rows.append((step if step is not None else math.inf, label, [g_norm, p_norm]))
+        p_norm = combined_norm(grads)
+        rows.append((min(steps) if steps else math.inf, label, [g_norm, p_norm]))
     rows.sort(key=lambda r: r[0])  # stable: blocks not reached keep their order, last
     p_norms = [(norms[1], label) for _, label, norms in rows if norms[1] is not None]
     lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
-    table = [[label, _row_text(*norms)] for _, label, norms in rows]
-    bars = [norms for _, _, norms in rows]
+    listed: list[Any] = rows  # rows past MAX_FOLD_ROWS are neither formatted nor drawn
     if len(rows) > MAX_FOLD_ROWS:
-        half, hidden = MAX_FOLD_ROWS // 2, len(rows) - MAX_FOLD_ROWS
-        gap = ["…", f"{hidden} blocks not listed (fold=False or --depth N draws them)"]
-        table = [*table[:half], gap, *table[-half:]]
-        bars = [*bars[:half], [None, None], *bars[-half:]]
+        half = MAX_FOLD_ROWS // 2
+        listed = [*rows[:half], None, *rows[-half:]]  # None: the row saying how many were left out
+    hidden = f"{len(rows) - MAX_FOLD_ROWS} blocks not listed (fold=False or --depth N draws them)"
+    table = [[r[1], _row_text(*r[2])] if r else ["…", hidden] for r in listed]
+    bars = [r[2] if r else [None, None] for r in listed]
     if p_norms:  # ties: the block the gradient reached first names the end
         lo = min(p_norms, key=lambda r: r[0])
         hi = max(p_norms, key=lambda r: r[0])
@@ -214,16 +243,19 @@ def group_attrs(
     members: list[Any],
     border: Boundary,
     blocks: dict[str, tuple[list[Any], Boundary]] | None = None,
+    attrs_of: dict[Any, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The node attributes of one group (NOTE [view nodes] in views.py)."""
-    nodes = [graph.nodes[n] for n in members]
-    lines = [_count_line(nodes), *border.lines()]
+    """The node attributes of one group (NOTE [view nodes] in views.py); ``attrs_of``: node -> its
+    attributes, when the caller has them."""
+    nodes = dict(graph.nodes(data=True)) if attrs_of is None else attrs_of
+    scan = _Scan(nodes, members, group.where if group.kind == "fold" else None)
+    lines = [_count_line(len(members), scan.leaves), *border.lines()]
     if group.kind == "structure":
-        lines.insert(1, _op_mix(nodes))
+        lines.insert(1, _op_mix([nodes[n] for n in members]))
     table: list[Any] | None
     if group.kind == "fold":
         lines[0] = f"{len(group.blocks)} × {len(members) // len(group.blocks)} nodes, one row per block"
-        table, bars, more = _fold_rows(graph, group, blocks or {})
+        table, bars, more = _fold_rows(group, blocks or {}, scan)
     else:
         bars = []
         table, more = _param_lines(graph, group, members)
@@ -240,7 +272,7 @@ def group_attrs(
         "is_leaf": False,
         "retains_grad": None,
         "value": None,
-        "step": _steps(nodes),
+        "step": scan.step,
         "grad_in": [grad_in],
         "retained_grad": None,
         "source": "",
@@ -249,7 +281,7 @@ def group_attrs(
         "outputs": 1,
         "title": group.title,
         "lines": lines + more,
-        "health": _numbers.worst([node_health(a) for a in nodes]) or "ok",
+        "health": scan.health,
         "members": len(members),
         "repeat": max(1, len(group.blocks)),
         "member_ids": list(members),
@@ -301,8 +333,9 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup])
         merged.setdefault((u if a is None else a, v if b is None else b), []).append(attrs)
     for (a, b), edges in merged.items():
         view.add_edge(a, b, **(merge_edges(edges) if isinstance(edges, list) else edges))
+    attrs_of = dict(graph.nodes(data=True))
     for g, ms in members.items():
-        view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], fold_blocks.get(g)))
+        view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], fold_blocks.get(g), attrs_of))
     return view
 
 

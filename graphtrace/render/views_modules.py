@@ -139,17 +139,22 @@ def assign_modules(
     return assign, {g.gid: g for g in groups.values() if g.gid in used}
 
 
-def _block_structure(index: ModuleIndex, block: str, members: list[Any]) -> tuple[Any, ...]:
+def _block_structure(
+    index: ModuleIndex, block: str, members: list[Any], ops: dict[Any, str], succ: dict[Any, dict[Any, Any]]
+) -> tuple[Any, ...]:
     """Structure of one block: its class, member (relative path, op) and internal edge multisets."""
-    graph = index.graph
     cut = len(block) + 1
-    attrs, adj, paths = graph.nodes, graph.adj, index.paths
-    where = {n: (paths[n][-1][cut:], attrs[n].get("op", "")) for n in members}
-    nodes = sorted(where.values())  # multisets as sorted tuples: compared for equality only
-    edges = sorted(
-        (where[u], where[v], len(a.get("slots") or ())) for u in members for v, a in adj[u].items() if v in where
-    )
-    return index.classes.get(block, ""), tuple(nodes), tuple(edges)
+    paths = index.paths
+    where = {n: (paths[n][-1][cut:], ops[n]) for n in members}
+    edges = []
+    for u in members:
+        at = where[u]
+        for v, a in succ[u].items():
+            to = where.get(v)
+            if to is not None:
+                edges.append((at, to, len(a.get("slots") or ())))
+    edges.sort()  # multisets as sorted tuples: compared for equality only
+    return index.classes.get(block, ""), tuple(sorted(where.values())), tuple(edges)
 
 
 PERIOD = 4  # NOTE [fold]: longest pattern of sibling modules repeated as one block (Linear, ReLU: 2)
@@ -174,9 +179,12 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
         parent, _, last = p.rpartition(".")
         siblings.setdefault(parent, []).append((int(last), p))
     runs: dict[str, NodeGroup] = {}
+    ops = {n: a.get("op", "") for n, a in index.graph.nodes(data=True)}
+    succ = dict(index.graph.adjacency())  # node -> its successors' edge attributes
+    shapes: dict[tuple[Any, ...], int] = {}  # a block structure -> a small int, compared instead
     for parent in sorted(siblings):
         row = sorted(siblings[parent])
-        sigs = [_block_structure(index, p, members[p]) for _, p in row]
+        sigs = [shapes.setdefault(_block_structure(index, p, members[p], ops, succ), len(shapes)) for _, p in row]
         i = 0
         while i < len(row):
             period, count = _best_pattern(row, sigs, i)
@@ -189,7 +197,7 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
     return runs
 
 
-def _best_pattern(row: list[tuple[int, str]], sigs: list[tuple[Any, ...]], i: int) -> tuple[int, int]:
+def _best_pattern(row: list[tuple[int, str]], sigs: list[int], i: int) -> tuple[int, int]:
     """(period, repeats) of the pattern starting at ``i`` that covers the most consecutive siblings."""
     best = (1, 1)
     for period in range(1, PERIOD + 1):
