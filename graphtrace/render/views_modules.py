@@ -170,10 +170,13 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
     shorter pattern on a tie. O(siblings × PERIOD²).
     """
     members: dict[str, list[Any]] = {}
+    numbered: dict[int, list[str]] = {}  # id of a shared prefix list -> its numbered, unopened paths
     for n, pre in index.paths.items():
-        for p in pre:
-            if p.rpartition(".")[2].isdigit() and p not in opened:
-                members.setdefault(p, []).append(n)
+        here = numbered.get(id(pre))
+        if here is None:
+            here = numbered[id(pre)] = [p for p in pre if p.rpartition(".")[2].isdigit() and p not in opened]
+        for p in here:
+            members.setdefault(p, []).append(n)
     siblings: dict[str, list[tuple[int, str]]] = {}
     for p in members:
         parent, _, last = p.rpartition(".")
