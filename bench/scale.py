@@ -2,7 +2,8 @@
 
     python bench/scale.py                          # seq and chain at 1k..100k nodes, table to stdout
     python bench/scale.py --shapes seq --sizes 10000 --repeats 3
-    python bench/scale.py --profile seq:30000:apply  # cProfile of one step (capture, json, apply, svg, write)
+    python bench/scale.py --profile seq:30000:apply  # cProfile of one step (json, apply, svg, dot, html, write)
+    python bench/scale.py --profile /tmp/p.json:write  # the same of a saved pass (Pass.save), for two trees
     python bench/scale.py --out bench/scale.md     # also write the table as markdown
 
 Shapes (synthetic graphs of about N nodes, built in a fresh subprocess per (shape, size)):
@@ -111,11 +112,23 @@ def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
     return out
 
 
+def written(p: Any, folder: Path) -> None:
+    """What the run writer does per pass (cli/writer.py _emit, _draw, _page): JSON, SVG, page."""
+    from graphtrace import render
+
+    graph = p.graph
+    (folder / "p.json").write_text(p.to_json(), encoding="utf-8")
+    svg, view = None, render.view(graph)
+    for fmt, data in render.draw(graph, ["svg"], view=view):
+        svg = data.decode("utf-8")
+        (folder / ("p." + fmt)).write_bytes(data)
+    (folder / "p.html").write_text(render.to_html(graph, svg=svg, view=view), encoding="utf-8")
+
+
 def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
     import torch
 
     import graphtrace
-    from graphtrace import render
     from graphtrace.render import views
 
     torch.set_num_threads(1)
@@ -158,16 +171,7 @@ def measure(shape: str, n: int, repeats: int) -> dict[str, Any]:
     res["svg"] = timed(p.to_svg, repeats)
     res["svg_bytes"] = len(p.to_svg().encode("utf-8"))
     with tempfile.TemporaryDirectory(prefix="graphtrace-scale-") as tmp:
-
-        def write() -> None:  # what the run writer does per pass (cli/writer.py _emit, _draw, _page)
-            Path(tmp, "p.json").write_text(p.to_json(), encoding="utf-8")
-            svg, view = None, render.view(graph)
-            for fmt, data in render.draw(graph, ["svg"], view=view):
-                svg = data.decode("utf-8")
-                Path(tmp, "p." + fmt).write_bytes(data)
-            Path(tmp, "p.html").write_text(render.to_html(graph, svg=svg, view=view), encoding="utf-8")
-
-        res["write"] = timed(write, repeats)
+        res["write"] = timed(lambda: written(p, Path(tmp)), repeats)
         res["html_bytes"] = Path(tmp, "p.html").stat().st_size
     for key in STEPS:  # CPU seconds beside wall seconds: on a loaded machine, the steadier figure
         if isinstance(res.get(key), list):
@@ -226,7 +230,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def profile(spec: str) -> None:
-    """cProfile of one step of ``shape:size:step`` (step: capture, json, apply, svg, write)."""
+    """cProfile of one step of ``shape:size:step`` or ``saved-pass.json:step`` (json, apply, svg, dot, html, write)."""
     import cProfile
     import pstats
 
@@ -234,17 +238,22 @@ def profile(spec: str) -> None:
     from graphtrace import render
     from graphtrace.render import views
 
-    shape, size, step = spec.split(":")
-    loss, _ = build(shape, int(size))
-    with graphtrace.trace() as t:
-        loss().backward()
-    p = t.passes[-1]
+    source, step = spec.rsplit(":", 1)
+    if source.endswith(".json"):  # a saved pass: the same one for two trees (graphtrace.load)
+        p = graphtrace.load(source).passes[0]
+    else:
+        shape, size = source.split(":")
+        loss, _ = build(shape, int(size))
+        with graphtrace.trace() as t:
+            loss().backward()
+        p = t.passes[-1]
     fns: dict[str, Callable[[], Any]] = {
         "json": p.to_json,
         "apply": lambda: views.apply(p.graph),
         "svg": p.to_svg,
         "dot": lambda: render.to_dot(p.graph),
         "html": lambda: render.to_html(p.graph, svg=""),
+        "write": lambda: written(p, Path(tempfile.mkdtemp(prefix="graphtrace-scale-"))),
     }
     prof = cProfile.Profile()
     prof.runcall(fns[step])
@@ -258,7 +267,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="repeats per step (1 at 100k nodes)")
     ap.add_argument("--out", default="", help="also write the markdown table to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--profile", metavar="SHAPE:SIZE:STEP")
+    ap.add_argument("--profile", metavar="SHAPE:SIZE:STEP or PASS.json:STEP")
     args = ap.parse_args()
     if args.child:
         shape, n, repeats = args.child.split(":")
