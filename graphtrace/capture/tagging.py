@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from .._plain import Doors
+from .anomaly import plain_stack
 from .frames import is_internal
 from .provenance import NO_MODULE, SHARED_NR, ModuleStack, Provenance, Site, forward_value
 from .walk import is_leaf_fn
@@ -14,6 +15,7 @@ from .walk import is_leaf_fn
 _next_nr = torch._C._autograd._get_sequence_nr  # bound once: called at every op
 _top_saved_hooks = torch._C._autograd._top_saved_tensors_default_hooks
 _dispatch_modes = torch._C._len_torch_dispatch_stack
+_anomaly = torch.is_anomaly_enabled
 
 
 # NOTE [calls that make no node]: a call that made no autograd node on this thread (under
@@ -83,6 +85,9 @@ def tag(
                 raw[2] = values = {}
             if t.output_nr not in values:
                 values[t.output_nr] = forward_value(t, limit)
+    if made and _anomaly():  # NOTE [anomaly tracebacks]
+        for fn in made:
+            plain_stack(fn, frame)
     end = _next_nr()
     start = table.last  # every node of the block numbered before it is tagged (-1: not known)
     if site is None:  # nothing new among the outputs: a node the call made is left to a later walk
@@ -93,7 +98,7 @@ def tag(
         tagged = 0
         for fn in made:
             nr = fn._sequence_nr()
-            tagged += (start <= nr < end) + _tag_ancestors(fn, table, site, since, (start, end))
+            tagged += (start <= nr < end) + _tag_ancestors(fn, table, site, since, (start, end), frame)
         # every node made since ``start`` is tagged now: later calls may skip their walks again
         table.last = end if start >= 0 and tagged == end - start else -1
 
@@ -124,7 +129,7 @@ def _internal(filename: str) -> bool:
     return known
 
 
-def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tuple[int, int]) -> int:
+def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tuple[int, int], frame: Any) -> int:
     """Tag ``fn``'s untagged ancestors made after ``since``; how many of them are numbered within ``span``."""
     todo = [n for n, _ in fn.next_functions if n is not None]
     count = 0
@@ -134,6 +139,8 @@ def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tup
         if is_leaf_fn(node) or nr < since or table.find(node) is not None or table.full():
             continue
         table.put(node, site)
+        if _anomaly():
+            plain_stack(node, frame)
         count += span[0] <= nr < span[1]
         todo.extend(n for n, _ in node.next_functions if n is not None)
     return count

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from .._errors import GraphtraceError
 from .._plain import DOOR, plain_call
-from .fastpath import as_without_hooks, entries
+from ..capture.fastpath import as_without_hooks, entries
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")

@@ -39,9 +39,16 @@ def _fast_line(code: types.CodeType) -> tuple[int, int, int] | None:
     return None
 
 
+def _ours(hook: Any) -> bool:
+    owner = getattr(hook, "__self__", None)
+    return type(owner).__module__.startswith("graphtrace.")
+
+
 def _call_impl() -> types.CodeType | None:
     module = sys.modules.get("torch.nn.modules.module")
-    if module is None or any(getattr(module, name, None) for name in _GLOBALS):
+    if module is None or any(
+        not _ours(hook) for name in _GLOBALS for hook in (getattr(module, name, None) or {}).values()
+    ):
         return None  # the program's own global hooks: the slow path is torch's own choice
     impl = getattr(getattr(module, "Module", None), "_call_impl", None)
     return getattr(impl, "__code__", None)
@@ -94,4 +101,39 @@ def entries(tb: types.TracebackType | None) -> list[types.TracebackType]:
     while tb is not None:
         out.append(tb)
         tb = tb.tb_next
+    return out
+
+
+def stack_without_hooks(lines: list[str], files: list[str], names: list[str], frame: Any) -> list[str]:
+    """Formatted stack entries (anomaly mode's) with each module call as python shows it without
+    graphtrace; ``frame`` is a live frame inside the innermost of those calls (NOTE [module calls
+    as without our hooks]). The entries' ``_call_impl`` frames are matched, outermost first, with
+    the live ones below ``frame``."""
+    code = _call_impl()
+    fast = _fast_line(code) if code is not None else None
+    if code is None or fast is None:
+        return lines
+    live = []
+    while frame is not None:
+        if frame.f_code is code:
+            live.append(frame)
+        frame = frame.f_back
+    live.reverse()
+    impls = [k for k, name in enumerate(names) if name == "_call_impl" and files[k] == code.co_filename]
+    if len(impls) != len(live):
+        return lines
+    out, skip = [], set()
+    for k, line in enumerate(lines):
+        if k in skip:
+            continue
+        if (
+            k in impls
+            and k + 1 < len(lines)
+            and names[k + 1] == "inner"
+            and not _hooked(live[impls.index(k)].f_locals.get("self"))
+        ):
+            out.append(f'  File "{files[k]}", line {fast[0]}, in _call_impl\n    {_FAST}\n')
+            skip.add(k + 1)
+            continue
+        out.append(line)
     return out

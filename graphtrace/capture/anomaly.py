@@ -1,0 +1,54 @@
+"""Anomaly mode's forward tracebacks as Python would write them without graphtrace."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from .._plain import DOOR
+from .fastpath import stack_without_hooks
+
+# NOTE [anomaly tracebacks]: under ``torch.autograd.detect_anomaly()`` torch keeps, in each new
+# node's ``metadata["traceback_"]``, the ``traceback.format_stack()`` of the call that made it,
+# and prints it when that node's backward fails ("Traceback of forward call that caused the
+# error"). Made through our mode, that stack also holds graphtrace's frames: the launcher
+# (console script, click, the runner), the mode's handler, the door (NOTE [warnings point
+# home]) and torch's dispatch to the mode (``handle_torch_function`` and the line that called
+# it), and module calls run through torch's hooked path (NOTE [module calls as without our
+# hooks]). The tagging of each new node rewrites the list without them, so the warning shows
+# the frames it shows without graphtrace; a node no tagging reaches keeps torch's list.
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
+_RUNNER = os.path.join(_PACKAGE, "cli", "runner.py")
+_OVERRIDES = os.sep + os.path.join("torch", "overrides.py")
+_TORCH = os.sep + "torch" + os.sep
+_ENTRY = re.compile(r'  File "(.*)", line \d+, in (.*)\n')
+KEY = "traceback_"
+
+
+def plain_stack(fn: Any, frame: Any) -> None:
+    """Rewrite ``fn``'s anomaly traceback without graphtrace's frames (NOTE [anomaly tracebacks]);
+    ``frame``: the live frame of the call that made it."""
+    lines = fn.metadata.get(KEY)
+    if not isinstance(lines, list) or not lines or not all(isinstance(s, str) for s in lines):
+        return
+    where = [_ENTRY.match(s) for s in lines]
+    if not all(where):
+        return  # not the format we know: left as torch wrote it
+    files = [m.group(1) for m in where if m]
+    names = [m.group(2) for m in where if m]
+    start = max((k + 1 for k, f in enumerate(files) if f == _RUNNER), default=0)
+    kept, kept_files, kept_names = [], [], []
+    for k in range(start, len(lines)):
+        callee = files[k + 1] if k + 1 < len(files) else ""
+        if files[k].startswith(_PACKAGE) or names[k] == DOOR or files[k].endswith(_OVERRIDES):
+            continue
+        if callee.endswith(_OVERRIDES) and _TORCH in files[k]:
+            continue  # the line of torch's that dispatched to our mode
+        kept.append(lines[k])
+        kept_files.append(files[k])
+        kept_names.append(names[k])
+    kept = stack_without_hooks(kept, kept_files, kept_names, frame)
+    if kept != lines:
+        fn.metadata[KEY] = kept
