@@ -10,9 +10,9 @@ from typing import Any
 import torch
 
 from ..model import Counted, Pass
+from .assemble import one_line
 from .frames import api_caller, user_frame, where
 from .provenance import Provenance
-from .recorder import _one_line
 from .values import record, shape_of
 from .walk import Skeleton, gradient_edge, is_leaf_fn, signature, walk
 
@@ -163,7 +163,7 @@ class Light:
                 signature=self.signature,
                 nodes=len(sk.roots) + len(sk.fns),
                 root_shapes=[shape_of(t) for t in sk.roots],
-                error=_one_line(error),
+                error=one_line(error),
                 grads=[(key, param, self.grads.get(nid)) for nid, key, param in self.named],
             )
         finally:

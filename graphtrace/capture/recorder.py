@@ -5,32 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import networkx as nx
 import torch
 
 from .._types import Graph
 from ..model import Pass
 from . import shards
 from .arrival import first_pre_hook, last_post_hook, read_at_arrival
-from .formulas import custom_backward, lookup, saved_values, slot_inputs
+from .assemble import to_pass
+from .attrs import backward_rule, op_attrs, tensor_attrs
 from .frames import Names
-from .jacobian import local_from_jacobian, node_jacobians
-from .nested import Nesting, join
-from .owners import modules_of, qualify
+from .jacobian import node_jacobians
+from .nested import Nesting
 from .provenance import Provenance
 from .reduced import Reductions, world
 from .reuse import VIEW_NODES, HeldViews, PendingEntry, pending_entry, same_elements, still_describes
 from .userhooks import MODULE_NODE, HookWatch
-from .values import JACOBIAN_LIMIT, dtype_name, record, shape_of, unreadable, unseen
+from .values import JACOBIAN_LIMIT, record, unreadable, unseen
 from .walk import (
     Skeleton,
     frees_its_grads,
     gradient_edge,
     is_leaf_fn,
     is_python_fn,
-    meta_shape,
     op_name,
-    structure_hash,
     walk,
 )
 
@@ -130,78 +127,26 @@ class PassRecorder:
             self.nodes[nid] = attrs
 
     def _tensor_attrs(self, t: torch.Tensor, kind: str, op: str, name: str) -> dict[str, Any]:
-        value = self.rec(t)  # NOTE [no leaf value cache] in reuse.py
-        return {
-            "kind": kind,
-            "op": op,
-            "name": name,
-            "param": "",
-            "shape": shape_of(t),
-            "dtype": dtype_name(t.dtype),
-            "device": t.device.type,
-            "requires_grad": t.requires_grad,
-            "is_leaf": t.is_leaf,
-            "retains_grad": t.retains_grad,
-            "value": value,
-            "step": None,
-            "grad_in": [None],
-            "retained_grad": None,
-            "source": "",
-            "module": "",
-            "module_class": "",
-            "outputs": 1,
-        }
+        return tensor_attrs(t, kind, op, name, self.rec(t))  # NOTE [no leaf value cache] in reuse.py
 
     def _op_attrs(self, fn: Any, named: tuple[str, torch.Tensor] | None, prov: dict[str, Any]) -> dict[str, Any]:
-        metas = getattr(fn, "_input_metadata", ())
-        first = metas[0] if metas else None
         value = None
         if named is not None:
             value = self.rec(named[1])
         elif prov.get("values") and self.values:
             value = prov["values"].get(0)
-        attrs = {
-            "kind": "op",
-            "op": op_name(fn),
-            "name": named[0] if named else "",
-            "param": "",
-            "shape": meta_shape(first),
-            "dtype": dtype_name(first.dtype) if first is not None else None,
-            "device": first.device.type if first is not None else None,
-            "requires_grad": True,
-            "is_leaf": False,
-            "retains_grad": named[1].retains_grad if named else None,
-            "value": value,
-            "step": None,
-            "grad_in": [None] * max(1, len(metas)),
-            "retained_grad": None,
-            "source": prov.get("source", ""),
-            "code": prov.get("code", ""),
-            "module": prov.get("module", ""),
-            "module_class": prov.get("module_class", ""),
-            "outputs": max(1, len(metas)),
-        }
-        attrs.update(self._rule(fn))
+        attrs = op_attrs(fn, named, prov, value)
+        try:
+            rule, slots = backward_rule(fn, self.limit, self.values)
+        except Exception as exc:  # see _pre_hook: no rule drawn, the pass goes on
+            rule, slots = {"formula": {}, "saved": {}, "backward_source": ""}, None
+            self.problems.append(f"rule of {op_name(fn)}: {exc!r}")
+        attrs.update(rule)
+        if slots is not None:
+            self.slot_inputs[self.sk.ids[fn]] = slots
         if named is not None and named[1].retains_grad:
             self.named.append((self.sk.ids[fn], named[1]))
         return attrs
-
-    def _rule(self, fn: Any) -> dict[str, Any]:
-        """The node's backward rule from derivatives.yaml, the values it saved, a custom backward's line."""
-        out: dict[str, Any] = {"formula": {}, "saved": {}, "backward_source": ""}
-        try:
-            if is_python_fn(fn):
-                out["backward_source"] = custom_backward(fn)
-                return out
-            entry = lookup(op_name(fn))
-            if entry is not None:
-                out["formula"] = dict(entry["formula"])
-                self.slot_inputs[self.sk.ids[fn]] = slot_inputs(entry, len(fn.next_functions))
-            if self.values:
-                out["saved"] = saved_values(fn, self.limit)
-        except Exception as exc:  # see _pre_hook: no rule drawn, the pass goes on
-            self.problems.append(f"rule of {op_name(fn)}: {exc!r}")
-        return out
 
     # -- hooks -----------------------------------------------------------------------------
     def register(self) -> None:
@@ -486,52 +431,7 @@ class PassRecorder:
         self.handles = []
 
     def _to_pass(self, input_ids: list[int], error: BaseException | None) -> Pass:
-        owners = qualify(self.nodes, self.owners)
-        graph: Graph = nx.DiGraph()
-        for nid, found in self.watch.found.items():  # only where a user's hook changed a gradient
-            if nid in self.nodes:
-                self.nodes[nid]["hooks"] = found
-        graph.add_nodes_from((nid, self.nodes[nid]) for nid in sorted(self.nodes))  # one call: 40% less
-        for (u, v), edge in self.sk.edges.items():
-            edge.setdefault("grad", None)
-            edge.setdefault("local", None)
-            jac = self.jacobians.get((u, v))
-            edge["jacobian"] = jac
-            if jac is not None:
-                try:
-                    local = local_from_jacobian(jac, self.nodes[v]["shape"])
-                except Exception as exc:  # see _pre_hook: the user's call already returned
-                    local = None
-                    self.problems.append(f"local of edge {u}->{v}: {exc!r}")
-                if local is not None:
-                    edge["local"] = local
-            edge["input_nr"] = edge["input_nrs"][0]
-            names = self.slot_inputs.get(u)
-            edge["inputs"] = [names[s] for s in edge["slots"]] if names else []
-        graph.add_edges_from((u, v, edge) for (u, v), edge in self.sk.edges.items())
-        join(graph, self.nested)
-        pass_info = self.pass_info
-        graph.graph.update(
-            index=pass_info["index"],
-            kind=pass_info["kind"],
-            api=pass_info["api"],
-            call_site=pass_info["call_site"],
-            caller=pass_info.get("caller", ""),
-            roots=list(range(len(self.sk.roots))),
-            inputs=input_ids,
-            retain_graph=bool(pass_info.get("retain_graph")),
-            create_graph=bool(pass_info.get("create_graph")),
-            steps=self.step,
-            value_limit=self.limit,
-            error=_one_line(error),
-            capture_error="; ".join(self.problems[:3]),
-            signature=_structure_hash(graph) if self.nested else _plain_hash(self.nodes, self.sk.edges),
-            torch_version=torch.__version__.split("+")[0],
-            modules=modules_of(graph, pass_info.get("modules") or {}, len(owners) > 1),
-        )
-        if self.ranks is not None:  # only under torch.distributed, so other passes keep their bytes
-            graph.graph.update(rank=self.ranks[0], world_size=self.ranks[1])
-        return Pass(graph)
+        return to_pass(self, input_ids, error)
 
 
 def _local(g: torch.Tensor, go: torch.Tensor, limit: int) -> dict[str, Any] | None:
@@ -548,27 +448,3 @@ def _in_slots(sk: Skeleton) -> dict[int, int]:
     for (_, v), edge in sk.edges.items():
         count[v] = count.get(v, 0) + len(edge["slots"])
     return count
-
-
-def _one_line(error: BaseException | None) -> str:
-    if error is None:
-        return ""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def _structure_hash(graph: Graph) -> str:
-    """The graph's signature (NOTE [graph signature] in walk.py), equal for passes of the same shape."""
-    shape = [[n, a["op"], a["shape"]] for n, a in graph.nodes(data=True)]
-    edges = [[u, v, a["slots"]] for u, v, a in graph.edges(data=True)]
-    return structure_hash(shape, edges)
-
-
-def _plain_hash(nodes: dict[int, dict[str, Any]], edges: dict[tuple[int, int], dict[str, Any]]) -> str:
-    """``_structure_hash`` of the graph a pass without nested passes becomes, from its plain data.
-
-    The graph lists nodes in id order and edges by source id, each source's in insertion
-    order: the order of ``edges`` (NOTE [node order] in walk.py), so the bytes hashed are the same.
-    """
-    shape = [[n, nodes[n]["op"], nodes[n]["shape"]] for n in sorted(nodes)]
-    return structure_hash(shape, [[u, v, a["slots"]] for (u, v), a in edges.items()])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 import graphtrace
-from graphtrace.capture.recorder import _plain_hash, _structure_hash
+from graphtrace.capture.assemble import plain_hash, structure_hash_of
 
 
 def test_the_signature_from_plain_data_hashes_what_the_graph_holds() -> None:
-    """``_plain_hash`` (no networkx views) gives the graph's own ``_structure_hash`` for shared
+    """``plain_hash`` (no networkx views) gives the graph's own ``structure_hash_of`` for shared
     leaves, several roots, a node reached twice and a custom Function."""
 
     class Twice(torch.autograd.Function):
@@ -31,8 +31,8 @@ def test_the_signature_from_plain_data_hashes_what_the_graph_holds() -> None:
     assert len(t.passes) == 2
     for p in t.passes:
         g = p.graph
-        assert g.graph["signature"] == _structure_hash(g)
+        assert g.graph["signature"] == structure_hash_of(g)
         nodes = {n: g.nodes[n] for n in g.nodes}
         edges = {(u, v): g.edges[u, v] for u, v in g.edges}
-        assert _plain_hash(nodes, edges) == _structure_hash(g)
+        assert plain_hash(nodes, edges) == structure_hash_of(g)
     assert t.passes[0].graph.graph["signature"] != t.passes[1].graph.graph["signature"]
