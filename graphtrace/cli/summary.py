@@ -78,10 +78,10 @@ def group_lines(writer: Writer) -> list[str]:
     for g in groups[:GROUP_ROWS]:
         span = str(g.first) if g.first == g.last else f"{g.first}-{g.last}"
         written = " and ".join(map(str, g.drawn)) or "none"
-        lines.append(
-            f"    passes {span} ({g.count} of one structure): written {written}"
-            + (f"; {g.counted} only counted" if g.counted else "")
-        )
+        what = f"passes {span} ({g.count} of one structure)"
+        if g.count == 1:
+            what = f"pass {span} (the only one of its structure)"
+        lines.append(f"    {what}: written {written}" + (f"; {g.counted} only counted" if g.counted else ""))
     if len(groups) > GROUP_ROWS:
         lines.append(f"    ... and {len(groups) - GROUP_ROWS} more structures (see index.html)")
     return lines
