@@ -6,8 +6,8 @@ import os
 import re
 from typing import Any
 
+from .._fastpath import stack_without_hooks
 from .._plain import DOOR
-from .fastpath import stack_without_hooks
 
 # NOTE [anomaly tracebacks]: under ``torch.autograd.detect_anomaly()`` torch keeps, in each new
 # node's ``metadata["traceback_"]``, the ``traceback.format_stack()`` of the call that made it,

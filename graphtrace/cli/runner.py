@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._errors import GraphtraceError
+from .._fastpath import as_without_hooks, entries
 from .._plain import DOOR, plain_call
-from ..capture.fastpath import as_without_hooks, entries
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
@@ -183,7 +183,7 @@ def _user_frames(frames: list[traceback.FrameSummary]) -> list[traceback.FrameSu
 def _filter(te: traceback.TracebackException | None, exc: BaseException | None, seen: set[int]) -> None:
     """Drop graphtrace's and runpy's frames from a traceback and from the exceptions it chains
     (``exc``: the exception ``te`` describes), and show module calls as torch makes them
-    without graphtrace (NOTE [module calls as without our hooks] in fastpath.py)."""
+    without graphtrace (NOTE [module calls as without our hooks] in _fastpath.py)."""
     if te is None or id(te) in seen:
         return
     seen.add(id(te))
