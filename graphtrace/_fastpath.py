@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import linecache
+import os
 import sys
 import traceback
 import types
 from typing import Any
+
+from ._plain import DOOR
 
 # NOTE [module calls as without our hooks]: while graphtrace traces, its global module hooks
 # (module paths, capture/provenance.py) make torch run every module call through the slow path
@@ -136,4 +139,24 @@ def stack_without_hooks(lines: list[str], files: list[str], names: list[str], fr
             skip.add(k + 1)
             continue
         out.append(line)
+    return out
+
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # graphtrace/
+_RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
+_OVERRIDES = os.sep + os.path.join("torch", "overrides.py")  # the dispatch to our TorchFunctionMode
+_TORCH = f"{os.sep}torch{os.sep}"
+
+
+def not_the_users(files: list[str], names: list[str], runpy: bool = True) -> list[bool]:
+    """Which frames of a stack (outermost first) python would not show without graphtrace: ours
+    (the door of NOTE [warnings point home] among them), runpy's when graphtrace ran the script
+    (``runpy``), and torch's dispatch to our TorchFunctionMode (``handle_torch_function`` and
+    torch's line that called it)."""
+    out = []
+    for k, (file, name) in enumerate(zip(files, names)):
+        callee = files[k + 1] if k + 1 < len(files) else ""
+        ours = file.startswith(PACKAGE_DIR) or (runpy and (file == _RUNPY or file.startswith("<frozen runpy")))
+        dispatch = file.endswith(_OVERRIDES) or (callee.endswith(_OVERRIDES) and _TORCH in file)
+        out.append(ours or name == DOOR or dispatch)
     return out

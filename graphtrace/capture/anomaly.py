@@ -6,8 +6,7 @@ import os
 import re
 from typing import Any
 
-from .._fastpath import stack_without_hooks
-from .._plain import DOOR
+from .._fastpath import PACKAGE_DIR, not_the_users, stack_without_hooks
 
 # NOTE [anomaly tracebacks]: under ``torch.autograd.detect_anomaly()`` torch keeps, in each new
 # node's ``metadata["traceback_"]``, the ``traceback.format_stack()`` of the call that made it,
@@ -19,10 +18,7 @@ from .._plain import DOOR
 # hooks]). The tagging of each new node rewrites the list without them, so the warning shows
 # the frames it shows without graphtrace; a node no tagging reaches keeps torch's list.
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
-_RUNNER = os.path.join(_PACKAGE, "cli", "runner.py")
-_OVERRIDES = os.sep + os.path.join("torch", "overrides.py")
-_TORCH = os.sep + "torch" + os.sep
+_RUNNER = os.path.join(PACKAGE_DIR, "cli", "runner.py")
 _ENTRY = re.compile(r'  File "(.*)", line \d+, in (.*)\n')
 KEY = "traceback_"
 
@@ -38,17 +34,9 @@ def plain_stack(fn: Any, frame: Any) -> None:
         return  # not the format we know: left as torch wrote it
     files = [m.group(1) for m in where if m]
     names = [m.group(2) for m in where if m]
-    start = max((k + 1 for k, f in enumerate(files) if f == _RUNNER), default=0)
-    kept, kept_files, kept_names = [], [], []
-    for k in range(start, len(lines)):
-        callee = files[k + 1] if k + 1 < len(files) else ""
-        if files[k].startswith(_PACKAGE) or names[k] == DOOR or files[k].endswith(_OVERRIDES):
-            continue
-        if callee.endswith(_OVERRIDES) and _TORCH in files[k]:
-            continue  # the line of torch's that dispatched to our mode
-        kept.append(lines[k])
-        kept_files.append(files[k])
-        kept_names.append(names[k])
-    kept = stack_without_hooks(kept, kept_files, kept_names, frame)
+    start = max((k + 1 for k, f in enumerate(files) if f == _RUNNER), default=0)  # the launcher
+    drop = not_the_users(files[start:], names[start:], runpy=start > 0)  # runpy's: ours only under run
+    keep = [k for k, dropped in enumerate(drop, start) if not dropped]
+    kept = stack_without_hooks([lines[k] for k in keep], [files[k] for k in keep], [names[k] for k in keep], frame)
     if kept != lines:
         fn.metadata[KEY] = kept

@@ -214,9 +214,9 @@ _function_modes = torch._C._len_torch_function_stack
 _profiling = torch._C._autograd._profiler_enabled
 
 
-def next_sequence_nr() -> int:
-    """The sequence number the next autograd node made on this thread will get (no node is made)."""
-    return torch._C._autograd._get_sequence_nr()
+# The sequence number the next autograd node made on this thread will get (no node is made);
+# torch's C function itself, as the mode asks it around every op.
+next_sequence_nr = torch._C._autograd._get_sequence_nr
 
 
 # NOTE [lazy forward values]: recording a small forward value takes a dozen torch reductions

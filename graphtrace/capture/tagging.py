@@ -9,10 +9,9 @@ import torch
 from .._plain import Doors
 from .anomaly import plain_stack
 from .frames import is_internal
-from .provenance import NO_MODULE, SHARED_NR, ModuleStack, Provenance, Site, forward_value
+from .provenance import NO_MODULE, SHARED_NR, ModuleStack, Provenance, Site, forward_value, next_sequence_nr
 from .walk import is_leaf_fn
 
-_next_nr = torch._C._autograd._get_sequence_nr  # bound once: called at every op
 _top_saved_hooks = torch._C._autograd._top_saved_tensors_default_hooks
 _dispatch_modes = torch._C._len_torch_dispatch_stack
 _anomaly = torch.is_anomaly_enabled
@@ -85,20 +84,20 @@ def tag(
                 raw[2] = values = {}
             if t.output_nr not in values:
                 values[t.output_nr] = forward_value(t, limit)
-    if made and _anomaly():  # NOTE [anomaly tracebacks]
-        for fn in made:
-            plain_stack(fn, frame)
-    end = _next_nr()
+    anomaly = bool(made) and _anomaly()  # NOTE [anomaly tracebacks]
+    for fn in made if anomaly else ():
+        plain_stack(fn, frame)
+    end = next_sequence_nr()
     start = table.last  # every node of the block numbered before it is tagged (-1: not known)
     if site is None:  # nothing new among the outputs: a node the call made is left to a later walk
         table.last = end if end == before == start else -1
     elif start == before and numbers == len(made) == end - before:  # the call made just these nodes
         table.last = end
     else:
-        tagged = 0
+        tagged, stack_frame = 0, frame if anomaly else None  # the walk rewrites anomaly stacks too
         for fn in made:
             nr = fn._sequence_nr()
-            tagged += (start <= nr < end) + _tag_ancestors(fn, table, site, since, (start, end), frame)
+            tagged += (start <= nr < end) + _tag_ancestors(fn, table, site, since, (start, end), stack_frame)
         # every node made since ``start`` is tagged now: later calls may skip their walks again
         table.last = end if start >= 0 and tagged == end - start else -1
 
@@ -130,7 +129,8 @@ def _internal(filename: str) -> bool:
 
 
 def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tuple[int, int], frame: Any) -> int:
-    """Tag ``fn``'s untagged ancestors made after ``since``; how many of them are numbered within ``span``."""
+    """Tag ``fn``'s untagged ancestors made after ``since``; how many of them are numbered within ``span``.
+    ``frame``: the call's frame under anomaly mode (their stacks rewritten), else None."""
     todo = [n for n, _ in fn.next_functions if n is not None]
     count = 0
     while todo:
@@ -139,7 +139,7 @@ def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tup
         if is_leaf_fn(node) or nr < since or table.find(node) is not None or table.full():
             continue
         table.put(node, site)
-        if _anomaly():
+        if frame is not None:  # anomaly mode: NOTE [anomaly tracebacks]
             plain_stack(node, frame)
         count += span[0] <= nr < span[1]
         todo.extend(n for n, _ in node.next_functions if n is not None)

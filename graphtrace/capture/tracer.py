@@ -27,7 +27,6 @@ from .tagging import tag
 from .values import unseen, wrapped
 from .walk import MAX_NODES, TooBig
 
-_next_nr = torch._C._autograd._get_sequence_nr  # bound once: called around every op (next_sequence_nr)
 _compiling = torch.compiler.is_compiling  # bound once: asked at every op
 
 
@@ -122,9 +121,9 @@ class _Mode(TorchFunctionMode):
             if self.tracer is None:  # left from another thread while this pass ran
                 ask_again()
             return out
-        before = _next_nr()
+        before = next_sequence_nr()
         out = home[2](call, args, kwargs)
-        if _next_nr() == before and tracer.calls is None:  # NOTE [calls that make no node]
+        if next_sequence_nr() == before and tracer.calls is None:  # NOTE [calls that make no node]
             return out
         if tracer.modules is not None:
             try:

@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._errors import GraphtraceError
-from .._fastpath import as_without_hooks, entries
+from .._fastpath import PACKAGE_DIR, as_without_hooks, entries, not_the_users
 from .._plain import DOOR, plain_call
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # graphtrace/
-_RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
-_OVERRIDES = os.sep + os.path.join("torch", "overrides.py")  # the dispatch to our TorchFunctionMode
 _PLAIN_CALL = (os.path.abspath(plain_call.__code__.co_filename), plain_call.__name__)
 SIGINT_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
 
@@ -161,23 +158,10 @@ def _user_tb(tb: types.TracebackType | None) -> types.TracebackType | None:
     return kept[0] if kept else None
 
 
-def _is_ours(filename: str) -> bool:
-    return filename.startswith(_PACKAGE_DIR) or filename == _RUNPY or filename.startswith("<frozen runpy")
-
-
 def _user_frames(frames: list[traceback.FrameSummary]) -> list[traceback.FrameSummary]:
-    """The frames Python would show without graphtrace: ours (the door of NOTE [warnings point home]
-    among them), runpy's and torch's dispatch to our TorchFunctionMode (``handle_torch_function``
-    and the line that called it) removed."""
-    kept = []
-    for k, f in enumerate(frames):
-        callee = frames[k + 1].filename if k + 1 < len(frames) else ""
-        if _is_ours(f.filename) or f.name == DOOR or f.filename.endswith(_OVERRIDES):
-            continue
-        if callee.endswith(_OVERRIDES) and f"{os.sep}torch{os.sep}" in f.filename:
-            continue
-        kept.append(f)
-    return kept
+    """The frames Python would show without graphtrace (``not_the_users``)."""
+    drop = not_the_users([f.filename for f in frames], [f.name for f in frames])
+    return [f for f, dropped in zip(frames, drop) if not dropped]
 
 
 def _filter(te: traceback.TracebackException | None, exc: BaseException | None, seen: set[int]) -> None:
@@ -220,7 +204,7 @@ def _starts_in_graphtrace(frames: list[traceback.FrameSummary]) -> bool:
             return False
         if torch_dir and f.filename.startswith(torch_dir):
             continue
-        return f.filename.startswith(_PACKAGE_DIR) and (os.path.abspath(f.filename), f.name) != _PLAIN_CALL
+        return f.filename.startswith(PACKAGE_DIR) and (os.path.abspath(f.filename), f.name) != _PLAIN_CALL
     return False
 
 
