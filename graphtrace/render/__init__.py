@@ -14,7 +14,7 @@ from typing import Any
 from .._errors import GraphtraceError
 from .._types import Graph
 from . import views
-from ._backend import IMAGE_FORMATS, pipe
+from ._backend import IMAGE_FORMATS, image, pipe
 from ._dot import to_dot_source
 from ._labels import pass_title
 from ._numbers import shape_text
@@ -87,7 +87,7 @@ def to_dot(
 
 def render(graph: Graph, fmt: str, **options: Any) -> bytes:
     """The pass drawn by dot as ``fmt`` (svg, png or pdf) bytes; options as for to_dot."""
-    return pipe(to_dot(graph, **options), fmt)
+    return image(to_dot(graph, **options), fmt)
 
 
 def to_svg(graph: Graph, **options: Any) -> str:
@@ -141,7 +141,7 @@ def draw(graph: Graph, formats: Iterable[str], **options: Any) -> Iterator[tuple
     svg = None
     for fmt in IMAGE_FORMATS:
         if fmt in wanted:
-            data = pipe(source, fmt)
+            data = image(source, fmt)
             svg = data.decode("utf-8") if fmt == "svg" else svg
             yield fmt, data
     if "html" in wanted:

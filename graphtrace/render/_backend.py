@@ -7,6 +7,7 @@ import re
 import graphviz
 
 from .._errors import GraphtraceError, GraphvizNotFoundError
+from . import _kept
 from ._svg import finish
 
 IMAGE_FORMATS = ("svg", "png", "pdf")  # what a pass is drawn as by dot
@@ -16,10 +17,21 @@ _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:(\d{14})")
 
 def pipe(dot_source: str, fmt: str) -> bytes:
     """The output of ``dot -T<fmt>`` on ``dot_source``; GraphvizNotFoundError when dot is missing."""
+    return _run(dot_source, fmt, kept=False)
+
+
+def image(dot_source: str, fmt: str) -> bytes:
+    """``pipe`` for a source written by to_dot: its SVG drawn by the kept dot (NOTE [kept dot])."""
+    return _run(dot_source, fmt, kept=fmt == "svg")
+
+
+def _run(dot_source: str, fmt: str, kept: bool) -> bytes:
     if fmt not in _DOT_OUTPUTS:
         raise GraphtraceError(f"cannot render to {fmt!r}: use one of {', '.join(_DOT_OUTPUTS)}")
+    data = dot_source.encode("utf-8", "backslashreplace")
+    svg = _kept.svg(data) if kept else None
     try:
-        out: bytes = graphviz.pipe("dot", fmt, dot_source.encode("utf-8", "backslashreplace"), quiet=True)
+        out: bytes = svg if svg is not None else graphviz.pipe("dot", fmt, data, quiet=True)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError("dot") from None
     except graphviz.CalledProcessError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .._types import Graph
 from . import _assets
-from ._backend import pipe
+from ._backend import image
 from ._dot import to_dot_source
 from ._labels import pass_title
 from ._steps import steps
@@ -18,7 +18,7 @@ from ._svg import picture_id_of, reprefix, unprefix
 def inline_svg(dot_source: str, svg: str | None = None) -> str:
     """dot's SVG (given, or drawn from the source) without its XML prolog, for an HTML page."""
     if svg is None:
-        svg = pipe(dot_source, "svg").decode("utf-8")
+        svg = image(dot_source, "svg").decode("utf-8")
     return svg[svg.index("<svg") :]
 
 

@@ -64,7 +64,7 @@ def shape_text(shape: Any) -> str:
     """``[2, 3]``; ``scalar`` for a 0-d tensor; ``?`` when the shape is unknown."""
     if not isinstance(shape, (list, tuple)):
         return "?"
-    return "[" + ", ".join(str(d) for d in shape) + "]" if shape else "scalar"
+    return "[" + ", ".join(map(str, shape)) + "]" if shape else "scalar"
 
 
 def _nested(values: Any, fmt: Callable[[Any], str] = num) -> str:

@@ -21,6 +21,7 @@ MAX_SAVED = 3  # saved values listed after a rule in pictures
 LINE_WIDTH = 120  # a rule line in a picture, values and factor included (NOTE [whole values])
 
 
+@functools.lru_cache(maxsize=1024)  # the same few formulas on every node of an op
 def pretty(formula: str, dtype: str | None = None) -> str:
     """``grad * self.cos().conj()`` as ``grad × cos(self)`` (NOTE [rule text])."""
     text = formula.strip()
@@ -41,11 +42,13 @@ def _word(name: str, value_only: bool = False) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w.])\b{re.escape(name)}\b" + meta)
 
 
+@functools.lru_cache(maxsize=4096)  # a picture repeats an op's formulas (ResNet: 20 convolutions)
 def _uses(formula: str, name: str) -> bool:
     """Whether a formula uses ``name``'s value (not only ``name.sizes()`` and the like)."""
     return _word(name, True).search(formula) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def _first_use(formula: str, name: str) -> int:
     found = _word(name).search(formula)
     return found.start() if found else len(formula)
@@ -130,6 +133,23 @@ def _substituted(text: str, names: dict[str, Any]) -> str | None:
     return text
 
 
+def _with_numbers(attrs: dict[str, Any], item: dict[str, Any]) -> str | None:
+    """The rule with this pass's numbers put in, '= ' the gradient that left; None unless all are known scalars."""
+    text = pretty(item["formula"], attrs.get("dtype"))
+    put = _substituted(text, {"grad": (attrs.get("grad_in") or [None])[0], **dict(item["saved"])})
+    if put is None or item["grad"] is None or put == text:
+        return None
+    return f"{put} = {_numbers.inline(item['grad'], True)}"
+
+
+def with_numbers(graph: Graph, n: object) -> list[str]:
+    """The 'with numbers' rows of ``panel_rows`` alone (a tooltip shows only these)."""
+    attrs = graph.nodes[n]
+    if attrs.get("backward_source"):
+        return []
+    return [text for item in items(graph, n) if (text := _with_numbers(attrs, item)) is not None]
+
+
 def panel_rows(graph: Graph, n: object) -> list[list[str]]:
     """[key, text] rows of the step page: each formula whole, its saved values, and the rule with
     this pass's numbers put in, equal to the gradient that left (full precision)."""
@@ -137,7 +157,6 @@ def panel_rows(graph: Graph, n: object) -> list[list[str]]:
     if attrs.get("backward_source"):
         return [["backward", f"{attrs.get('op')}.backward at {attrs['backward_source']} (a custom Function)"]]
     rows = []
-    arriving = (attrs.get("grad_in") or [None])[0]
     for item in items(graph, n):
         rows.append([f"rule for {item['input']}", item["formula"]])
         for k, rec in item["saved"]:
@@ -149,8 +168,7 @@ def panel_rows(graph: Graph, n: object) -> list[list[str]]:
                     else "\n".join(_numbers.elements(rec, precise=True)) or _value(rec, True),
                 ]
             )
-        text = pretty(item["formula"], attrs.get("dtype"))
-        put = _substituted(text, {"grad": arriving, **dict(item["saved"])})
-        if put is not None and item["grad"] is not None and put != text:
-            rows.append(["with numbers", f"{put} = {_numbers.inline(item['grad'], True)}"])
+        put = _with_numbers(attrs, item)
+        if put is not None:
+            rows.append(["with numbers", put])
     return rows

@@ -46,7 +46,7 @@ def node_tip(graph: Graph, n: object, attrs: dict[str, Any]) -> str:
     lines += _record("returned grad:", attrs.get("returned_grad"))
     lines += _record("retained .grad:", attrs.get("retained_grad"))
     if attrs.get("kind") == "op":
-        lines += [f"{k}: {v}" for k, v in R.panel_rows(graph, n) if k == "with numbers"]
+        lines += [f"with numbers: {text}" for text in R.with_numbers(graph, n)]
     return _cut(lines)
 
 
