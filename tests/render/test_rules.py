@@ -104,3 +104,11 @@ def test_a_long_rule_line_gives_tensors_by_shape_rather_than_join_two_values():
     (line,) = R.node_lines(g, 3)  # short enough: whole values and the factor
     assert line.endswith("self = [[1, 1], [1, 1], [1, 1]], exponent = 2 → ×2")
     assert "…" not in to_dot(g).split("pow_backward")[1].split("<BR")[0]  # never cut in the middle
+
+
+def test_tooltip_shows_the_rules_with_numbers_as_the_step_page_does():
+    g = seed000()
+    for n in (1, 2, 3):
+        assert R.with_numbers(g, n) == [text for key, text in R.panel_rows(g, n) if key == "with numbers"]
+    assert R.with_numbers(g, 1)[0].startswith("1 × cos(347) = 0.14547")
+    assert "with numbers: 1 × cos(347) = 0.14547" in to_dot(g)
