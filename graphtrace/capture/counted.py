@@ -14,15 +14,15 @@ from .assemble import one_line
 from .frames import api_caller, user_frame, where
 from .provenance import Provenance
 from .values import record, shape_of
-from .walk import Skeleton, gradient_edge, is_leaf_fn, signature, walk
+from .walk import Outline, Skeleton, gradient_edge, outline, outline_signature, signature, walk
 
 # NOTE [counted passes]: a training loop runs thousands of passes of one structure and an output
 # folder draws a few of them (NOTE [which passes are written] in cli/writer.py), but recording
 # each in full (a hook on every node, values, names, Jacobians, a networkx graph) cost 10x the
-# step. With ``trace(count_only=f)``, a pass for which ``f(index, signature)`` is True costs a
-# walk of its graph (its signature: NOTE [graph signature] in walk.py) and one pre-hook on each
-# named leaf's AccumulateGrad, which records the gradient arriving there with the same
-# ``record`` and limit a pass recorded in full uses: a counted pass's gradient statistics are
+# step. With ``trace(count_only=f)``, a pass for which ``f(index, signature)`` is True costs an
+# outline of its graph (its nodes, its signature looked up: NOTE [outlines] in walk.py) and one
+# pre-hook on each named leaf's AccumulateGrad, which records the gradient arriving there with
+# the same ``record`` and limit a pass recorded in full uses: a counted pass's gradient statistics are
 # those a full recording gives, exactly (``torch.autograd.grad``'s returned gradients likewise).
 # The leaves' names are those of the latest pass of the same structure recorded in full (its
 # "template"), taken only when that pass came from the same call site and API and each of its
@@ -38,7 +38,8 @@ MAX_TEMPLATES = 256  # structures remembered (a loop of changing shapes makes a 
 class _Template:
     """What a counted pass takes from the latest full pass of its structure (NOTE [counted passes])."""
 
-    leaves: dict[int, tuple[Any, str, bool]]  # leaf node id -> (weak reference to its tensor, name, is a parameter)
+    leaves: list[tuple[int, Any]]  # (node id, weak reference to its tensor) of every leaf of that pass
+    named: list[tuple[int, str, bool]]  # (node id, name, is a parameter) of its leaves with a name
 
 
 class Counting:
@@ -56,11 +57,14 @@ class Counting:
         self.templates.pop(key, None)
         if not sig:
             return
-        kept: dict[int, tuple[Any, str, bool]] = {}
+        kept, named = [], []
         for nid, var in leaves:
             attrs = g.nodes[nid]
-            kept[nid] = (weakref.ref(var), str(attrs.get("param") or attrs.get("name") or ""), bool(attrs.get("param")))
-        self.templates[key] = _Template(kept)
+            kept.append((nid, weakref.ref(var)))
+            name = str(attrs.get("param") or attrs.get("name") or "")
+            if name:
+                named.append((nid, name, bool(attrs.get("param"))))
+        self.templates[key] = _Template(kept, named)
         if len(self.templates) > MAX_TEMPLATES:
             del self.templates[next(iter(self.templates))]
 
@@ -71,17 +75,18 @@ class Counting:
         tracer's ``_call``); ``limit`` is the value limit of a full recording (0: values off)."""
         if torch._C._functorch.maybe_current_level() is not None:
             return None  # the tracer's own route (NOTE [unread tensors])
-        sk = walk(call["roots"])
+        o = outline(call["roots"])  # NOTE [outlines]
+        sk = o if o is not None else walk(call["roots"])  # the full walk reads the shapes an outline cannot
         light = None
         try:
-            sig = signature(sk)
+            sig = outline_signature(sk) if isinstance(sk, Outline) else signature(sk)
             if sig is None:
                 return None
             frame = user_frame(1)
             info = {**info, "call_site": where(frame), "caller": api_caller(frame)}
             del frame
             template = self.templates.get((sig, info["call_site"], info["api"]))
-            if template is None or not _same_leaves(sk, template):
+            if template is None or not _same_leaves(sk.fns, len(sk.roots), template):
                 return None
             if not self.count_only(int(info["index"]), sig):
                 return None
@@ -92,13 +97,10 @@ class Counting:
                 sk.clear()
 
 
-def _same_leaves(sk: Skeleton, template: _Template) -> bool:
-    """Each leaf of the walked graph is the very tensor of the template's leaf with its id."""
-    first = len(sk.roots)
-    leaves = {first + i: fn for i, fn in enumerate(sk.fns) if is_leaf_fn(fn)}
-    return leaves.keys() == template.leaves.keys() and all(
-        template.leaves[nid][0]() is fn.variable for nid, fn in leaves.items()
-    )
+def _same_leaves(fns: list[Any], first: int, template: _Template) -> bool:
+    """Each leaf of the walked graph is the very tensor of the template's leaf with its id (the
+    signature, the same, puts the leaves at the same ids: NOTE [graph signature])."""
+    return all(ref() is fns[nid - first].variable for nid, ref in template.leaves)
 
 
 class Light:
@@ -106,7 +108,7 @@ class Light:
 
     def __init__(
         self,
-        sk: Skeleton,
+        sk: Outline | Skeleton,
         sig: str,
         template: _Template,
         info: dict[str, Any],
@@ -117,24 +119,23 @@ class Light:
         self.sk, self.signature, self.info, self.limit, self.table = sk, sig, info, limit, table
         self.inputs: list[Any] = list(call["inputs"])
         self.retain = bool(call["retain_graph"])
-        self.named = [(nid, key, param) for nid, (_, key, param) in template.leaves.items() if key]
+        self.named = template.named
         self.grads: dict[int, dict[str, Any] | None] = {}
         self.handles: list[Any] = []
         if limit <= 0:  # values off in this pass: a full recording has no gradient records either
             return
+        grads, fns, first = self.grads, sk.fns, len(sk.roots)
         try:
             for nid, _, _ in self.named:
-                self.handles.append(sk.fns[nid - len(sk.roots)].register_prehook(self._hook(nid)))
+
+                def hook(grad_outputs: tuple[Any, ...], nid: int = nid) -> None:
+                    # what the full recorder's pre-hook records as grad_in[0]; record() never raises
+                    grads[nid] = record(grad_outputs[0] if grad_outputs else None, limit)
+
+                self.handles.append(fns[nid - first].register_prehook(hook))
         except BaseException:
             self.remove_hooks()
             raise
-
-    def _hook(self, nid: int) -> Any:
-        def hook(grad_outputs: tuple[Any, ...]) -> None:
-            # what the full recorder's pre-hook records as grad_in[0]; record() never raises
-            self.grads[nid] = record(grad_outputs[0] if grad_outputs else None, self.limit)
-
-        return hook
 
     def remove_hooks(self) -> None:
         for handle in self.handles:
@@ -144,7 +145,7 @@ class Light:
     def finish(self, returned: Any = None, error: BaseException | None = None) -> Counted:
         """Remove the hooks and give the pass as a ``Counted``."""
         self.remove_hooks()
-        sk = self.sk
+        sk, grads = self.sk, self.grads
         try:
             if returned is not None and self.limit > 0:  # torch.autograd.grad: NOTE [returned gradients]
                 named = {nid for nid, _, _ in self.named}
@@ -152,7 +153,7 @@ class Light:
                     edge = gradient_edge(t) if isinstance(t, torch.Tensor) else None
                     nid = sk.ids.get(edge[0]) if edge is not None else None
                     if nid in named and k < len(returned) and returned[k] is not None:
-                        self.grads[nid] = record(returned[k], self.limit)
+                        grads[nid] = record(returned[k], self.limit)
             info = self.info
             return Counted(
                 index=int(info["index"]),
@@ -164,7 +165,7 @@ class Light:
                 nodes=len(sk.roots) + len(sk.fns),
                 root_shapes=[shape_of(t) for t in sk.roots],
                 error=one_line(error),
-                grads=[(key, param, self.grads.get(nid)) for nid, key, param in self.named],
+                grads=[(key, param, grads.get(nid)) for nid, key, param in self.named],
             )
         finally:
             if not self.retain:  # the graph is freed: so is its provenance (as PassRecorder.finish)

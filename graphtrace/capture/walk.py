@@ -132,10 +132,6 @@ def structure_hash(nodes: list[list[Any]], edges: list[list[Any]]) -> str:
     return hashlib.sha1(json.dumps([nodes, edges]).encode()).hexdigest()[:16]
 
 
-_SEEN: dict[tuple[Any, ...], str] = {}  # structures met by ``signature``, to their hash (a loop meets one)
-_SEEN_MAX = 1024
-
-
 def signature(sk: Skeleton) -> str | None:
     """The signature the pass's graph gets (NOTE [graph signature]), from the walk alone; None
     when the graph holds a custom Function whose backward may run a nested pass into it (one
@@ -143,31 +139,108 @@ def signature(sk: Skeleton) -> str | None:
     that keep gradients] in recorder.py)."""
     if any(is_python_fn(fn) and not frees_its_grads(fn) for fn in sk.fns):
         return None
-    try:  # node types and shapes as they are, and the edges: the structure met before, cheaply
-        key: tuple[Any, ...] | None = (
-            *(t.shape for t in sk.roots),
-            *((type(fn), fn.variable.shape if is_leaf_fn(fn) else _first_shape(fn)) for fn in sk.fns),
-            *((u, v, *edge["slots"]) for (u, v), edge in sk.edges.items()),
-        )
-        known = _SEEN.get(key)  # type: ignore[arg-type]
-    except Exception:  # a ragged or symbolic shape: hashed from the rows every time
-        key, known = None, None
-    if known is None:
-        nodes: list[list[Any]] = [[rid, "output", shape_of(t)] for rid, t in enumerate(sk.roots)]
-        for i, fn in enumerate(sk.fns, start=len(sk.roots)):
-            if is_leaf_fn(fn):
-                nodes.append([i, "AccumulateGrad", shape_of(fn.variable)])
+    nodes: list[list[Any]] = [[rid, "output", shape_of(t)] for rid, t in enumerate(sk.roots)]
+    for i, fn in enumerate(sk.fns, start=len(sk.roots)):
+        if is_leaf_fn(fn):
+            nodes.append([i, "AccumulateGrad", shape_of(fn.variable)])
+        else:
+            metas = getattr(fn, "_input_metadata", ())
+            nodes.append([i, op_name(fn), meta_shape(metas[0] if metas else None)])
+    return structure_hash(nodes, [[u, v, edge["slots"]] for (u, v), edge in sk.edges.items()])
+
+
+# NOTE [outlines]: a pass that may be only counted needs of its graph its nodes (the leaves'
+# hooks) and its signature, for every pass of a loop. ``outline`` walks in the order of NOTE
+# [node order] and keeps, in one flat tuple, all the signature is made of: the number of roots,
+# each root's shape and the node its gradient goes to (-1: none), then each node's type and
+# shape (a leaf's variable's, else its first output's) followed by the node each of its slots
+# leads to (-1: none). Equal tuples give equal ``[id, op, shape]`` and ``[source, target,
+# slots]`` rows (the type names the op and says whether the node is a leaf or a custom Function;
+# the slots' targets give the edges in the order the walk adds them), so the signature of a
+# tuple met before is looked up (``_SIGNATURES``), and a new one is hashed once from the full
+# ``walk``: exactly the signature a full recording gives. An outline holding a shape that cannot
+# be hashed (a symbolic size) has no key, and its signature is hashed every time. A node type's
+# ``boxed_grads_call`` is taken as fixed (it is a class attribute of the Function).
+_SIGNATURES: dict[tuple[Any, ...], str | None] = {}  # outline key -> signature (a loop meets one)
+_SIGNATURES_MAX = 1024
+
+
+@dataclass
+class Outline:
+    """What a counted pass reads of its graph (NOTE [outlines]): nodes by id, and the signature's key."""
+
+    roots: list[torch.Tensor]
+    fns: list[Any]  # fns[i - len(roots)] is node id i, as in Skeleton
+    ids: dict[Any, int]  # autograd node -> id (identity)
+    key: tuple[Any, ...]
+
+    def clear(self) -> None:
+        """Drop every reference to torch objects."""
+        self.roots, self.fns, self.ids = [], [], {}
+
+
+def outline(roots: list[torch.Tensor]) -> Outline | None:
+    """The outline of the graph behind ``roots`` (NOTE [outlines]), its nodes in NOTE [node
+    order]; None when a shape cannot be read (a nested tensor's): then ``walk`` it."""
+    roots = list(roots)
+    first = nid = len(roots)  # nid: the id the next node reached gets
+    fns: list[Any] = []
+    ids: dict[Any, int] = {}
+    key: list[Any] = [first]
+    try:
+        for t in roots:
+            key.append(t.shape)
+            edge = gradient_edge(t)
+            if edge is None:
+                key.append(-1)
+            elif edge[0] in ids:
+                key.append(ids[edge[0]])
+            else:
+                key.append(nid)
+                ids[edge[0]] = nid
+                fns.append(edge[0])
+                nid += 1
+        for fn in fns:  # grows as it is walked: breadth-first
+            kind = type(fn)
+            if kind.__name__ == "AccumulateGrad":  # is_leaf_fn
+                key += (kind, fn.variable.shape)
             else:
                 metas = getattr(fn, "_input_metadata", ())
-                nodes.append([i, op_name(fn), meta_shape(metas[0] if metas else None)])
-        known = structure_hash(nodes, [[u, v, edge["slots"]] for (u, v), edge in sk.edges.items()])
-        if key is not None:
-            if len(_SEEN) >= _SEEN_MAX:
-                _SEEN.clear()
-            _SEEN[key] = known
-    return known
+                key += (kind, tuple(metas[0].shape) if metas else None)
+            for nxt, _ in fn.next_functions:
+                if nxt is None:
+                    key.append(-1)
+                elif nxt in ids:
+                    key.append(ids[nxt])
+                else:
+                    if nid - first >= MAX_NODES:
+                        raise TooBig(f"the graph has more than {MAX_NODES} nodes")
+                    key.append(nid)
+                    ids[nxt] = nid
+                    fns.append(nxt)
+                    nid += 1
+    except TooBig:
+        raise
+    except Exception:  # a shape that cannot be read: the full walk reads what it can
+        return None
+    return Outline(roots, fns, ids, tuple(key))
 
 
-def _first_shape(fn: Any) -> Any:
-    metas = getattr(fn, "_input_metadata", ())
-    return tuple(metas[0].shape) if metas else None
+def outline_signature(o: Outline) -> str | None:
+    """``signature`` of the graph outlined (NOTE [outlines]): looked up when met before, else from the full walk."""
+    try:
+        return _SIGNATURES[o.key]
+    except KeyError:
+        keep = True
+    except Exception:  # a symbolic size that cannot be hashed or compared: no key
+        keep = False
+    sk = walk(o.roots)
+    try:
+        sig = signature(sk)
+    finally:
+        sk.clear()
+    if keep:
+        if len(_SIGNATURES) >= _SIGNATURES_MAX:
+            _SIGNATURES.clear()
+        _SIGNATURES[o.key] = sig
+    return sig

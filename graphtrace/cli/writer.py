@@ -178,9 +178,11 @@ class Writer:
                 return
             self.count += 1
             self.stats.add_grads(c.index, c.grads)
-            entry = Entry.counted(self.count, c)
-            self._extend_runs(entry)
-            group = self.groups.setdefault(c.signature, PassGroup(c.signature, c.call_site, self.count, self.count, 0))
+            if not self._continues_run(self.count, c.call_site, c.signature, c.kind):  # an Entry only for a new run
+                self.runs.append([self.count, self.count, Entry.counted(self.count, c)])
+            group = self.groups.get(c.signature)
+            if group is None:
+                group = self.groups[c.signature] = PassGroup(c.signature, c.call_site, self.count, self.count, 0)
             group.count += 1
             group.counted += 1
             group.last = self.count
@@ -196,7 +198,8 @@ class Writer:
         graph = p.graph
         self.stats.add(graph)
         entry = Entry.of(number, graph)
-        self._extend_runs(entry)
+        if not self._continues_run(number, entry.call_site, entry.signature, entry.kind):
+            self.runs.append([number, number, entry])
         if number <= self.always or self.child:
             self._emit(p, entry)
             return
@@ -210,16 +213,17 @@ class Writer:
             group.last = number
             self.pending[sig] = (number, p)
 
-    def _extend_runs(self, e: Entry) -> None:
+    def _continues_run(self, number: int, call_site: str, signature: str, kind: str) -> bool:
+        """Pass ``number`` extends the last run (consecutive passes alike): True, and it is extended."""
         last = self.runs[-1] if self.runs else None
         if (
             last is not None
-            and (last[2].call_site, last[2].signature, last[2].kind) == (e.call_site, e.signature, e.kind)
-            and last[1] == e.number - 1
+            and last[1] == number - 1
+            and (last[2].call_site, last[2].signature, last[2].kind) == (call_site, signature, kind)
         ):
-            last[1] = e.number
-        else:
-            self.runs.append([e.number, e.number, e])
+            last[1] = number
+            return True
+        return False
 
     def _emit(self, p: Pass, entry: Entry) -> None:
         if self.unclaimed:  # a child's first pass: its folder

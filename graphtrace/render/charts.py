@@ -188,6 +188,19 @@ def grad_magnitudes(record: Any) -> tuple[float, float] | None:
     return norm / math.sqrt(numel), max(abs(lo), abs(hi))
 
 
+def _flow(record: Any) -> tuple[float | None, tuple[float, float] | None]:
+    """``(rms_of(record), grad_magnitudes(record))``, the record read once: a record as capture
+    gives it (float norm, min and max, int numel: every counted pass's) skips the checks a record
+    read from JSON needs, with the very same arithmetic."""
+    if type(record) is dict:
+        norm, lo, hi, numel = record.get("norm"), record.get("min"), record.get("max"), record.get("numel")
+        if type(norm) is float and type(lo) is float and type(hi) is float and type(numel) is int and numel > 0:
+            rms = norm / math.sqrt(numel)
+            finite = math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi)
+            return rms, ((rms, max(abs(lo), abs(hi))) if finite else None)
+    return rms_of(record), grad_magnitudes(record)
+
+
 def leaf_grads(graph: Graph) -> list[tuple[str, bool, Any]]:
     """(parameter or variable name, is a parameter, its gradient record) of each named leaf, in node order."""
     return [
@@ -216,10 +229,9 @@ class GradStats:
         (``leaf_grads``, or a counted pass's ``grads``)."""
         column = self.series.column(index)
         for key, param, grad in grads:
-            rms = rms_of(grad)
+            rms, m = _flow(grad)
             if column is not None and rms is not None:
                 self.series.add(key, column, rms, grad["numel"])
-            m = grad_magnitudes(grad)
             if m is None:
                 continue
             if param:

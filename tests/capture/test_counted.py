@@ -12,7 +12,7 @@ from torch import nn
 
 import graphtrace
 from graphtrace.capture import counted as counted_mod
-from graphtrace.capture.walk import signature, walk
+from graphtrace.capture.walk import outline, outline_signature, signature, walk
 from graphtrace.model import Counted
 from graphtrace.render.charts import leaf_grads
 
@@ -96,6 +96,8 @@ def test_the_walk_gives_the_signature_the_recorded_graph_gets() -> None:
     for program in programs:
         roots = program()
         expected = signature(walk(roots))
+        o = outline(roots)
+        assert o is not None and outline_signature(o) == expected
         with graphtrace.trace() as t:
             torch.autograd.backward(roots)
         assert expected == t.passes[0].graph.graph["signature"]
@@ -210,7 +212,7 @@ def test_a_fault_of_ours_in_a_counted_pass_is_one_warning_and_the_plain_call(mon
         for step in range(2):  # the first pass is the template of the second
             if step == 1:
                 target = {"start": counted_mod.Counting, "init": counted_mod.Light}.get(stage, counted_mod.Light)
-                monkeypatch.setattr(target, {"start": "start", "init": "_hook"}.get(stage, "finish"), fail)
+                monkeypatch.setattr(target, {"start": "start", "init": "__init__"}.get(stage, "finish"), fail)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 (w * 3).sum().backward()

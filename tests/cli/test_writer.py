@@ -135,3 +135,27 @@ def test_a_group_is_recorded_in_full_at_its_1st_2nd_4th_and_every_1024th_pass(tm
     assert rms == pytest.approx(struct.unpack("f", struct.pack("f", math.sqrt(18)))[0] / math.sqrt(2), rel=1e-12)
     writer.child = True  # a forked child's copy writes every pass
     assert not writer.count_only(13, group.signature)
+
+
+def test_counted_passes_extend_their_run_and_group_and_make_an_entry_only_where_a_run_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graphtrace.cli.index import Entry
+    from graphtrace.cli.writer import Writer
+    from graphtrace.model import Counted
+
+    made: list[int] = []
+    entry_of_counted = Entry.counted
+    monkeypatch.setattr(Entry, "counted", classmethod(lambda cls, n, c: made.append(n) or entry_of_counted(n, c)))
+    grad = {"shape": [2], "dtype": "float32", "numel": 2, "values": [3.0, -4.0], "norm": 5.0, "min": -4.0, "max": 3.0}
+    writer = Writer(tmp_path / "out", ("json",), always=0)
+    for i, sig in enumerate(["s"] * 5 + ["t", "t", "s"], start=1):
+        c = Counted(i, "backward", "Tensor.backward", "t.py:3", "", sig, 3, [[]], grads=[("w", True, grad)])
+        writer.add_counted(c)
+    writer.finish(title="t", command="t", notes=[], progress=None)
+    assert [r[:2] for r in writer.runs] == [[1, 5], [6, 7], [8, 8]] and made == [1, 6, 8]
+    assert [(g.signature, g.first, g.last, g.count, g.counted) for g in writer.groups.values()] == [
+        ("s", 1, 8, 6, 6),
+        ("t", 6, 7, 2, 2),
+    ]
+    assert writer.stats.table() == [("w", 5.0 / math.sqrt(2), 4.0, 8)]

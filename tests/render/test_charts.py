@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from graphtrace.cli.index import Entry, PassGroup, index_html
-from graphtrace.render import charts
+from graphtrace.render import charts, heatmap
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -100,6 +100,31 @@ def test_grad_stats_mean_rms_and_max_abs() -> None:
     assert rms == pytest.approx((5 / math.sqrt(2)) * (1 + 2 + 3) / 3)
     assert stats.is_training_loop()
     assert charts.grad_magnitudes({"norm": "nan", "min": 0, "max": 1, "numel": 2}) is None
+
+
+def test_a_record_as_capture_gives_it_is_read_once_with_the_arithmetic_of_any_record() -> None:
+    records = [
+        {"norm": 5.0, "min": -4.0, "max": 3.0, "numel": 2},
+        {"norm": 0.1, "min": 0.0, "max": 0.1, "numel": 1},
+        {"norm": 1e300, "min": -1e300, "max": 1e-300, "numel": 7},
+        {"norm": math.inf, "min": 1.0, "max": math.inf, "numel": 3},  # not finite: in the series only
+        {"norm": math.nan, "min": 1.0, "max": 2.0, "numel": 3},
+        {"norm": 2.0, "min": -math.inf, "max": 2.0, "numel": 3},
+        {"norm": 2.0, "min": 1.0, "max": 2.0, "numel": 0},
+        {"norm": "inf", "min": 1.0, "max": 2.0, "numel": 3},  # as read back from JSON
+        {"norm": 3, "min": -1, "max": 2, "numel": 4},  # ints
+        {"norm": True, "min": 0.0, "max": 1.0, "numel": 1},
+        {"norm": None, "min": None, "max": None, "numel": 0},
+        {"norm": 2.0, "min": 1.0, "max": 2.0, "numel": 3.0},
+        {"min": 1.0},
+        None,
+        [1.0],
+    ]
+    for rec in records:
+        got = charts._flow(rec)
+        want = (heatmap.rms_of(rec), charts.grad_magnitudes(rec))
+        assert repr(got) == repr(want), rec  # nan included
+    assert charts._flow(records[0]) == (5.0 / math.sqrt(2), (5.0 / math.sqrt(2), 4.0))
 
 
 def test_a_name_reused_a_few_times_is_not_a_training_loop() -> None:
