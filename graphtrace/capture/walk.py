@@ -196,6 +196,8 @@ def outline(roots: list[torch.Tensor]) -> Outline | None:
             elif edge[0] in ids:
                 key.append(ids[edge[0]])
             else:
+                if nid - first >= MAX_NODES:
+                    raise TooBig(f"the graph has more than {MAX_NODES} nodes")
                 key.append(nid)
                 ids[edge[0]] = nid
                 fns.append(edge[0])

@@ -64,3 +64,5 @@ def test_what_the_outline_cannot_read_is_left_to_the_full_walk(monkeypatch: pyte
     with pytest.raises(TooBig):
         outline([(x * 2 + 1).sin().sum()])
     assert outline([(x * 2).sum()]) is not None  # 3 nodes: SumBackward0, MulBackward0, AccumulateGrad
+    with pytest.raises(TooBig):  # as walk() does
+        outline([x * k for k in range(4)])
