@@ -8,7 +8,9 @@ warmed up past the first ``ALWAYS`` passes (the ones written one by one); then b
 trace and outside it, alternated, and the medians per step and their ratio are printed.
 ``--split`` adds a third kind of block, alternated with the two: the same trace with the
 recording of backward calls switched off (``Tracer._backward`` calls torch's function
-directly), so the forward's share (the TorchFunctionMode, provenance) and the passes' share
+directly; with the lean steady state, ``Tracer._record`` runs the call and the tracer goes
+on deciding to stay lean as after a counted pass), so the forward's share (the
+TorchFunctionMode and provenance, or what is left of them while lean) and the passes' share
 of the traced step show apart.
 """
 
@@ -75,11 +77,24 @@ def main() -> None:
             with tracer:
                 traced.append(steps(args.steps))
             if args.split:
-                record = tracer._backward
-                tracer._backward = lambda entry, a, kw, door=None: entry.function(*a, **kw)  # type: ignore[method-assign]
-                with tracer:
-                    forward.append(steps(args.steps))
-                tracer._backward = record  # type: ignore[method-assign]
+                if hasattr(tracer, "_record"):  # NOTE [lean steady state]: skip the pass, keep going lean
+                    sig = tracer._recent[-1]
+
+                    def skip(entry, bound, call, a, kw, door):  # type: ignore[no-untyped-def]
+                        out = door(call, a, kw)
+                        tracer._steady(True, sig)
+                        return out
+
+                    tracer._record = skip  # type: ignore[method-assign]
+                    with tracer:
+                        forward.append(steps(args.steps))
+                    del tracer._record
+                else:
+                    record = tracer._backward
+                    tracer._backward = lambda entry, a, kw, door=None: entry.function(*a, **kw)  # type: ignore[method-assign]
+                    with tracer:
+                        forward.append(steps(args.steps))
+                    tracer._backward = record  # type: ignore[method-assign]
         writer.finish(title="bench", command="bench", notes=[])
         counted = tracer.count
     p, t = statistics.median(plain), statistics.median(traced)

@@ -89,7 +89,11 @@ def trace(
         the pass is only counted (no graph; the gradient of each named leaf recorded exactly
         as a full recording would) and goes to ``on_counted`` as a ``graphtrace.model.Counted``,
         not to ``on_pass`` or ``t.passes``. Passes with a custom Function, nested ones and
-        ``check=True`` are always recorded in full (NOTE [counted passes]).
+        ``check=True`` are always recorded in full (NOTE [counted passes]). After a pass only
+        counted it is also asked about the next pass, before that pass's forward runs, with the
+        structures of the latest passes (once per pass and structure; the answer is kept for
+        the pass): while the next will be counted too, the block's forward runs without
+        graphtrace's torch function mode (NOTE [lean steady state]).
     on_counted: called with each pass only counted.
     Raises GraphtraceError for an option of the wrong type or range.
     """

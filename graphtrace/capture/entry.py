@@ -105,9 +105,14 @@ def entry_of(func: Any, caller: types.FrameType | None) -> Entry | None:
         return found
     if caller is None:
         return None
-    found = _BY_CODE.get(caller.f_code)
-    if found is None and caller.f_code.co_name in ("backward", "grad"):
-        found = _late_entry(caller.f_code)
+    return by_code(caller.f_code)
+
+
+def by_code(code: types.CodeType) -> Entry | None:
+    """The backward entry point whose function runs ``code``, if any."""
+    found = _BY_CODE.get(code)
+    if found is None and code.co_name in ("backward", "grad"):
+        found = _late_entry(code)
     return found
 
 

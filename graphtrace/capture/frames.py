@@ -102,7 +102,7 @@ def api_caller(frame: FrameType | None) -> str:
     return found
 
 
-def _function_locals(frame: FrameType) -> list[tuple[str, Any]]:
+def function_locals(frame: FrameType) -> list[tuple[str, Any]]:
     """A function frame's local variables, without keeping them alive or changing ``locals()``.
 
     NOTE [frame locals]: before Python 3.13, ``frame.f_locals`` of a function frame refreshes
@@ -154,7 +154,7 @@ def _stored_locals(frame: FrameType) -> tuple[bool, dict[str, Any] | None]:
 
 def variable_of(frame: FrameType, obj: Any) -> str:
     """The name of a variable of ``frame`` (its locals, then its globals) that holds ``obj``, or ``""``."""
-    scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
+    scopes = [function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
     scopes.append(
         list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED else list(frame.f_locals.items())
     )
@@ -170,7 +170,7 @@ class Names:
         self.shards: dict[int, torch.Tensor] = {}  # id(FSDP2 unsharded parameter) -> its sharded DTensor
         if frame is None:
             return
-        scopes = [_function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
+        scopes = [function_locals(frame)] if frame.f_code.co_flags & CO_OPTIMIZED else []
         scopes.append(
             list(frame.f_globals.items()) if frame.f_code.co_flags & CO_OPTIMIZED else list(frame.f_locals.items())
         )

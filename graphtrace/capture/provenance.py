@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -116,10 +117,27 @@ class ModuleStack:
         self.seen: dict[tuple[str, str], str] = {}  # every (owner, module path) entered -> its class name
         self.params: dict[int, tuple[str, str]] = {}  # parameters of the modules run: (owner, name), internal
         self._quiet = _quiet_compile_warning() if not nn_module._has_any_global_hook() else None
-        self._handles = [
-            nn_module.register_module_forward_pre_hook(self._enter),
-            nn_module.register_module_forward_hook(self._exit, always_call=True),
-        ]
+        self.entered: Callable[[], None] | None = None  # called after each module is entered (NOTE [lean steady state])
+        self._handles: list[Any] = []
+        self.resume()
+
+    def pause(self) -> bool:
+        """Take the global hooks off while no module runs (NOTE [lean steady state]); False if one runs."""
+        if self.stack or not self._handles:
+            return False
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        return True
+
+    def resume(self) -> None:
+        """Put the global hooks (back) on. A module running since ``pause`` is not on the stack: the
+        nodes its own code makes before it returns get no module (its submodules get their paths)."""
+        if not self._handles:
+            self._handles = [
+                nn_module.register_module_forward_pre_hook(self._enter),
+                nn_module.register_module_forward_hook(self._exit, always_call=True),
+            ]
 
     def _enter(self, module: torch.nn.Module, args: Any) -> None:
         if torch.compiler.is_compiling():  # see NOTE [compiled regions] in tracer.py
@@ -129,6 +147,8 @@ class ModuleStack:
         except Exception:  # provenance is best effort: never break the user's forward
             entry = ("", type(module).__name__, "")  # still pushed: _exit pops one per module
         self.stack.append(entry)
+        if self.entered is not None:
+            self.entered()
 
     def _entered(self, module: torch.nn.Module) -> tuple[str, str, str]:
         """The (path, class name, owner) of a module being entered; remembers a new top-level one."""

@@ -19,6 +19,7 @@ from .check import Calls, FunctionApply, annotate
 from .counted import Counting, Light
 from .entry import BY_FUNCTION, DISPATCH, Entry, caller, resolve
 from .frames import Names, api_caller, user_frame, where
+from .lean import start as start_lean
 from .modes import ask_again, leave, sweep
 from .nested import MAX_DEPTH, Nesting
 from .provenance import ModuleStack, Provenance, next_sequence_nr
@@ -157,7 +158,11 @@ class Tracer:
         self.calls = Calls() if options.check else None  # see NOTE [gradient check]
         self._apply = FunctionApply(self.calls) if self.calls is not None else None
         self.tag_limit = self._tag_limit()
-        self.counting = Counting(options.count_only) if options.count_only is not None else None
+        self.counting = Counting(self._ask) if options.count_only is not None else None
+        self.running = 0  # passes of ours running now (the lean wrapper leaves their inner calls to them)
+        self._answers: dict[tuple[int, str], bool] = {}  # count_only's answers, asked ahead (NOTE [lean steady state])
+        self._recent: list[str] = []  # the signatures of the latest passes
+        self._lean: Any = None
         self._mode: _Mode | None = None
         self._nesting: Nesting | None = None
 
@@ -181,11 +186,21 @@ class Tracer:
         TorchFunctionMode.__enter__(self._mode)
         if self._apply is not None:
             self._apply.install()
+        if self.counting is not None and self.calls is None:  # NOTE [lean steady state]
+            self._lean = start_lean(self, self._mode)
+            if self.modules is not None and self._lean is not None:
+                self.modules.entered = self._lean.point
 
     def __exit__(self, *exc: Any) -> None:
         try:
+            lean, self._lean = self._lean, None
+            if lean is not None:
+                lean.close()
             if self._mode is not None:
-                leave(self._mode)
+                if lean is not None and lean.on and threading.get_ident() == lean.thread:
+                    self._mode.tracer = None  # already off this thread's stack (NOTE [lean steady state])
+                else:
+                    leave(self._mode)
         finally:
             self._mode = None
             self.table.clear()
@@ -250,6 +265,34 @@ class Tracer:
             bound = entry.signature.bind(*args, **kwargs).arguments
         except TypeError:
             return door(call, args, kwargs)
+        return self._pass(entry, bound, call, args, kwargs, door)
+
+    def _pass(
+        self,
+        entry: Entry,
+        bound: dict[str, Any],
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        door: Callable[..., Any],
+    ) -> Any:
+        """Record one backward call of ``entry`` with arguments ``bound``; ``door(call, args, kwargs)``
+        runs it (the mode's call of torch's function, or the lean wrapper's call of torch's engine)."""
+        self.running += 1
+        try:
+            return self._record(entry, bound, call, args, kwargs, door)
+        finally:
+            self.running -= 1
+
+    def _record(
+        self,
+        entry: Entry,
+        bound: dict[str, Any],
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        door: Callable[..., Any],
+    ) -> Any:
         nesting = self._nesting
         outer = nesting.current() if nesting is not None else None  # NOTE [nested backward]
         depth = len(nesting.stack()) if nesting is not None else 0
@@ -268,12 +311,15 @@ class Tracer:
             if light is not None:
                 return self._count_only(index, light, call, args, kwargs, door)
         recorder = None
+        lean = self._lean is not None and self._lean.on and outer is None  # NOTE [forward not recorded]
         try:
             if torch._C._functorch.maybe_current_level() is not None or any(
                 isinstance(t, torch.Tensor) and wrapped(t) for t in _roots(entry, bound)
             ):
                 why = "inside torch.func transforms"  # NOTE [unread tensors]
                 return self._not_drawn(why, call, args, kwargs, door)
+            if lean:  # nodes made from here on may be tagged (by a mode pushed in a nested pass)
+                self.since = self.table.last = next_sequence_nr()
             recorder = self._recorder(entry, bound, index)
             recorder.nesting = nesting
             if outer is not None:
@@ -308,6 +354,8 @@ class Tracer:
                 recorded = recorder.finish(returned if entry.name == "torch.autograd.grad" else None, error)
                 if self.calls is not None:
                     annotate(recorded, self.calls, seqs)
+                if lean:
+                    _forward_not_recorded(recorded)
                 if outer is None:
                     self._store(recorded)
                     if self.counting is not None:
@@ -319,8 +367,12 @@ class Tracer:
             except Exception as exc:  # the user's result or exception must win over ours
                 _quietly(recorder.remove_hooks)
                 _warn(index, exc)
-            if recorded is not None and self.options.on_pass is not None:
-                self.options.on_pass(recorded)  # the user's callback: its errors are the user's
+            try:
+                if recorded is not None and self.options.on_pass is not None:
+                    self.options.on_pass(recorded)  # the user's callback: its errors are the user's
+            finally:
+                if recorded is not None:
+                    self._steady(False, str(recorded.graph.graph.get("signature") or ""))
 
     def _light(self, entry: Entry, bound: dict[str, Any], index: int) -> Light | None:
         """The light recorder if this pass is to be only counted (NOTE [counted passes]), else None."""
@@ -352,8 +404,46 @@ class Tracer:
             except Exception as exc:  # see NOTE [ours never breaks theirs]
                 _quietly(light.remove_hooks)
                 _warn(index, exc)
-            if counted is not None and self.options.on_counted is not None:
-                self.options.on_counted(counted)  # the user's callback: its errors are the user's
+            try:
+                if counted is not None and self.options.on_counted is not None:
+                    self.options.on_counted(counted)  # the user's callback: its errors are the user's
+            finally:
+                if counted is not None:
+                    self._steady(True, counted.signature)
+
+    def _ask(self, index: int, signature: str) -> bool:
+        """``count_only(index, signature)``, asked once: an answer asked ahead is kept for the pass."""
+        key = (index, signature)
+        known = self._answers.pop(key, None)
+        if known is not None:
+            return known
+        count_only = self.options.count_only
+        return bool(count_only(index, signature)) if count_only is not None else False
+
+    def _steady(self, counted: bool, signature: str) -> None:
+        """After a pass: go lean if it was only counted and the next will be too, else come back
+        (NOTE [lean steady state]). Never raises."""
+        lean = self._lean
+        if lean is None:
+            return
+        try:
+            recent = self._recent
+            recent.append(signature)
+            del recent[:-RECENT]
+            ahead = self.trace.count + 1
+            self._answers = {k: v for k, v in self._answers.items() if k[0] >= ahead}
+            stay = counted
+            for sig in dict.fromkeys(recent) if stay else ():
+                if (ahead, sig) not in self._answers:
+                    count_only = self.options.count_only
+                    self._answers[(ahead, sig)] = bool(count_only(ahead, sig)) if count_only is not None else False
+                stay = stay and self._answers[(ahead, sig)]
+            if stay:
+                lean.wanted = not lean.on
+            elif lean.back():  # nodes made while lean stay untagged (NOTE [ancestor walk])
+                self.since = self.table.last = next_sequence_nr()
+        except Exception:  # the mode stays as it is; a fault of count_only shows at its pass
+            lean.wanted = False
 
     def _recorder(self, entry: Entry, bound: dict[str, Any], index: int) -> PassRecorder:
         frame = user_frame(3)
@@ -404,6 +494,19 @@ class Tracer:
             trace.passes.append(p)
         trace.count += 1
         self.tag_limit = self._tag_limit()
+
+
+RECENT = 4  # passes whose structures are asked about ahead (NOTE [lean steady state])
+
+# NOTE [forward not recorded]: a pass recorded in full while the trace was lean has no
+# provenance for the nodes made while the mode was off (no source line, module or forward
+# value: never a wrong one); its ``capture_error`` says so.
+FORWARD_NOT_RECORDED = "forward not recorded: it ran while graphtrace's forward mode was off (a counted steady state)"
+
+
+def _forward_not_recorded(p: Pass) -> None:
+    attrs = p.graph.graph
+    attrs["capture_error"] = "; ".join(x for x in (FORWARD_NOT_RECORDED, str(attrs.get("capture_error") or "")) if x)
 
 
 def _warn(index: int, exc: BaseException) -> None:
