@@ -267,20 +267,13 @@ class Tracer:
             return door(call, args, kwargs)
         return self._pass(entry, bound, call, args, kwargs, door)
 
-    def _pass(
-        self,
-        entry: Entry,
-        bound: dict[str, Any],
-        call: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        door: Callable[..., Any],
-    ) -> Any:
-        """Record one backward call of ``entry`` with arguments ``bound``; ``door(call, args, kwargs)``
-        runs it (the mode's call of torch's function, or the lean wrapper's call of torch's engine)."""
+    def _pass(self, entry: Entry, bound: dict[str, Any], *run: Any) -> Any:
+        """Record one backward call of ``entry`` with arguments ``bound``; ``run`` is (call, args,
+        kwargs, door), ``door(call, args, kwargs)`` running it (the mode's call of torch's
+        function, or the lean wrapper's call of torch's engine)."""
         self.running += 1
         try:
-            return self._record(entry, bound, call, args, kwargs, door)
+            return self._record(entry, bound, *run)
         finally:
             self.running -= 1
 
