@@ -21,6 +21,9 @@ import threading
 # - sources up to MAX_SOURCE bytes (a big graph's layout dwarfs the start-up, and a fresh
 #   dot gives its memory back when it exits);
 # - one caller at a time (another thread, or a forked child, runs its own dot);
+# - graphs without subgraphs: a dot that has drawn before may order a graph's clusters
+#   differently (by where their records landed in its heap), so module-cluster pictures
+#   (``clusters=True``) always get a fresh dot;
 # - dot writes nothing to stderr: on any warning or error the kept process is ended and the
 #   graph drawn by a fresh dot, which reports it as it always did; so is a dot that died.
 # The only trace dot leaves from one graph to the next: graphs after the first get their
@@ -34,6 +37,7 @@ _END = b"</svg>\n"
 _LATER = (b'<g id="page0,1_graph0" class="graph"', b'<g id="graph0" class="graph"')
 _CHUNK = 1 << 16
 _NAMED = b'digraph "'
+_SUBGRAPH = b"subgraph"
 
 
 class _Dot:
@@ -99,6 +103,8 @@ atexit.register(_drop)
 def svg(source: bytes) -> bytes | None:
     """dot's SVG of ``source`` from the kept dot, or None where a fresh dot must draw it (NOTE [kept dot])."""
     if os.name != "posix" or len(source) > MAX_SOURCE or not (source.startswith(_NAMED) and source.endswith(b"}\n")):
+        return None
+    if _SUBGRAPH in source:  # cluster order may differ in a dot that drew before (NOTE [kept dot])
         return None
     exe = shutil.which("dot")
     if exe is None or not _lock.acquire(blocking=False):
