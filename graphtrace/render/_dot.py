@@ -78,13 +78,17 @@ def commonest(elements: list[dict[str, str]], fallback: dict[str, str]) -> dict[
 
 
 def title_rows(graph: Graph) -> list[str]:
-    """The title rows: the pass's title (_labels.pass_title), a view's note, the error if the backward raised."""
+    """The title rows: the pass's title (_labels.pass_title), a view's note, what capture could not
+    record (a pass's ``capture_error``: e.g. its forward ran while the trace was lean), the error if
+    the backward raised."""
     g = graph.graph
     rows = [_labels.font(_labels.esc(_labels.pass_title(graph), 160), bold=True)]
     if g.get("view_note"):
         rows.append(_labels.font(_labels.esc(g["view_note"], 200), _labels.MUTED))
     if g.get("view_hint"):
         rows.append(_labels.font(_labels.esc(g["view_hint"], 200), _labels.MUTED))
+    if g.get("capture_error"):
+        rows.append(_labels.font(_labels.esc(str(g["capture_error"]), 200), _labels.MUTED))
     if g.get("error"):
         rows.append(_labels.font(_labels.esc("error: " + g["error"], 160), _labels.COLORS["nan"], bold=True))
     return rows

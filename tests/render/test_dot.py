@@ -139,6 +139,18 @@ def test_error_title_and_not_run_dashed():
     assert ".grad None + 3 = 3" in node_line(dot, 2)  # accumulated before the hook raised
 
 
+def test_what_capture_did_not_record_is_said_under_the_title():
+    g = S.chain()
+    assert "not recorded" not in to_dot(g)
+    g.graph["capture_error"] = (
+        "forward not recorded: it ran while graphtrace's forward mode was off (a counted steady state)"
+    )
+    title = to_dot(g).split("<TR>")[2]  # the row after the pass's title
+    assert title.startswith(
+        '<TD ALIGN="LEFT"><FONT COLOR="#6b6b6b">forward not recorded: it ran while graphtrace&#39;s'
+    )
+
+
 def test_grad_pass_shows_the_returned_gradient():
     dot = to_dot(S.grad_call())
     leaf = node_line(dot, 4)
