@@ -29,9 +29,11 @@ import threading
 # The only trace dot leaves from one graph to the next: graphs after the first get their
 # group id as "page0,1_graph0" (dot 2.43 keeps the last page's index), put back to "graph0".
 # Byte-identical SVGs either way (tests/render/test_kept.py). The kept dot is killed at exit.
-# While it lives, the process has a child it did not start: ``os.wait()`` in a script that has
-# no children of its own waits instead of raising ChildProcessError (a one-shot dot is a child
-# too, for the time it draws).
+# Only in a process graphtrace owns (``allow()``: the ``graphtrace render`` command). While it
+# lives, the process has a child it did not start, and a program's own code would see it: a
+# script that reaps its forked workers with ``os.wait()`` until ChildProcessError waited
+# forever under ``graphtrace run`` (tests/cli/test_e2e.py). In a user's process (``run``, a
+# notebook, a script calling ``to_svg``) every picture gets a one-shot dot, as before.
 MAX_SOURCE = 512 * 1024  # bytes of DOT
 _END = b"</svg>\n"
 _LATER = (b'<g id="page0,1_graph0" class="graph"', b'<g id="graph0" class="graph"')
@@ -87,6 +89,12 @@ class _Dot:
 
 _lock = threading.Lock()
 _kept: list[_Dot] = []  # at most one: this process's dot
+_allowed: list[bool] = [False]  # a process graphtrace owns (NOTE [kept dot])
+
+
+def allow() -> None:
+    """Let this process keep a dot: only where no user code runs (the ``render`` command)."""
+    _allowed[0] = True
 
 
 def _drop() -> None:
@@ -102,7 +110,12 @@ atexit.register(_drop)
 
 def svg(source: bytes) -> bytes | None:
     """dot's SVG of ``source`` from the kept dot, or None where a fresh dot must draw it (NOTE [kept dot])."""
-    if os.name != "posix" or len(source) > MAX_SOURCE or not (source.startswith(_NAMED) and source.endswith(b"}\n")):
+    if (
+        not _allowed[0]
+        or os.name != "posix"
+        or len(source) > MAX_SOURCE
+        or not (source.startswith(_NAMED) and source.endswith(b"}\n"))
+    ):
         return None
     if _SUBGRAPH in source:  # cluster order may differ in a dot that drew before (NOTE [kept dot])
         return None

@@ -68,6 +68,35 @@ def test_sys_exit_keeps_the_code_and_the_passes(tmp_path: Path) -> None:
     assert next(n for n in p2["nodes"] if n["name"] == "x")["grad_after"]["values"] == 16.0  # 4 + 3x**2
 
 
+REAP = """
+import os, time, torch
+x = torch.tensor(2.0, requires_grad=True)
+for _ in range(3):
+    (x.sin() * x).backward()
+time.sleep(0.5)  # the passes are drawn meanwhile
+if os.fork() == 0:
+    os._exit(0)
+reaped = 0
+while True:
+    try:
+        os.wait()
+        reaped += 1
+    except ChildProcessError:
+        break
+print("reaped", reaped, round(x.grad.item(), 6))
+"""
+
+
+@pytest.mark.dot
+def test_a_script_reaping_its_children_sees_only_its_own(tmp_path: Path) -> None:
+    # a dot kept running in the script's process was a child it did not start: this loop waited forever
+    plain = subprocess.run([sys.executable, write(tmp_path, REAP)], cwd=tmp_path, capture_output=True, text=True)
+    assert plain.stdout == "reaped 1 0.231011\n"  # (2 cos 2 + sin 2) x 3 passes
+    proc = gt("run", "-q", "-o", "out", "prog.py", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, plain.stdout), proc.stderr
+    assert "pass-003.svg" in listing(tmp_path / "out")
+
+
 def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_path: Path) -> None:
     script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
     plain = subprocess.Popen(

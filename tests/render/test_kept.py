@@ -32,10 +32,18 @@ def _sources() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _own_dot():
+def _own_dot(monkeypatch):
     _kept._drop()  # each test starts without a kept dot, and leaves none
+    monkeypatch.setattr(_kept, "_allowed", [True])  # as the render command allows it
     yield
     _kept._drop()
+
+
+def test_a_process_graphtrace_does_not_own_keeps_no_dot(monkeypatch):
+    monkeypatch.setattr(_kept, "_allowed", [False])
+    source = to_dot(S.chain())
+    assert _kept.svg(source.encode()) is None and _kept._kept == []
+    assert image(source, "svg") == pipe(source, "svg") and _kept._kept == []
 
 
 def test_pictures_in_a_row_are_byte_identical_to_a_fresh_dot_and_share_one_process():
@@ -102,6 +110,7 @@ def test_an_interrupted_drawing_ends_the_kept_dot(monkeypatch):
         _kept.svg(source)
     assert _kept._kept == [] and dot.proc.poll() is not None
     monkeypatch.undo()
+    monkeypatch.setattr(_kept, "_allowed", [True])
     assert _kept.svg(source) == _fresh(source.decode())
 
 
