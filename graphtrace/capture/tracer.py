@@ -494,7 +494,10 @@ RECENT = 4  # passes whose structures are asked about ahead (NOTE [lean steady s
 # NOTE [forward not recorded]: a pass recorded in full while the trace was lean has no
 # provenance for the nodes made while the mode was off (no source line, module or forward
 # value: never a wrong one); its ``capture_error`` says so.
-FORWARD_NOT_RECORDED = "forward not recorded: it ran while graphtrace's forward mode was off (a counted steady state)"
+FORWARD_NOT_RECORDED = (
+    "source lines, modules and forward values not recorded: this pass's forward ran while graphtrace"
+    " only counted passes (a new structure in a long loop)"
+)
 
 
 def _forward_not_recorded(p: Pass) -> None:

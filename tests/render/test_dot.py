@@ -143,11 +143,11 @@ def test_what_capture_did_not_record_is_said_under_the_title():
     g = S.chain()
     assert "not recorded" not in to_dot(g)
     g.graph["capture_error"] = (
-        "forward not recorded: it ran while graphtrace's forward mode was off (a counted steady state)"
+        "source lines, modules and forward values not recorded: this pass's forward ran while graphtrace only counted"
     )
     title = to_dot(g).split("<TR>")[2]  # the row after the pass's title
     assert title.startswith(
-        '<TD ALIGN="LEFT"><FONT COLOR="#6b6b6b">forward not recorded: it ran while graphtrace&#39;s'
+        '<TD ALIGN="LEFT"><FONT COLOR="#6b6b6b">source lines, modules and forward values not recorded: this pass&#39;s'
     )
 
 
