@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import graphtrace
+from graphtrace.cli.children import run_tracer
 from graphtrace.cli.writer import ALWAYS, Writer
 
 PASSES = 63
@@ -54,13 +54,7 @@ def main() -> None:
     steps(PASSES, plain)
     with tempfile.TemporaryDirectory(prefix="graphtrace-bench-") as out:
         writer = Writer(Path(out), ("json",))
-        tracer = graphtrace.trace(
-            on_pass=writer.add,
-            keep=False,
-            jacobian_passes=ALWAYS,
-            count_only=writer.count_only,
-            on_counted=writer.add_counted,
-        )
+        tracer = run_tracer(writer.add, values=True, max_passes=None, check=False, writer=writer)  # as `run` makes it
         traced = cProfile.Profile()
         with tracer:
             steps(ALWAYS + 64)  # the group's members 1-64

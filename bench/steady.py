@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import graphtrace
-from graphtrace.cli.writer import ALWAYS, Writer
+from graphtrace.cli.children import run_tracer
+from graphtrace.cli.writer import Writer
 
 
 def main() -> None:
@@ -67,13 +67,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory(prefix="graphtrace-bench-") as out:
         writer = Writer(Path(out), ("json",))
-        tracer = graphtrace.trace(
-            on_pass=writer.add,
-            keep=False,
-            jacobian_passes=ALWAYS,
-            count_only=writer.count_only,
-            on_counted=writer.add_counted,
-        )
+        tracer = run_tracer(writer.add, values=True, max_passes=None, check=False, writer=writer)  # as `run` makes it
         with tracer:
             steps(300)
         results = []
