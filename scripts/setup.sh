@@ -40,6 +40,6 @@ else
 fi
 .venv/bin/python -c "import graphtrace" || { echo "setup: graphtrace did not install" >&2; exit 1; }
 if [ "$dev" = 1 ]; then
-  .venv/bin/python -c "import pytest, torchviz, hypothesis, nbclient, selenium, mypy, ruff" \
+  .venv/bin/python -c "import pytest, xdist, torchviz, hypothesis, nbclient, selenium, mypy, ruff" \
     || { echo "setup: the test tools did not install" >&2; exit 1; }
 fi

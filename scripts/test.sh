@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check graphtrace tests
 .venv/bin/ruff format --check graphtrace tests
 .venv/bin/mypy graphtrace
-.venv/bin/python -m pytest "$@"
+# NOTE [two workers]: two pytest-xdist workers, one per core; a module whose fixture starts something
+# costly (the examples' runs, a Jupyter kernel, Chromium, a model) is one xdist_group, so one worker makes it.
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("examples")  # NOTE [two workers] in scripts/test.sh
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
 GRAPHTRACE = str(Path(sys.executable).with_name("graphtrace"))

@@ -19,6 +19,8 @@ import graphtrace
 from graphtrace.notebook import Inline
 from graphtrace.render.display import iframe
 
+pytestmark = pytest.mark.xdist_group("notebook")  # NOTE [two workers] in scripts/test.sh
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "seed_walkthrough.ipynb"
 KERNEL = "graphtrace-test"
 

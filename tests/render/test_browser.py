@@ -8,7 +8,7 @@ from graphtrace.render import to_html, to_svg
 
 from . import synthetic as S
 
-pytestmark = [pytest.mark.browser, pytest.mark.dot]
+pytestmark = [pytest.mark.browser, pytest.mark.dot, pytest.mark.xdist_group("browser")]  # NOTE [two workers]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import torch
 import graphtrace
 from graphtrace.render import to_dot, views
 
+pytestmark = pytest.mark.xdist_group("views_hf_gpt2")  # NOTE [two workers] in scripts/test.sh
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # built from a config: nothing may be downloaded
 transformers = pytest.importorskip("transformers")
 

@@ -23,6 +23,8 @@ from models import (  # noqa: E402  (tests/ is on sys.path: tests/conftest.py's 
 import graphtrace  # noqa: E402
 from graphtrace.render import views  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("views_models")  # NOTE [two workers] in scripts/test.sh
+
 
 def capture(model: torch.nn.Module, *inputs: torch.Tensor, loss=lambda y: y.sum()) -> nx.DiGraph:
     with graphtrace.trace() as t:
