@@ -12,7 +12,7 @@ import graphtrace
 PACKAGE = Path(graphtrace.__file__).parent
 FRONTS = {"graphtrace.cli", "graphtrace.notebook", "graphtrace.sphinxext"}
 # what each layer may import from graphtrace, besides itself and the shared modules
-# (_errors, _fastpath, _files, _options, _plain, _types)
+# (_errors, _fastpath, _files, _first_use, _options, _plain, _types)
 ALLOWED = {
     "model": {"graphtrace.render"},
     "render": set(),
@@ -36,7 +36,9 @@ def _imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_a_layer_imports_only_the_layers_below_it(layer: str) -> None:
-    shared = {f"graphtrace.{m}" for m in ("_errors", "_fastpath", "_files", "_options", "_plain", "_types")}
+    shared = {
+        f"graphtrace.{m}" for m in ("_errors", "_fastpath", "_files", "_first_use", "_options", "_plain", "_types")
+    }
     allowed = ALLOWED[layer] | shared | {f"graphtrace.{layer}"}
     for path in sorted((PACKAGE / layer).rglob("*.py")):
         bad = {m for m in _imports(path) if not any(m == a or m.startswith(a + ".") for a in allowed)}

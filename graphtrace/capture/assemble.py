@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import torch
 
-from .._types import Graph
+from .._types import Graph, new_graph
 from ..model import Pass
 from .jacobian import local_from_jacobian
 from .nested import join
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 def to_pass(rec: PassRecorder, input_ids: list[int], error: BaseException | None) -> Pass:
     """The recorded pass as a networkx graph of plain data, with the pass's own attributes."""
     owners = qualify(rec.nodes, rec.owners)
-    graph: Graph = nx.DiGraph()
+    graph = new_graph()  # NOTE [networkx on first use]
     for nid, found in rec.watch.found.items():  # only where a user's hook changed a gradient
         if nid in rec.nodes:
             rec.nodes[nid]["hooks"] = found

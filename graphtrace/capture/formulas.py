@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
+from .._first_use import first_use
 from .frames import display_path
 from .values import dtype_name, plain, record
 from .walk import is_leaf_fn, is_python_fn
@@ -58,6 +58,7 @@ def _arguments(params: str) -> list[tuple[str, str]]:
 @functools.cache  # parsed once per process (NOTE [backward class names])
 def table() -> dict[str, dict[str, Any]]:
     """Node class name -> {"schema", "formula": {input: text}, "lists": [Tensor[] inputs]}."""
+    yaml = first_use("yaml")  # not at start (NOTE [networkx on first use])
     path = derivatives_path()
     if path is None:
         return {}

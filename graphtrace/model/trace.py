@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import orjson
 
 from .. import render
 from .._errors import GraphtraceError, TraceFormatError
 from .._files import read_bytes, write_file
-from .._types import Graph
+from .._first_use import first_use
+from .._types import Graph, new_graph
 from .schema import FORMAT_VERSION, validate, validate_pass
 
 PASS_FORMAT = "graphtrace-pass"
@@ -119,7 +119,7 @@ class Pass:
         """Build a pass from plain data, validated unless it already was; TraceFormatError when it is not one."""
         if not validated:
             validate_pass(data)
-        graph: Graph = nx.DiGraph()
+        graph = new_graph()  # NOTE [networkx on first use]
         graph.graph.update(data["graph"])
         for node in data["nodes"]:
             attrs = dict(node)
@@ -281,10 +281,10 @@ def _graphml(graph: Graph) -> str:
             for k, v in attrs.items()
         }
 
-    g: Graph = nx.DiGraph()
+    g = new_graph()
     g.graph.update(flat(graph.graph))
     for n, attrs in graph.nodes(data=True):
         g.add_node(n, **flat(attrs))
     for u, v, attrs in graph.edges(data=True):
         g.add_edge(u, v, **flat(attrs))
-    return "\n".join(nx.generate_graphml(g)) + "\n"
+    return "\n".join(first_use("networkx").generate_graphml(g)) + "\n"

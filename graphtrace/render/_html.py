@@ -15,10 +15,8 @@ from ._steps import steps
 from ._svg import picture_id_of, reprefix, unprefix
 
 
-def inline_svg(dot_source: str, svg: str | None = None) -> str:
-    """dot's SVG (given, or drawn from the source) without its XML prolog, for an HTML page."""
-    if svg is None:
-        svg = image(dot_source, "svg").decode("utf-8")
+def inline_svg(svg: str) -> str:
+    """dot's SVG without its XML prolog, for an HTML page."""
     return svg[svg.index("<svg") :]
 
 
@@ -59,7 +57,9 @@ def step_page(
 
     ``links``: hrefs of the ``prev``ious and ``next`` pass pages and the ``index``, where there are.
     """
-    svg = unprefix(inline_svg(to_dot_source(graph, values=values, clusters=clusters), svg))  # one picture
+    if svg is None:  # the DOT source is built only when no SVG was drawn from it already
+        svg = image(to_dot_source(graph, values=values, clusters=clusters), "svg").decode("utf-8")
+    svg = unprefix(inline_svg(svg))  # one picture
     title = html.escape(pass_title(graph))
     return "\n".join(
         [
@@ -99,7 +99,8 @@ def trace_fragment(passes: list[tuple[Graph, str]]) -> str:
     seen: set[str] = set()
     for k, (graph, dot_source) in enumerate(passes, 1):
         summary = html.escape(pass_title(graph))
-        svg = inline_svg(dot_source)  # ids unique per picture (NOTE [dark mode] in _svg.py) ...
+        # ids unique per picture (NOTE [dark mode] in _svg.py) ...
+        svg = inline_svg(image(dot_source, "svg").decode("utf-8"))
         pid = picture_id_of(svg)
         if pid in seen:  # ... and the same picture twice gets new ones
             svg = reprefix(svg, f"{pid}x{k}")

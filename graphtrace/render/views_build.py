@@ -7,9 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import networkx as nx
-
-from .._types import Graph
+from .._types import Graph, new_graph
 from . import _numbers
 
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
@@ -299,7 +297,7 @@ def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup])
     Nodes keep the order of their first member in ``graph``; edges the order of their first
     original edge. Edges inside a group disappear. O(nodes + edges).
     """
-    view: Graph = nx.DiGraph()
+    view = new_graph()  # NOTE [networkx on first use]
     view.graph.update(graph.graph)
     members: dict[str, list[Any]] = {}
     for n, attrs in graph.nodes(data=True):

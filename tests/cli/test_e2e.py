@@ -311,13 +311,45 @@ def test_help_and_version_import_no_model_renderer_or_torch() -> None:  # NOTE [
         )
 
 
-def test_a_run_never_loads_the_schema_validator(tmp_path: Path) -> None:  # NOTE [lazy package]
-    script = write(tmp_path, TWO_PASSES.format(tail=""))
-    proc = subprocess.run(
+def run_loaded(tmp_path: Path, script: str) -> subprocess.CompletedProcess:
+    """``graphtrace run -q -o out script`` in ``tmp_path``, printing the heavy packages imported (LOADED)."""
+    return subprocess.run(
         [sys.executable, "-c", LOADED, "run", "-q", "-o", "out", script],
         cwd=tmp_path,
         env=ENV,
         capture_output=True,
         text=True,
+        timeout=120,
     )
+
+
+def test_a_run_never_loads_the_schema_validator(tmp_path: Path) -> None:  # NOTE [lazy package]
+    proc = run_loaded(tmp_path, write(tmp_path, TWO_PASSES.format(tail="")))
     assert proc.stdout.splitlines() == ["two passes done", "0 ['graphviz', 'networkx', 'torch', 'yaml']"], proc.stderr
+
+
+SEES_MODULES = """
+import sys, torch
+print([m in sys.modules for m in ("networkx", "yaml")], flush=True)
+{tail}
+"""
+
+
+def test_a_run_imports_networkx_and_yaml_only_at_its_first_pass(tmp_path: Path) -> None:
+    # NOTE [networkx on first use]: a script that runs no backward pays for neither, and sees
+    # what it sees under plain python; one that imports networkx itself gets the same module
+    plain = write(tmp_path, SEES_MODULES.format(tail=""), "plain.py")
+    assert subprocess.run([sys.executable, plain], cwd=tmp_path, env=ENV, capture_output=True, text=True).stdout == (
+        "[False, False]\n"
+    )
+    proc = run_loaded(tmp_path, plain)
+    assert proc.stdout.splitlines() == ["[False, False]", "0 ['graphviz', 'torch']"], proc.stderr
+    tail = """
+import networkx
+x = torch.tensor(2.0, requires_grad=True)
+(x * x).backward()
+print([m in sys.modules for m in ("networkx", "yaml")], sys.modules["networkx"] is networkx)
+"""
+    proc = gt("run", "-q", "-f", "json", "-o", "out2", write(tmp_path, SEES_MODULES.format(tail=tail)), cwd=tmp_path)
+    assert proc.stdout.splitlines() == ["[False, False]", "[True, True] True"], proc.stderr
+    assert json.loads((tmp_path / "out2" / "pass-001.json").read_text())["nodes"][0]["kind"] == "root"

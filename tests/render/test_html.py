@@ -8,7 +8,7 @@ import re
 import pytest
 
 from graphtrace import Pass, Trace
-from graphtrace.render import to_html, trace_html
+from graphtrace.render import _html, to_html, trace_html
 from graphtrace.render._html import script_json
 
 from . import synthetic as S
@@ -74,5 +74,8 @@ def test_trace_fragment_ids_are_unique_across_passes():
 
 def test_step_page_uses_a_given_svg_without_running_dot(monkeypatch):
     monkeypatch.setenv("PATH", "")  # dot cannot run: the page must use the SVG it is given
+    built = []  # nor is the pass's DOT source built again (half of a small pass's page)
+    monkeypatch.setattr(_html, "to_dot_source", lambda *a, **k: built.append(a) or "")
     page = to_html(S.chain(), svg='<?xml version="1.0"?>\n<svg id="given"></svg>')
     assert '<svg id="given"></svg>' in page and "<?xml" not in page
+    assert built == []
