@@ -11,7 +11,7 @@ import torch
 
 from ..model import Counted, Pass
 from .assemble import one_line
-from .frames import api_caller, user_frame, where
+from .frames import user_call, where
 from .provenance import Provenance
 from .values import record, shape_of
 from .walk import Outline, Skeleton, gradient_edge, outline, outline_signature, signature, walk
@@ -82,8 +82,8 @@ class Counting:
             sig = outline_signature(sk) if isinstance(sk, Outline) else signature(sk)
             if sig is None:
                 return None
-            frame = user_frame(1)
-            info = {**info, "call_site": where(frame), "caller": api_caller(frame)}
+            frame, caller = user_call(1)
+            info = {**info, "call_site": where(frame), "caller": caller}
             del frame
             template = self.templates.get((sig, info["call_site"], info["api"]))
             if template is None or not _same_leaves(sk.fns, len(sk.roots), template):

@@ -90,16 +90,17 @@ def _display_path(filename: str, cwd: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def api_caller(frame: FrameType | None) -> str:
-    """The torch function between user code and the backward call, e.g. functional.jacobian."""
-    f: FrameType | None = sys._getframe(1)
+def user_call(start: int = 1) -> tuple[FrameType | None, str]:
+    """(``user_frame(start)``, the torch function between it and the backward call, e.g.
+    ``torch.autograd.functional.jacobian``, or ""), from one walk up the stack."""
+    frame: FrameType | None = sys._getframe(start + 1)
     found = ""
-    while f is not None and f is not frame:
-        mod = f.f_globals.get("__name__", "")
+    while frame is not None and is_internal(frame.f_code.co_filename):
+        mod = frame.f_globals.get("__name__", "")
         if mod.startswith("torch.autograd.functional"):
-            found = f"{mod}.{f.f_code.co_name}"
-        f = f.f_back
-    return found
+            found = f"{mod}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return frame, found
 
 
 def function_locals(frame: FrameType) -> list[tuple[str, Any]]:

@@ -87,6 +87,8 @@ class Provenance:
 
     def drop(self, fns: Any) -> None:
         """Forget the entries of nodes whose graph was freed (a pass without retain_graph)."""
+        if not self.entries:  # none made (a lean steady state tags nothing)
+            return
         for fn in fns:
             self.entries.pop(fn._sequence_nr(), None)
 

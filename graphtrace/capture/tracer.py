@@ -18,7 +18,7 @@ from ..model import Counted, Pass, Trace
 from .check import Calls, FunctionApply, annotate
 from .counted import Counting, Light
 from .entry import BY_FUNCTION, DISPATCH, Entry, caller, resolve
-from .frames import Names, api_caller, user_frame, where
+from .frames import Names, user_call, user_frame, where
 from .lean import start as start_lean
 from .modes import ask_again, leave, sweep
 from .nested import MAX_DEPTH, Nesting
@@ -46,29 +46,32 @@ def _roots(entry: Entry, a: dict[str, Any]) -> list[Any]:
     return _as_list(a["tensors"] if entry.name == "torch.autograd.backward" else a["outputs"])
 
 
-def _call(entry: Entry, a: dict[str, Any]) -> dict[str, Any]:
-    """The call's roots, seed gradients, inputs and flags from its bound arguments ``a``."""
+def _call(entry: Entry, a: dict[str, Any], seeds: bool = True) -> dict[str, Any]:
+    """The call's roots, seed gradients, inputs and flags from its bound arguments ``a``;
+    ``seeds=False``: no seeds (a pass only counted reads none, so no implicit seed is made)."""
     roots = _roots(entry, a)
     if entry.name == "Tensor.backward":
-        seeds, inputs = [a.get("gradient")], _as_list(a.get("inputs"))
+        given, inputs = [a.get("gradient")], _as_list(a.get("inputs"))
     elif entry.name == "torch.autograd.backward":
-        seeds = _as_list(a.get("grad_tensors") if a.get("grad_tensors") is not None else a.get("grad_variables"))
+        given = _as_list(a.get("grad_tensors") if a.get("grad_tensors") is not None else a.get("grad_variables"))
         inputs = _as_list(a.get("inputs"))
     else:
-        seeds, inputs = _as_list(a.get("grad_outputs")), _as_list(a["inputs"])
-    seeds = seeds + [None] * (len(roots) - len(seeds))
-    with unseen():  # the engine's implicit seed, made where no user mode sees it
-        seeds = [
-            s
-            if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
-            else torch.ones_like(r, memory_format=torch.preserve_format)
-            for r, s in zip(roots, seeds)
-        ]
+        given, inputs = _as_list(a.get("grad_outputs")), _as_list(a["inputs"])
+    made: list[Any] = []
+    if seeds:
+        given = given + [None] * (len(roots) - len(given))
+        with unseen():  # the engine's implicit seed, made where no user mode sees it
+            made = [
+                s
+                if s is not None or not isinstance(r, torch.Tensor) or r.numel() != 1
+                else torch.ones_like(r, memory_format=torch.preserve_format)
+                for r, s in zip(roots, given)
+            ]
     create = bool(a.get("create_graph", False))
     retain = a.get("retain_graph")
     return {
         "roots": [r for r in roots if isinstance(r, torch.Tensor)],
-        "seeds": seeds,
+        "seeds": made,
         "inputs": inputs,
         "create_graph": create,
         "retain_graph": create if retain is None else bool(retain),
@@ -369,7 +372,7 @@ class Tracer:
 
     def _light(self, entry: Entry, bound: dict[str, Any], index: int) -> Light | None:
         """The light recorder if this pass is to be only counted (NOTE [counted passes]), else None."""
-        call = _call(entry, bound)
+        call = _call(entry, bound, seeds=False)
         values = self.options.values_in(index) and not call["batched"]
         kind = "grad" if entry.name == "torch.autograd.grad" else "backward"
         info = {"index": index, "kind": kind, "api": entry.name}
@@ -439,7 +442,7 @@ class Tracer:
             lean.wanted = False
 
     def _recorder(self, entry: Entry, bound: dict[str, Any], index: int) -> PassRecorder:
-        frame = user_frame(3)
+        frame, caller = user_call(3)
         try:
             call = _call(entry, bound)
             grad = entry.name == "torch.autograd.grad"
@@ -448,7 +451,7 @@ class Tracer:
                 "kind": "grad" if grad else "backward",
                 "api": entry.name,
                 "call_site": where(frame),
-                "caller": api_caller(frame),
+                "caller": caller,
                 "retain_graph": call["retain_graph"],
                 "create_graph": call["create_graph"],
                 "values": self.options.values_in(index) and not call["batched"],

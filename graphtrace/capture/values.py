@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
 import struct
+from itertools import chain
 from typing import Any, cast
 
 import torch
@@ -170,7 +172,9 @@ def _summary(t: torch.Tensor) -> dict[str, Any]:
 SMALL = VALUE_LIMIT
 _ROOM = {torch.float32: 2.0**60, torch.float64: 2.0**500}
 _FLOAT32 = struct.Struct("f")
-_READ_DIRECTLY = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_ACC = {torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32}
+_ACC[torch.float64] = torch.float64  # dtype read directly -> the dtype torch's reductions give
+_READ_DIRECTLY = tuple(_ACC)
 
 
 def _flat(values: Any, dim: int) -> list[float]:
@@ -178,7 +182,7 @@ def _flat(values: Any, dim: int) -> list[float]:
     if dim == 0:
         return [values]
     for _ in range(dim - 1):
-        values = [x for row in values for x in row]
+        values = list(chain.from_iterable(values))
     return cast(list[float], values)
 
 
@@ -195,10 +199,10 @@ def _small_summary(flat: list[float], acc: torch.dtype) -> dict[str, Any] | None
         return None
     if (lo == 0 or hi == 0) and len({math.copysign(1.0, x) for x in flat if x == 0}) > 1:
         return None  # -0.0 and 0.0: which one aminmax gives depends on their order
-    if acc == torch.float64:
+    if acc is torch.float64:
         norm = math.hypot(*flat)
     else:  # squares of float32 (or narrower) values are exact in float64
-        norm = _FLOAT32.unpack(_FLOAT32.pack(math.sqrt(math.fsum([x * x for x in flat]))))[0]
+        norm = _FLOAT32.unpack(_FLOAT32.pack(math.sqrt(math.fsum(map(operator.mul, flat, flat)))))[0]
         total = _FLOAT32.unpack(_FLOAT32.pack(total))[0]
     return {"norm": norm, "min": lo, "max": hi, "mean": total / len(flat), "nan": 0, "inf": 0}
 
@@ -218,7 +222,7 @@ def record_read(values: Any, dtype: torch.dtype, limit: int) -> dict[str, Any] |
     n = math.prod(shape)
     if n > SMALL:
         return None
-    small = _small_summary(_flat(values, len(shape)), torch.float64 if dtype == torch.float64 else torch.float32)
+    small = _small_summary(_flat(values, len(shape)), _ACC[dtype])
     if small is None:
         return None
     rec: dict[str, Any] = {"shape": shape, "dtype": dtype_name(dtype), "numel": n}
@@ -283,10 +287,10 @@ class _Unseen:
     __slots__ = ("functions", "grad", "modes")
 
     def __enter__(self) -> None:
+        self.functions = torch._C.DisableTorchFunction()
+        self.functions.__enter__()  # first: a user's TorchFunctionMode would see the grad mode set
         self.grad = torch.is_grad_enabled()
         torch._C._set_grad_enabled(False)
-        self.functions = torch._C.DisableTorchFunction()
-        self.functions.__enter__()
         self.modes: Any = None
         try:
             if torch._C._len_torch_dispatch_stack() != 0 or _len_pre_dispatch() != 0:
@@ -294,8 +298,8 @@ class _Unseen:
                 modes.__enter__()
                 self.modes = modes
         except BaseException:
-            self.functions.__exit__(None, None, None)
             torch._C._set_grad_enabled(self.grad)
+            self.functions.__exit__(None, None, None)
             raise
 
     def __exit__(self, *exc: Any) -> None:
@@ -304,9 +308,9 @@ class _Unseen:
                 self.modes.__exit__(*exc)
         finally:
             try:
-                self.functions.__exit__(*exc)
-            finally:
                 torch._C._set_grad_enabled(self.grad)
+            finally:
+                self.functions.__exit__(*exc)
 
 
 def unseen() -> _Unseen:
@@ -325,14 +329,59 @@ def _unread(t: torch.Tensor, why: str) -> dict[str, Any]:
     return rec
 
 
+# NOTE [plain small records]: most records are of small float tensors on the CPU (a training
+# loop's gradients: a counted pass makes one per named leaf). For a tensor of type
+# ``torch.Tensor`` itself (no subclass), neither nested, sparse, an efficient zero nor a negated
+# view, read while no torch function or dispatch mode is active and the profiler is off,
+# ``tolist`` is seen by nothing (it makes no autograd node and dispatches no op to a mode) and
+# reads what ``detach().tolist()`` reads; so ``record`` reads it as it is, without entering
+# ``unseen()``, and gives the very record of the general route (keys in order:
+# tests/capture/test_values.py). Values not all finite, and every other tensor, take the general route.
+_function_modes = torch._C._len_torch_function_stack
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_profiling = torch._C._autograd._profiler_enabled
+
+
+def _plain_small(t: torch.Tensor, limit: int) -> dict[str, Any] | None:
+    """``record(t, limit)`` by NOTE [plain small records], or None: the general route."""
+    if _function_modes() or t.is_nested:  # no mode sees our reads of ``t``
+        return None
+    acc = _ACC.get(t.dtype)
+    n = t.numel()
+    if (
+        acc is None
+        or not 0 < n <= SMALL
+        or not t.is_cpu
+        or t.layout is not torch.strided
+        or t._is_zerotensor()
+        or t.is_neg()
+        or _dispatch_modes()
+        or _profiling()
+        or wrapped(t)
+        or _len_pre_dispatch()
+    ):
+        return None
+    values = t.tolist()
+    small = _small_summary(_flat(values, t.dim()), acc)
+    if small is None:
+        return None
+    rec = {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": n, "values": values if n <= limit else None}
+    rec.update(small)
+    return rec
+
+
 def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
     """The value record of a tensor (see docs/trace-format.md), or None for no tensor."""
-    if not isinstance(t, torch.Tensor):
+    if type(t) is torch.Tensor and not _function_modes():  # NOTE [plain small records]
+        read = _plain_small(t, limit)
+        if read is not None:
+            return read
+    elif not isinstance(t, torch.Tensor):
         return None
-    why = "nested tensor" if t.is_nested else unreadable(t)
-    if why:
-        return _unread(t, why)
-    with unseen():
+    with unseen():  # even reading a property is a call a user's TorchFunctionMode sees
+        why = "nested tensor" if t.is_nested else unreadable(t)
+        if why:
+            return _unread(t, why)
         t = t.detach()
         n = t.numel()
         rec: dict[str, Any] = {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": n}
@@ -350,8 +399,7 @@ def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
         try:
             if n <= SMALL and t.dtype in _READ_DIRECTLY:  # NOTE [small summaries]
                 values = t.tolist()
-                acc = torch.float64 if t.dtype == torch.float64 else torch.float32
-                small = _small_summary(_flat(values, t.dim()), acc)
+                small = _small_summary(_flat(values, t.dim()), _ACC[t.dtype])
                 if small is not None:  # every value is finite: plain() would change none
                     rec["values"] = values if n <= limit else None
                     rec.update(small)

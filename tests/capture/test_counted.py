@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from torch import nn
 
 import graphtrace
 from graphtrace.capture import counted as counted_mod
+from graphtrace.capture import tracer as tracer_mod
 from graphtrace.capture.walk import outline, outline_signature, signature, walk
 from graphtrace.model import Counted
 from graphtrace.render.charts import leaf_grads
@@ -170,6 +172,32 @@ def test_a_counted_grad_call_records_what_it_returned() -> None:
     assert rec is not None and rec["values"] == [18.0, -36.0, 9.0] and rec["max"] == 18.0
     assert rec["norm"] == pytest.approx(math.sqrt(18.0**2 + 36.0**2 + 9.0**2), rel=1e-7)
     assert w.grad is None  # grad() accumulates nothing, traced or not
+
+
+def test_a_counted_pass_makes_no_seed_and_names_the_api_that_called_it(monkeypatch) -> None:
+    """A pass only counted reads no seed, so none is made for it (the full recordings make theirs);
+    its call site and caller come from one walk up the stack, as a full recording's do."""
+    made: list[str] = []
+    ones_like = torch.ones_like
+
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
+        if sys._getframe(1).f_code.co_filename == tracer_mod.__file__:
+            made.append("seed")
+        return ones_like(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "ones_like", spy)
+    got, _, _ = _train(4, count_only=lambda i, s: True)
+    assert [type(g).__name__ for g in got] == ["Pass", "Counted", "Counted", "Counted"] and made == ["seed"]
+    w = torch.tensor([1.0, -2.0], requires_grad=True)
+    seen: list[object] = []
+    with graphtrace.trace(keep=False, on_pass=seen.append, on_counted=seen.append, count_only=lambda i, s: True):
+        for _ in range(2):
+            torch.autograd.functional.jacobian(lambda x: x * 3, w)
+    full = seen[0]
+    assert [type(g).__name__ for g in seen] == ["Pass", "Counted", "Pass", "Counted"]  # a grad call per row
+    site = (full.graph.graph["call_site"], full.graph.graph["caller"])  # type: ignore[attr-defined]
+    assert site[1] == "torch.autograd.functional.jacobian"
+    assert all((c.call_site, c.caller) == site for c in seen if isinstance(c, Counted))
 
 
 def test_values_off_counts_passes_with_no_records_and_frees_provenance() -> None:

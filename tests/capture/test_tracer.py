@@ -31,10 +31,9 @@ real_register = recorder_mod.PassRecorder.register
 
 # (module or class, attribute, replacement): every step of a pass outside the hooks themselves
 STAGES = [
-    (tracer_mod, "user_frame", _raise),
+    (tracer_mod, "user_call", _raise),
     (tracer_mod, "_call", _raise),
     (tracer_mod, "where", _raise),
-    (tracer_mod, "api_caller", _raise),
     (tracer_mod, "Names", _raise),
     (frames_mod.Names, "add_params", _raise),
     (recorder_mod, "walk", _raise),

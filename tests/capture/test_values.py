@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import graphtrace
+from graphtrace.capture import values as values_mod
 from graphtrace.capture.jacobian import local_from_jacobian
 from graphtrace.capture.values import record, record_read
 
@@ -235,3 +236,46 @@ def test_small_forward_values_are_recorded_without_a_tensor_rebuilt(monkeypatch)
     mul = next(a for _, a in t.passes[0].graph.nodes(data=True) if a["op"] == "MulBackward0")
     assert mul["value"] == record(tensor([3.0, 6.0])) and mul["value"]["values"] == [3.0, 6.0]
     assert made == []
+
+
+def _cases_for_plain_records() -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    base = [torch.randn(()), torch.randn(1), torch.randn(8, 4), torch.randn(4, 1, 16), torch.randn(64), torch.randn(65)]
+    base += [torch.randn(8, 4).t(), torch.randn(4, 16)[:, ::3], torch.randn(1).expand(8), torch.randn(3, 4).double()]
+    base += [torch.randn(6).half(), torch.randn(6).bfloat16(), torch.randn(5, requires_grad=True) * 2]
+    base += [torch.tensor(v) for v in ([0.0, -0.0], [-0.0, 1.0], [math.inf, 1.0], [math.nan, 2.0], [3e38, 3e38])]
+    base += [torch.tensor([1e19, -2.0]), torch.tensor([1e200, 1.0], dtype=torch.float64), torch.zeros(0)]
+    base += [torch._neg_view(torch.randn(4)), torch._efficientzerotensor(3), torch.arange(4)]
+    base += [torch.randn(3).to_sparse(), torch.randn(2, dtype=torch.complex64), torch.randn(3, device="meta")]
+    return base
+
+
+def test_a_plain_small_record_is_the_general_routes_record(monkeypatch) -> None:
+    """NOTE [plain small records]: the record read without ``unseen()`` is the general route's, keys in
+    order, for every tensor it takes; the others (not all finite, not plain, too big) take the general route."""
+    cases = _cases_for_plain_records()
+    fast = [[record(t, limit) for limit in (0, 4, 64)] for t in cases]
+    taken = [values_mod._plain_small(t, 64) is not None for t in cases]
+    monkeypatch.setattr(values_mod, "_plain_small", lambda t, limit: None)
+    general = [[record(t, limit) for limit in (0, 4, 64)] for t in cases]
+    assert [json.dumps(r) for r in fast] == [json.dumps(r) for r in general]
+    assert taken == [True] * 5 + [False] + [True] * 7 + [False, True] + [False] * 12  # each kind took its route
+
+
+def test_a_plain_small_record_is_not_read_where_a_mode_or_the_profiler_would_see_it() -> None:
+    t = torch.randn(3)
+    assert values_mod._plain_small(t, 64) is not None
+    with _Logged() as log:
+        assert values_mod._plain_small(t, 64) is None
+        rec = record(t)
+    assert log.ops == [] and rec == values_mod._plain_small(t, 64)
+
+    class Seen(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            raise AssertionError(f"{func} seen")
+
+    with Seen():
+        assert values_mod._plain_small(t, 64) is None and record(t) == rec
+    with torch.autograd.profiler.profile() as prof:
+        assert values_mod._plain_small(t, 64) is None and record(t)["unread"] == "the profiler was recording"
+    assert prof is not None
