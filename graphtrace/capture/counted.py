@@ -31,6 +31,16 @@ from .walk import Outline, Skeleton, gradient_edge, outline, outline_signature, 
 # one, as torch.compile's, is not followed into by a full recording either), a pass inside
 # another's backward, or ``check=True``, the pass is recorded in full. Nothing else is
 # read: no values, no names, no Jacobians, no graph; ``on_counted`` gets a ``Counted``.
+#
+# NOTE [why the leaves keep their hooks]: with ``.grad`` None before the pass and the leaf reached
+# once, AccumulateGrad stores the very values that reached it (the tensor itself, or a copy laid
+# out as the leaf is), so reading ``.grad`` after the pass would spare the four hooks. It is not
+# done: the two records differ where torch's reductions summarise (more than 64 elements, or
+# values not all finite: the sum's order follows the memory layout, and a weight gradient arrives
+# transposed), and nothing tells us before the pass that no code will change ``.grad`` before the
+# call returns: torch lists no node's hooks to Python, and a post-hook on the AccumulateGrad (DDP's
+# reducer in C++; Horovod's and DeepSpeed's in Python, which all-reduce in place or set ``.grad``
+# to None), a post-accumulate hook, or any hook of the user's elsewhere in the graph may.
 MAX_TEMPLATES = 256  # structures remembered (a loop of changing shapes makes a new one per shape)
 
 
@@ -129,7 +139,8 @@ class Light:
             for nid, _, _ in self.named:
 
                 def hook(grad_outputs: tuple[Any, ...], nid: int = nid) -> None:
-                    # what the full recorder's pre-hook records as grad_in[0]; record() never raises
+                    # what the full recorder's pre-hook records as grad_in[0] (NOTE [why the leaves
+                    # keep their hooks]); record() never raises
                     grads[nid] = record(grad_outputs[0] if grad_outputs else None, limit)
 
                 self.handles.append(fns[nid - first].register_prehook(hook))

@@ -95,7 +95,7 @@ def user_call(start: int = 1) -> tuple[FrameType | None, str]:
     ``torch.autograd.functional.jacobian``, or ""), from one walk up the stack."""
     frame: FrameType | None = sys._getframe(start + 1)
     found = ""
-    while frame is not None and is_internal(frame.f_code.co_filename):
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):  # is_internal
         mod = frame.f_globals.get("__name__", "")
         if mod.startswith("torch.autograd.functional"):
             found = f"{mod}.{frame.f_code.co_name}"

@@ -183,7 +183,8 @@ def _flat(values: Any, dim: int) -> list[float]:
         return [values]
     for _ in range(dim - 1):
         values = list(chain.from_iterable(values))
-    return cast(list[float], values)
+    flat: list[float] = values  # no cast(): a call per record
+    return flat
 
 
 def _small_summary(flat: list[float], acc: torch.dtype) -> dict[str, Any] | None:
@@ -344,7 +345,7 @@ _profiling = torch._C._autograd._profiler_enabled
 
 def _plain_small(t: torch.Tensor, limit: int) -> dict[str, Any] | None:
     """``record(t, limit)`` by NOTE [plain small records], or None: the general route."""
-    if _function_modes() or t.is_nested:  # no mode sees our reads of ``t``
+    if _function_modes() or t.is_nested:  # these first: even a property read is a call a mode sees
         return None
     acc = _ACC.get(t.dtype)
     n = t.numel()
@@ -372,7 +373,7 @@ def _plain_small(t: torch.Tensor, limit: int) -> dict[str, Any] | None:
 
 def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
     """The value record of a tensor (see docs/trace-format.md), or None for no tensor."""
-    if type(t) is torch.Tensor and not _function_modes():  # NOTE [plain small records]
+    if type(t) is torch.Tensor:  # NOTE [plain small records]
         read = _plain_small(t, limit)
         if read is not None:
             return read

@@ -250,12 +250,17 @@ def _cases_for_plain_records() -> list[torch.Tensor]:
     return base
 
 
+def _read_plainly(t: torch.Tensor) -> dict | None:
+    """The record NOTE [plain small records] reads, or None where ``record`` takes the general route."""
+    return values_mod._plain_small(t, 64) if type(t) is torch.Tensor else None
+
+
 def test_a_plain_small_record_is_the_general_routes_record(monkeypatch) -> None:
     """NOTE [plain small records]: the record read without ``unseen()`` is the general route's, keys in
     order, for every tensor it takes; the others (not all finite, not plain, too big) take the general route."""
     cases = _cases_for_plain_records()
     fast = [[record(t, limit) for limit in (0, 4, 64)] for t in cases]
-    taken = [values_mod._plain_small(t, 64) is not None for t in cases]
+    taken = [_read_plainly(t) is not None for t in cases]
     monkeypatch.setattr(values_mod, "_plain_small", lambda t, limit: None)
     general = [[record(t, limit) for limit in (0, 4, 64)] for t in cases]
     assert [json.dumps(r) for r in fast] == [json.dumps(r) for r in general]
@@ -264,18 +269,18 @@ def test_a_plain_small_record_is_the_general_routes_record(monkeypatch) -> None:
 
 def test_a_plain_small_record_is_not_read_where_a_mode_or_the_profiler_would_see_it() -> None:
     t = torch.randn(3)
-    assert values_mod._plain_small(t, 64) is not None
+    assert _read_plainly(t) is not None
     with _Logged() as log:
-        assert values_mod._plain_small(t, 64) is None
+        assert _read_plainly(t) is None
         rec = record(t)
-    assert log.ops == [] and rec == values_mod._plain_small(t, 64)
+    assert log.ops == [] and rec == _read_plainly(t)
 
     class Seen(torch.overrides.TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             raise AssertionError(f"{func} seen")
 
     with Seen():
-        assert values_mod._plain_small(t, 64) is None and record(t) == rec
+        assert _read_plainly(t) is None and record(t) == rec
     with torch.autograd.profiler.profile() as prof:
-        assert values_mod._plain_small(t, 64) is None and record(t)["unread"] == "the profiler was recording"
+        assert _read_plainly(t) is None and record(t)["unread"] == "the profiler was recording"
     assert prof is not None
