@@ -83,13 +83,14 @@ def apply(
         return graph
     g = graph.graph
     protected = set(g.get("roots") or []) | set(g.get("inputs") or [])
-    protected |= {n for n, a in graph.nodes(data=True) if a.get("kind") == "root"}
+    nodes = dict(graph.nodes(data=True))  # node -> its attributes, read once for every step below
+    protected |= {n for n, a in nodes.items() if a.get("kind") == "root"}
     notes: list[str] = []
     assign: dict[str, Any] = {}
     groups: dict[str, NodeGroup] = {}
     used_depth = depth
-    if knows_modules(graph):
-        index = ModuleIndex(graph, protected)
+    if knows_modules(nodes):
+        index = ModuleIndex(graph, protected, nodes)
         opened = open_paths(expand)
         runs = find_runs(index, opened) if fold is True or (fold is None and not asked) else {}
         if asked:
@@ -111,7 +112,7 @@ def apply(
         assign = {**folded, **extra}
         groups = {g: gr for g, gr in groups.items() if gr.kind == "fold"} | more
         notes += done
-    view = contract(graph, assign, groups)
+    view = contract(graph, assign, groups, nodes)
     n1 = view.number_of_nodes()
     head = "" if asked else f"auto view of a pass over {budget} nodes: "
     view.graph["view_note"] = head + "; ".join(notes or ["nothing to collapse"]) + f" ({n0} → {n1} nodes)"

@@ -97,12 +97,10 @@ class Boundary:
         self.entering: dict[tuple[Any, ...], dict[str, Any] | None] = {}  # (target, input_nr) -> total arriving
         self.leaving: list[dict[str, Any] | None] = []
 
-    def enter(self, graph: Graph, v: object, attrs: dict[str, Any]) -> None:
+    def enter(self, nodes: dict[Any, dict[str, Any]], v: object, attrs: dict[str, Any]) -> None:
         nr = attrs.get("input_nr", 0) or 0
         if (v, nr) not in self.entering:
-            grad_in = graph.nodes[v].get("grad_in") or []
-            total = grad_in[nr] if nr < len(grad_in) else None
-            self.entering[(v, nr)] = total if total is not None else attrs.get("grad")
+            self.entering[(v, nr)] = arriving(nodes[v], nr, attrs)
 
     def leave(self, attrs: dict[str, Any]) -> None:
         self.leaving.append(attrs.get("grad"))
@@ -115,6 +113,13 @@ class Boundary:
                 more = f" (largest of {len(recs)})" if len(recs) > 1 else ""
                 out.append(f"{word} {_numbers.inline(rep)}{more}")
         return out
+
+
+def arriving(target: dict[str, Any], nr: int, attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The gradient arriving at input ``nr`` of a node: its total ``grad_in``, else the edge's own."""
+    grad_in = target.get("grad_in") or ()
+    total = grad_in[nr] if nr < len(grad_in) else None
+    return total if total is not None else attrs.get("grad")
 
 
 def _count_line(members: int, leaves: int) -> str:
@@ -156,9 +161,11 @@ class _Scan:
     def __init__(self, nodes: dict[Any, dict[str, Any]], members: list[Any], where: dict[Any, str] | None) -> None:
         self.leaves = 0
         self.step: int | None = None
-        self.blocks: dict[str, tuple[list[int], list[dict[str, Any] | None]]] = {}  # block -> (steps, leaf grads)
+        self.first: dict[str, int] = {}  # fold: block -> its first step
+        self.grads: dict[str, list[dict[str, Any] | None]] = {}  # fold: block -> its parameters' gradients
         healths: set[str | None] = set()
         health = _numbers.health
+        first, grads = self.first, self.grads
         for n in members:
             a = nodes[n]
             kind = a.get("kind")
@@ -171,43 +178,42 @@ class _Scan:
                 healths.add(a.get("health"))
             else:
                 for rec in a.get("grad_in") or ():
-                    healths.add(health(rec))
+                    if rec is not None:
+                        healths.add(health(rec))
             if kind == "leaf":
                 self.leaves += 1
             if where is not None:
-                block = self.blocks.get(where[n])
-                if block is None:
-                    block = self.blocks[where[n]] = ([], [])
-                if step is not None:
-                    block[0].append(step)
+                block = where[n]
+                if step is not None and (block not in first or step < first[block]):
+                    first[block] = step
                 if kind == "leaf":
-                    block[1].append(param_grad(a))
+                    grads.setdefault(block, []).append(param_grad(a))
         self.health = _numbers.worst(list(healths)) or "ok"
 
 
 def _fold_rows(
-    group: NodeGroup, blocks: dict[str, tuple[list[Any], Boundary]], scan: _Scan
+    group: NodeGroup, entering: dict[str, list[dict[str, Any] | None]], scan: _Scan
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """A fold's table, one row per block in the order the gradient reached them (NOTE [fold bars]),
-    the norms its bars are drawn from, and summary lines."""
+    the norms its bars are drawn from, and summary lines; ``entering``: block -> the gradients
+    entering it. Rows past MAX_FOLD_ROWS are neither formatted nor drawn."""
     rows = []
+    inf = math.inf
+    first, grads = scan.first, scan.grads
+    cut = len(group.rel)
     for path in group.blocks:
-        b_border = blocks[path][1]
-        steps, grads = scan.blocks.get(path, ([], []))
-        label = path[len(group.rel) :]
-        g_norm = norm_of(representative(list(b_border.entering.values())))
-        p_norm = combined_norm(grads)
-        rows.append((min(steps) if steps else math.inf, label, [g_norm, p_norm]))
+        p_norm = combined_norm(grads[path]) if path in grads else None
+        rows.append((first.get(path, inf), path[cut:], p_norm, path))
     rows.sort(key=lambda r: r[0])  # stable: blocks not reached keep their order, last
-    p_norms = [(norms[1], label) for _, label, norms in rows if norms[1] is not None]
+    p_norms = [(r[2], r[1]) for r in rows if r[2] is not None]
     lines = ["rows in backward order · bars: blue ‖grad in‖, green params ‖g‖"]
-    listed: list[Any] = rows  # rows past MAX_FOLD_ROWS are neither formatted nor drawn
+    listed: list[Any] = rows
     if len(rows) > MAX_FOLD_ROWS:
         half = MAX_FOLD_ROWS // 2
         listed = [*rows[:half], None, *rows[-half:]]  # None: the row saying how many were left out
     hidden = f"{len(rows) - MAX_FOLD_ROWS} blocks not listed (fold=False or --depth N draws them)"
-    table = [[r[1], _row_text(*r[2])] if r else ["…", hidden] for r in listed]
-    bars = [r[2] if r else [None, None] for r in listed]
+    bars = [[norm_of(representative(entering.get(r[3], []))), r[2]] if r else [None, None] for r in listed]
+    table = [[r[1], _row_text(*norms)] if r else ["…", hidden] for r, norms in zip(listed, bars)]
     if p_norms:  # ties: the block the gradient reached first names the end
         lo = min(p_norms, key=lambda r: r[0])
         hi = max(p_norms, key=lambda r: r[0])
@@ -240,11 +246,11 @@ def group_attrs(
     group: NodeGroup,
     members: list[Any],
     border: Boundary,
-    blocks: dict[str, tuple[list[Any], Boundary]] | None = None,
+    entering: dict[str, list[dict[str, Any] | None]] | None = None,
     attrs_of: dict[Any, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The node attributes of one group (NOTE [view nodes] in views.py); ``attrs_of``: node -> its
-    attributes, when the caller has them."""
+    """The node attributes of one group (NOTE [view nodes] in views.py); ``entering``: for a fold,
+    block -> the gradients entering it; ``attrs_of``: node -> its attributes, when the caller has them."""
     nodes = dict(graph.nodes(data=True)) if attrs_of is None else attrs_of
     scan = _Scan(nodes, members, group.where if group.kind == "fold" else None)
     lines = [_count_line(len(members), scan.leaves), *border.lines()]
@@ -253,7 +259,7 @@ def group_attrs(
     table: list[Any] | None
     if group.kind == "fold":
         lines[0] = f"{len(group.blocks)} × {len(members) // len(group.blocks)} nodes, one row per block"
-        table, bars, more = _fold_rows(group, blocks or {}, scan)
+        table, bars, more = _fold_rows(group, entering or {}, scan)
     else:
         bars = []
         table, more = _param_lines(graph, group, members)
@@ -291,72 +297,69 @@ def group_attrs(
     return attrs
 
 
-def contract(graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup]) -> Graph:
-    """The view: ``graph`` with each group's members replaced by one node, edges merged.
+def contract(
+    graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup], nodes: dict[Any, dict[str, Any]] | None = None
+) -> Graph:
+    """The view: ``graph`` with each group's members replaced by one node, edges merged; ``nodes``:
+    node -> its attributes, when the caller has them.
 
     Nodes keep the order of their first member in ``graph``; edges the order of their first
     original edge. Edges inside a group disappear. O(nodes + edges).
     """
     view = new_graph()  # NOTE [networkx on first use]
     view.graph.update(graph.graph)
+    attrs_of = dict(graph.nodes(data=True)) if nodes is None else nodes
     members: dict[str, list[Any]] = {}
-    for n, attrs in graph.nodes(data=True):
+    for n, attrs in attrs_of.items():
         g = assign.get(n)
         if g is None:
             view.add_node(n, **attrs)
         else:
-            if g not in members:
-                members[g] = []
+            ms = members.get(g)
+            if ms is None:
+                ms = members[g] = []
                 view.add_node(g)
-            members[g].append(n)
+            ms.append(n)
     borders = {g: Boundary() for g in members}
-    fold_blocks = _fold_blocks(groups, members)
-    block_of = {n: path for blocks in fold_blocks.values() for path, entry in blocks.items() for n in entry[0]}
+    block_of: dict[Any, str] = {}  # member of a fold -> its block
+    entering: dict[str, dict[tuple[Any, int], tuple[str, Any]]] = {}  # fold -> (node, input) -> (block, gradient)
+    for g in members:
+        if groups[g].kind == "fold":
+            block_of.update(groups[g].where)
+            entering[g] = {}
     merged: dict[tuple[Any, ...], Any] = {}  # view edge -> the attrs of an edge kept as it was, or a list
     for u, v, attrs in graph.edges(data=True):
         a, b = assign.get(u), assign.get(v)
         if a is None and b is None:
             merged[u, v] = attrs  # an edge between two drawn nodes, as it was
             continue
-        if block_of:
+        if block_of and b in entering:
             path = block_of.get(v)
-            if path is not None and b is not None and path != block_of.get(u):
-                fold_blocks[b][path][1].enter(graph, v, attrs)  # gradient entering one folded block
+            if path is not None and path != block_of.get(u):  # gradient entering one folded block
+                nr = attrs.get("input_nr", 0) or 0
+                if (v, nr) not in entering[b]:
+                    entering[b][v, nr] = (path, arriving(attrs_of[v], nr, attrs))
         if a == b:
             continue
         if a is not None:
             borders[a].leave(attrs)
         if b is not None:
-            borders[b].enter(graph, v, attrs)
+            borders[b].enter(attrs_of, v, attrs)
         merged.setdefault((u if a is None else a, v if b is None else b), []).append(attrs)
     for (a, b), edges in merged.items():
         view.add_edge(a, b, **(merge_edges(edges) if isinstance(edges, list) else edges))
-    attrs_of = dict(graph.nodes(data=True))
     for g, ms in members.items():
-        view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], fold_blocks.get(g), attrs_of))
+        by_block: dict[str, list[dict[str, Any] | None]] = {}
+        for path, rec in entering.get(g, {}).values():
+            by_block.setdefault(path, []).append(rec)
+        view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], by_block, attrs_of))
     return view
-
-
-# -- per-block borders inside fold groups ------------------------------------------------------
-def _fold_blocks(
-    groups: dict[str, NodeGroup], members: dict[str, list[Any]]
-) -> dict[str, dict[str, tuple[list[Any], Boundary]]]:
-    """For each fold group: block path -> (its members, its own boundary)."""
-    out: dict[str, dict[str, tuple[list[Any], Boundary]]] = {}
-    for g, ms in members.items():
-        group = groups[g]
-        if group.kind == "fold":
-            blocks: dict[str, tuple[list[Any], Boundary]] = {path: ([], Boundary()) for path in group.blocks}
-            for n in ms:
-                blocks[group.where[n]][0].append(n)
-            out[g] = blocks
-    return out
 
 
 def topo_order(graph: Graph) -> list[Any]:
     """Nodes in topological order, generation by generation as networkx's topological_sort gives
     them (Kahn's algorithm on plain dicts); node order for a hand-made graph with a cycle."""
-    succ = graph.succ
+    succ = dict(graph.adjacency())  # node -> its successors' edge attributes (plain dicts, read fast)
     waiting = {n: d for n, d in graph.in_degree() if d}
     order = [n for n in graph.nodes if n not in waiting]
     i = 0

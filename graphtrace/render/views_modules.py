@@ -17,9 +17,9 @@ def module_path(attrs: dict[str, Any]) -> str:
     return attrs.get("module") or ""
 
 
-def knows_modules(graph: Graph) -> bool:
-    """Whether op nodes carry module provenance (a capture under ``trace()``)."""
-    return any(a.get("kind") == "op" and (a.get("module") or a.get("module_class")) for _, a in graph.nodes(data=True))
+def knows_modules(nodes: dict[Any, dict[str, Any]]) -> bool:
+    """Whether op nodes carry module provenance (a capture under ``trace()``); ``nodes``: node -> attributes."""
+    return any(a.get("kind") == "op" and (a.get("module") or a.get("module_class")) for a in nodes.values())
 
 
 def prefixes(path: str) -> list[str]:
@@ -31,17 +31,26 @@ def prefixes(path: str) -> list[str]:
 class ModuleIndex:
     """The module tree seen in one pass: every node's path prefixes, classes, inner modules."""
 
-    def __init__(self, graph: Graph, protected: set[Any]) -> None:
+    def __init__(self, graph: Graph, protected: set[Any], nodes: dict[Any, dict[str, Any]] | None = None) -> None:
         self.graph = graph
+        self.ops: dict[object, str] = {}  # node -> its op
         self.paths: dict[object, list[str]] = {}  # node -> prefixes of its module path
         self.classes: dict[str, str] = dict(graph.graph.get("modules") or {})
         self.inner: set[str] = set()  # paths that contain another seen module
+        own: dict[object, str] = {}  # node -> module_path of its own attributes
+        todo = []
+        for n, attrs in (dict(graph.nodes(data=True)) if nodes is None else nodes).items():  # one read of each node
+            module, cls = attrs.get("module"), attrs.get("module_class")
+            if module and cls:
+                self.classes.setdefault(module, cls)
+            self.ops[n] = attrs.get("op", "")
+            own[n] = module_path(attrs)
+            if _untagged(graph, n, attrs):
+                todo.append(n)
+        resolved = _resolve(graph, todo, own)
         known: dict[str, list[str]] = {}  # path -> its prefixes, shared by the nodes of one module
-        resolved = _resolve(graph)
-        for n, attrs in graph.nodes(data=True):
-            path = resolved.get(n) or module_path(attrs)
-            if attrs.get("module") and attrs.get("module_class"):
-                self.classes.setdefault(attrs["module"], attrs["module_class"])
+        for n, path in own.items():
+            path = resolved.get(n) or path
             if not path or n in protected:
                 continue
             pre = known.get(path)
@@ -68,18 +77,19 @@ def _untagged(graph: Graph, n: object, attrs: dict[str, Any]) -> bool:
     return attrs.get("kind") == "op" and not (attrs.get("source") or attrs.get("module") or attrs.get("module_class"))
 
 
-def _resolve(graph: Graph) -> dict[str, Any]:
-    """Untagged nodes take the module of their first consumer that has one (topological order)."""
-    todo = [n for n, a in graph.nodes(data=True) if _untagged(graph, n, a)]
+def _resolve(graph: Graph, todo: list[Any], own: dict[object, str]) -> dict[object, str]:
+    """Untagged nodes (``todo``) take the module of their first consumer that has one (topological
+    order); ``own``: node -> its own module path."""
     if not todo:
         return {}
     order = topo_order(graph)
     todo_set = set(todo)
-    out: dict[str, Any] = {}
+    out: dict[object, str] = {}
+    pred = graph.pred
     for n in order:
         if n in todo_set:
-            for p in graph.predecessors(n):
-                path = out.get(p) or module_path(graph.nodes[p])
+            for p in pred[n]:
+                path = out.get(p) or own[p]
                 if path:
                     out[n] = path
                     break
@@ -182,7 +192,7 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
         parent, _, last = p.rpartition(".")
         siblings.setdefault(parent, []).append((int(last), p))
     runs: dict[str, NodeGroup] = {}
-    ops = {n: a.get("op", "") for n, a in index.graph.nodes(data=True)}
+    ops = index.ops
     succ = dict(index.graph.adjacency())  # node -> its successors' edge attributes
     shapes: dict[tuple[Any, ...], int] = {}  # a block structure -> a small int, compared instead
     for parent in sorted(siblings):

@@ -70,9 +70,10 @@ class Collapse:
         g = self.graph
         ins, outs = dict(g.in_degree()), dict(g.out_degree())
         hang: dict[Any, int] = {}  # node -> nodes in its branch below it
+        succ = dict(g.adjacency())
         for n in reversed(self.order):
             if n in self.free and ins[n] == 1 and outs[n] <= 1:
-                below = [hang.get(s) for s in g.succ[n]]
+                below = [hang.get(s) for s in succ[n]]
                 sizes = [b for b in below if b is not None]
                 if len(sizes) == len(below) and sum(sizes) < BRANCH:
                     hang[n] = sum(sizes) + 1
