@@ -92,3 +92,33 @@ def test_a_big_pass_is_reduced_once_for_its_picture_and_its_page(monkeypatch):
     assert len(calls) == 1  # the page reuses the view the SVG was drawn from
     svg = out["svg"].decode()
     assert "draw them all with budget=10**9" in svg and svg.count("gt&#45;group") > 1
+
+
+def test_a_wide_fan_in_meets_the_budget():
+    b = Builder()  # root -> sum -> stack <- 600 x (mul <- its parameter), no modules: torch.stack([w_i * x]).sum()
+    root, total, stack = b.add("output", kind="root"), b.add("SumBackward0"), b.add("StackBackward0")
+    b.edge(root, total)
+    b.edge(total, stack)
+    for i in range(600):
+        mul = b.add("MulBackward0")
+        b.edge(stack, mul)
+        b.edge(mul, b.add("AccumulateGrad", kind="leaf", param=f"w{i}"))
+    g = b.g
+    v = views.apply(g)
+    assert v.number_of_nodes() <= views.NODE_BUDGET and accounted(g, v) == 1203
+    assert nx.is_directed_acyclic_graph(v)
+
+
+@pytest.mark.parametrize("reused", [False, True])
+def test_a_long_op_chain_with_modules_mixed_in_meets_the_budget(reused):
+    b = Builder()  # 100 x (9 sin ops, then a Linear: one module reused, or a new one each time)
+    x = b.add("output", kind="root")
+    for i in range(100):
+        for _ in range(9):
+            op = b.add("SinBackward0")
+            b.edge(x, op)
+            x = op
+        x = b.linear(x, "lin" if reused else f"layers.{i}", 1.0)
+    g = b.g
+    v = views.apply(g)
+    assert v.number_of_nodes() <= views.NODE_BUDGET and accounted(g, v) == g.number_of_nodes() == 1301
