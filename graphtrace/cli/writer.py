@@ -13,12 +13,22 @@ summary name the passes written and count the others. A pass that cannot be coun
 its group's latest recorded in full. So 1,000 training steps give 22 pass
 files (passes 1-20, 21 and 532), memory holds at most one pending pass per group, and a long
 loop records one pass in ``FULL_EVERY`` in full.
+
+NOTE [dot after the script]: each picture is drawn by a one-shot ``dot``, a child process of
+the script's own process. While the script runs, a child it did not start is a child it can
+reap: a script collecting its forked workers with ``os.wait()`` until ChildProcessError
+collected a ``dot`` a drawing thread had started (test_e2e, flaky under load: "reaped 2").
+So the drawing threads reduce each pass to its view while the script runs, and start ``dot``
+only once the script has ended (``finish``, also on SIGTERM): JSON files are still written
+as passes arrive. The price: the written passes (the first ``ALWAYS``, then one per new
+group) are held in memory until the end, and pictures appear when the script ends.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
@@ -114,6 +124,7 @@ class Writer:
             initializer=leave_signals_to_the_main_thread,
         )
         self._jobs: list[Future[Any]] = []
+        self._ended = threading.Event()  # the script has ended: dot may run (NOTE [dot after the script])
         # NOTE [pass page links]: a pass's page links to the previous and next page written;
         # the next is known only when it comes, so each page waits (as graph, entry and its
         # drawing job) until then, or until finish(). A forked child's pages link nothing.
@@ -272,6 +283,8 @@ class Writer:
         formats = [f for f in self.formats if f != "json" and (f == "dot" or not self.no_dot)]
         try:
             svg, view = None, render.view(graph, **opts)  # reduced once for the pictures and the page
+            if self._pool is not None:  # a forked child draws here and now, its script waiting
+                self._ended.wait()  # NOTE [dot after the script]
             for fmt, data in render.draw(graph, [f for f in formats if f != "html"], view=view):  # as Pass.save
                 self._save(entry, fmt, data)
                 svg = data.decode("utf-8") if fmt == "svg" and isinstance(data, bytes) else svg
@@ -328,6 +341,7 @@ class Writer:
         Ctrl-C while waiting cancels the drawings not yet started; the index is written anyway.
         A forked child's copy has written everything already and writes no index.
         """
+        self._ended.set()  # NOTE [dot after the script]
         if self.child or self._pool is None:
             return
         if self.unclaimed:  # a spawned child that wrote no pass: no folder, nothing to write

@@ -97,6 +97,36 @@ def test_a_script_reaping_its_children_sees_only_its_own(tmp_path: Path) -> None
     assert "pass-003.svg" in listing(tmp_path / "out")
 
 
+WATCH = """
+import os, time, torch
+x = torch.tensor(0.5, requires_grad=True)
+for _ in range(3):
+    y = x
+    for _ in range(150):
+        y = torch.sin(y) * 1.01
+    y.backward()
+seen = 0  # polls that found a child of this process (it never starts one)
+for _ in range(40):
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        seen += 1
+    except ChildProcessError:
+        pass
+    time.sleep(0.05)
+print("children seen", seen, round(x.grad.item(), 6))
+"""
+
+
+@pytest.mark.dot
+def test_no_child_of_ours_while_the_script_runs(tmp_path: Path) -> None:
+    # NOTE [dot after the script]: a dot started by a drawing thread was a child the script could reap
+    plain = subprocess.run([sys.executable, write(tmp_path, WATCH)], cwd=tmp_path, capture_output=True, text=True)
+    assert plain.stdout.startswith("children seen 0 "), plain.stderr
+    proc = gt("run", "-q", "-o", "out", "prog.py", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, plain.stdout), proc.stderr
+    assert {"pass-003.svg", "pass-003.html"} <= set(listing(tmp_path / "out"))
+
+
 def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_path: Path) -> None:
     script = write(tmp_path, TWO_PASSES.format(tail="time.sleep(60)"))
     plain = subprocess.Popen(
