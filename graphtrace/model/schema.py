@@ -18,6 +18,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .._errors import TraceFormatError
+from .quickcheck import Check, compile_schema
 
 if TYPE_CHECKING:
     import jsonschema
@@ -34,19 +35,37 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+def _sub(kind: str) -> dict[str, Any]:
+    """The schema of a ``kind`` ("pass" or "trace") alone."""
+    full = schema()
+    return {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{kind}"}
+
+
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     import jsonschema  # NOTE [lazy package] in graphtrace/__init__.py: only reading a file validates
 
-    full = schema()
-    sub = {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{kind}"}
-    return jsonschema.Draft202012Validator(sub)
+    return jsonschema.Draft202012Validator(_sub(kind))
+
+
+@cache
+def _quick(kind: str) -> Check | None:
+    return compile_schema(_sub(kind))
 
 
 def validate(data: dict[str, Any], kind: str) -> None:
     """Raise TraceFormatError unless ``data`` is a ``kind`` ("pass" or "trace") in the documented format."""
     if data.get("version") != FORMAT_VERSION:
         raise TraceFormatError(f"unsupported {kind} format version {data.get('version')!r:.40}")
+    quick = _quick(kind)
+    if quick is None or not quick(data):  # NOTE [quick check]: jsonschema finds and words the error
+        _schema_error(data, kind)
+    for i, p in enumerate(data["passes"] if kind == "trace" else [data]):
+        _check_pass(p, f"passes[{i}]." if kind == "trace" else "")
+
+
+def _schema_error(data: dict[str, Any], kind: str) -> None:
+    """Raise jsonschema's best error of ``data`` as a TraceFormatError, if it has one."""
     from jsonschema.exceptions import best_match
 
     error = best_match(_validator(kind).iter_errors(data))
@@ -54,8 +73,6 @@ def validate(data: dict[str, Any], kind: str) -> None:
         where = error.json_path.removeprefix("$.").removeprefix("$") or "the top level"
         message = _message(error)
         raise TraceFormatError(f"{where}: {message if len(message) <= _SHOWN else message[:_SHOWN] + '...'}")
-    for i, p in enumerate(data["passes"] if kind == "trace" else [data]):
-        _check_pass(p, f"passes[{i}]." if kind == "trace" else "")
 
 
 def _message(error: jsonschema.ValidationError) -> str:
