@@ -73,7 +73,7 @@ import os, time, torch
 x = torch.tensor(2.0, requires_grad=True)
 for _ in range(3):
     (x.sin() * x).backward()
-time.sleep(0.5)  # the passes are drawn meanwhile
+time.sleep(0.5)  # was: long enough for the drawings to end (NOTE [dot after the script]: now none runs here)
 if os.fork() == 0:
     os._exit(0)
 reaped = 0
