@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from workloads import training_mlp
 
 from graphtrace.cli.children import run_tracer
 from graphtrace.cli.writer import ALWAYS, Writer
@@ -33,11 +34,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    inputs = torch.randn(16, 4)
-    targets = torch.sin(inputs.sum(dim=1, keepdim=True))
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model, opt, inputs, targets = training_mlp()
 
     def steps(n: int, profile: cProfile.Profile | None = None) -> None:
         for _ in range(n):

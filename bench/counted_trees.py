@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from workloads import training_mlp
 
 BASE = "graphtrace_base"  # the other tree's package, copied under this name (its imports are relative)
 
@@ -43,11 +44,7 @@ def main() -> None:
 
 def run(rounds: int, n: int, tmp: Path) -> None:
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    inputs = torch.randn(16, 4)
-    targets = torch.sin(inputs.sum(dim=1, keepdim=True))
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model, opt, inputs, targets = training_mlp()
     clock = time.thread_time_ns
 
     def steps(k: int) -> tuple[float, float]:

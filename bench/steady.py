@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from workloads import training_mlp
 
 from graphtrace.cli.children import run_tracer
 from graphtrace.cli.writer import Writer
@@ -37,11 +38,7 @@ def main() -> None:
     ap.add_argument("--ops", type=int, default=1000, help="ops per tiny-op block")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    inputs = torch.randn(16, 4)
-    targets = torch.sin(inputs.sum(dim=1, keepdim=True))
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model, opt, inputs, targets = training_mlp()
     x = torch.randn(4, requires_grad=True)
 
     def steps(n: int) -> None:

@@ -22,6 +22,15 @@ class Workload:
     params: dict[str, torch.Tensor]  # named parameters (torchviz's params=)
 
 
+def training_mlp() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor]:
+    """examples/mlp_training.py's 4-8-1 MLP, its SGD optimizer, inputs and targets (seed 0)."""
+    torch.manual_seed(0)
+    inputs = torch.randn(16, 4)
+    targets = torch.sin(inputs.sum(dim=1, keepdim=True))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    return model, torch.optim.SGD(model.parameters(), lr=0.01), inputs, targets
+
+
 def _chain() -> Workload:
     def loss() -> torch.Tensor:
         x = torch.tensor(7.0, requires_grad=True)
