@@ -221,8 +221,12 @@ def record_read(values: Any, dtype: torch.dtype, limit: int) -> dict[str, Any] |
             return None
         level = level[0]
     n = math.prod(shape)
-    if n > SMALL:
-        return None
+    return _small_record(values, shape, dtype, n, limit) if n <= SMALL else None
+
+
+def _small_record(values: Any, shape: list[int], dtype: torch.dtype, n: int, limit: int) -> dict[str, Any] | None:
+    """The record of at most SMALL values of ``dtype`` read by ``tolist()`` (NOTE [small summaries]), or None
+    when torch's reductions must summarise them (a value not finite, signed zeros)."""
     small = _small_summary(_flat(values, len(shape)), _ACC[dtype])
     if small is None:
         return None
@@ -347,10 +351,9 @@ def _plain_small(t: torch.Tensor, limit: int) -> dict[str, Any] | None:
     """``record(t, limit)`` by NOTE [plain small records], or None: the general route."""
     if _function_modes() or t.is_nested:  # these first: even a property read is a call a mode sees
         return None
-    acc = _ACC.get(t.dtype)
     n = t.numel()
     if (
-        acc is None
+        t.dtype not in _ACC
         or not 0 < n <= SMALL
         or not t.is_cpu
         or t.layout is not torch.strided
@@ -362,13 +365,7 @@ def _plain_small(t: torch.Tensor, limit: int) -> dict[str, Any] | None:
         or _len_pre_dispatch()
     ):
         return None
-    values = t.tolist()
-    small = _small_summary(_flat(values, t.dim()), acc)
-    if small is None:
-        return None
-    rec = {"shape": list(t.shape), "dtype": dtype_name(t.dtype), "numel": n, "values": values if n <= limit else None}
-    rec.update(small)
-    return rec
+    return _small_record(t.tolist(), list(t.shape), t.dtype, n, limit)
 
 
 def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
@@ -399,12 +396,9 @@ def record(t: Any, limit: int = VALUE_LIMIT) -> dict[str, Any] | None:
             t = torch.zeros((), dtype=t.dtype, device=t.device).expand(t.shape)
         try:
             if n <= SMALL and t.dtype in _READ_DIRECTLY:  # NOTE [small summaries]
-                values = t.tolist()
-                small = _small_summary(_flat(values, t.dim()), _ACC[t.dtype])
-                if small is not None:  # every value is finite: plain() would change none
-                    rec["values"] = values if n <= limit else None
-                    rec.update(small)
-                    return rec
+                read = _small_record(t.tolist(), rec["shape"], t.dtype, n, limit)
+                if read is not None:  # every value is finite: plain() would change none
+                    return read
             rec["values"] = plain(t.tolist()) if n <= limit else None
             rec.update(_summary(t))
         except Exception:  # exotic dtype or subclass: never break the pass
