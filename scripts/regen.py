@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/regen.py            both
     .venv/bin/python scripts/regen.py dot        tests/render/golden/*.dot from tests/render/synthetic.py
-    .venv/bin/python scripts/regen.py outputs    outputs/<example>/ from running each example
+    .venv/bin/python scripts/regen.py outputs    outputs/<example>/ from running each example, and
+                                                 tests/examples_kernels.txt, the float32 kernels they were made with
 
 Only this command writes them; the tests only compare (NOTE [golden files] in tests/test_examples.py).
 Check the diff (`git diff --stat`, and the pictures) before committing.
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from graphtrace.render import to_dot  # noqa: E402 (after the path set-up)
 from tests.render import synthetic  # noqa: E402
-from tests.test_examples import EXAMPLES, run_examples  # noqa: E402
+from tests.test_examples import EXAMPLES, KERNELS, kernels, run_examples  # noqa: E402
 
 
 def regen_dot() -> None:
@@ -44,6 +45,8 @@ def regen_outputs() -> int:
             shutil.rmtree(ROOT / "outputs" / stem, ignore_errors=True)
             shutil.copytree(runs[stem][1], ROOT / "outputs" / stem)
             print(f"wrote outputs/{stem}/")
+        KERNELS.write_text(kernels() + "\n")  # NOTE [the processor's kernels]
+        print(f"wrote {KERNELS.relative_to(ROOT)}")
     return 0
 
 
