@@ -207,11 +207,14 @@ def _run(
     quiet: bool,
     check: bool = False,
 ) -> int:
+    from ..render import _drawer
     from .checks import CheckReport
     from .summary import not_drawn_lines, report, shown_path, stop_notes
     from .writer import Writer
 
     script, args, folder = target.given, target.args, held.path
+    if any(f not in ("json", "dot") for f in fmts):
+        _drawer.start()  # before torch and the script: NOTE [drawer]
     writer = Writer(folder, fmts, depth=depth, max_passes=max_passes)
     checks = CheckReport() if check else None
 
@@ -252,7 +255,10 @@ def _run(
         interrupted = False
     finally:  # passes recorded before a crash, sys.exit or Ctrl-C are written with the index
         notes = stop_notes(code, interrupted, writer.count + writer.skipped)
-        writer.finish(title=shown_path(script), command=shown, notes=notes)
+        try:
+            writer.finish(title=shown_path(script), command=shown, notes=notes)
+        finally:
+            _drawer.stop()
     if writer.child:  # a child forked by the script ends here, as under python (NOTE [forked children])
         return code
     not_drawn = not_drawn_lines(tracer.not_drawn) + (checks.lines() if checks is not None else [])

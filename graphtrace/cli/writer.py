@@ -14,14 +14,15 @@ its group's latest recorded in full. So 1,000 training steps give 22 pass
 files (passes 1-20, 21 and 532), memory holds at most one pending pass per group, and a long
 loop records one pass in ``FULL_EVERY`` in full.
 
-NOTE [dot after the script]: each picture is drawn by a one-shot ``dot``, a child process of
-the script's own process. While the script runs, a child it did not start is a child it can
-reap: a script collecting its forked workers with ``os.wait()`` until ChildProcessError
-collected a ``dot`` a drawing thread had started (test_e2e, flaky under load: "reaped 2").
-So the drawing threads reduce each pass to its view while the script runs, and start ``dot``
-only once the script has ended (``finish``, also on SIGTERM): JSON files are still written
-as passes arrive. The price: the written passes (the first ``ALWAYS``, then one per new
-group) are held in memory until the end, and pictures appear when the script ends.
+NOTE [dot after the script]: a ``dot`` started from the script's process is a child the script
+can reap: a script collecting its forked workers with ``os.wait()`` until ChildProcessError
+collected a ``dot`` a drawing thread had started (test_e2e, "reaped 2"). So a run's pictures are
+drawn, as its passes arrive, by its drawer: a process outside the script's children, started
+before the script (NOTE [drawer] in render/_drawer.py). Where there is none (it could not start,
+would have been a child of this process, or died; a spawned child's writer), the drawing threads
+reduce each pass to its view while the script runs and start ``dot`` only once it has ended
+(``finish``, also on SIGTERM), holding those passes until then. A forked child draws in place
+with a dot of its own. JSON files are written as passes arrive either way.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .._errors import GraphtraceError, GraphvizNotFoundError
 from .._files import WriteError, write_file
 from ..model import SAVE_FORMATS, Counted, Pass
 from ..render import charts
+from ..render._drawer import wait_for_the_end
 from .children import child_folders, child_rank, claim_folder, compare_ranks, in_forked_children
 from .folder import Folder, write_run
 from .index import Entry, PassGroup, file_name, in_full, index_html
@@ -121,7 +123,7 @@ class Writer:
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=workers or min(4, os.cpu_count() or 1),
             thread_name_prefix="graphtrace-render",
-            initializer=leave_signals_to_the_main_thread,
+            initializer=self._drawing_thread,
         )
         self._jobs: list[Future[Any]] = []
         self._ended = threading.Event()  # the script has ended: dot may run (NOTE [dot after the script])
@@ -275,6 +277,11 @@ class Writer:
             self.errors.append(message)
 
     # -- drawing (worker threads) -----------------------------------------------------------
+    def _drawing_thread(self) -> None:
+        """Set up a drawing thread: signals go to the main thread; no dot here while the script runs."""
+        leave_signals_to_the_main_thread()
+        wait_for_the_end(self._ended)  # NOTE [dot after the script]
+
     def _draw(self, graph: Any, entry: Entry) -> tuple[str | None, Any] | None:
         """Draw a pass's pictures; returns its SVG and the view drawn, for its page (None if it failed)."""
         from .. import render
@@ -283,8 +290,6 @@ class Writer:
         formats = [f for f in self.formats if f != "json" and (f == "dot" or not self.no_dot)]
         try:
             svg, view = None, render.view(graph, **opts)  # reduced once for the pictures and the page
-            if self._pool is not None:  # a forked child draws here and now, its script waiting
-                self._ended.wait()  # NOTE [dot after the script]
             for fmt, data in render.draw(graph, [f for f in formats if f != "html"], view=view):  # as Pass.save
                 self._save(entry, fmt, data)
                 svg = data.decode("utf-8") if fmt == "svg" and isinstance(data, bytes) else svg

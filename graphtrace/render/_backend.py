@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 
-import graphviz
-
 from .._errors import GraphtraceError, GraphvizNotFoundError
-from . import _kept
+from . import _drawer
 from ._svg import finish
 
 IMAGE_FORMATS = ("svg", "png", "pdf")  # what a pass is drawn as by dot
@@ -29,14 +27,12 @@ def _run(dot_source: str, fmt: str, kept: bool) -> bytes:
     if fmt not in _DOT_OUTPUTS:
         raise GraphtraceError(f"cannot render to {fmt!r}: use one of {', '.join(_DOT_OUTPUTS)}")
     data = dot_source.encode("utf-8", "backslashreplace")
-    svg = _kept.svg(data) if kept else None
-    try:
-        out: bytes = svg if svg is not None else graphviz.pipe("dot", fmt, data, quiet=True)
-    except graphviz.ExecutableNotFound:
-        raise GraphvizNotFoundError("dot") from None
-    except graphviz.CalledProcessError as exc:
-        message = (exc.stderr or b"").decode("utf-8", "replace").strip()
-        raise GraphtraceError(f"dot -T{fmt} failed (exit {exc.returncode}): {message}") from None
+    status, code, out = _drawer.draw(data, fmt, kept) or _drawer.here(data, fmt, kept)
+    if status == _drawer.NOT_FOUND:
+        raise GraphvizNotFoundError("dot")
+    if status == _drawer.FAILED:
+        message = out.decode("utf-8", "replace").strip()
+        raise GraphtraceError(f"dot -T{fmt} failed (exit {code}): {message}")
     if fmt == "svg":  # NOTE [text fits its box], NOTE [dark mode] in _svg.py
         return finish(out.decode("utf-8")).encode("utf-8")
     if fmt == "pdf":  # cairo writes the creation date: pin it (same length) for identical files

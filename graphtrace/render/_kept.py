@@ -97,7 +97,7 @@ def allow() -> None:
     _allowed[0] = True
 
 
-def _drop() -> None:
+def drop() -> None:
     """End this process's kept dot (after a failure, and at exit)."""
     while _kept:
         dot = _kept.pop()
@@ -105,7 +105,7 @@ def _drop() -> None:
             dot.close()
 
 
-atexit.register(_drop)
+atexit.register(drop)
 
 
 def svg(source: bytes) -> bytes | None:
@@ -124,18 +124,18 @@ def svg(source: bytes) -> bytes | None:
         return None
     try:
         if _kept and (_kept[0].pid != os.getpid() or _kept[0].exe != exe):
-            _drop()  # another dot on PATH now; or a forked child's copy of its parent's (left to the parent)
+            drop()  # another dot on PATH now; or a forked child's copy of its parent's (left to the parent)
         if not _kept:
             _kept.append(_Dot(exe))
         out = _kept[0].draw(source)
         if out is None:
-            _drop()
+            drop()
         return out
     except OSError:
-        _drop()
+        drop()
         return None
     except BaseException:  # interrupted mid-graph: dot's output is out of step with its input
-        _drop()
+        drop()
         raise
     finally:
         _lock.release()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,76 @@ def test_no_child_of_ours_while_the_script_runs(tmp_path: Path) -> None:
     proc = gt("run", "-q", "-o", "out", "prog.py", cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, plain.stdout), proc.stderr
     assert {"pass-003.svg", "pass-003.html"} <= set(listing(tmp_path / "out"))
+
+
+EXIT_SOON = """
+import os, sys, time, torch
+x = torch.tensor(2.0, requires_grad=True)
+(x * x).backward()
+(x ** 3).backward()
+svg, t0 = os.path.join("out", "pass-002.svg"), time.monotonic()
+while not os.path.exists(svg) and time.monotonic() - t0 < 30:
+    time.sleep(0.05)
+print("drawn while running:", os.path.exists(svg), flush=True)
+os._exit(3)
+"""
+
+
+def _drawers_alive(marker: str) -> list[int]:
+    """Pids of live drawers (NOTE [drawer]) forked from a command line naming ``marker``."""
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc / "comm").read_text() != "graphtrace-dot\n" or marker not in (proc / "cmdline").read_text():
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return alive
+
+
+@pytest.mark.dot
+def test_pictures_are_drawn_while_the_script_runs_and_kept_after_os_exit(tmp_path: Path) -> None:
+    # NOTE [drawer]: before it, dot ran only after the script, and a script ending in os._exit got no picture
+    proc = gt("run", "-q", "-o", str(tmp_path / "out"), write(tmp_path, EXIT_SOON), cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "drawn while running: True\n", "")
+    files = set(listing(tmp_path / "out"))  # pass-001.html too, if its page was done (its neighbour came)
+    assert {"pass-001.json", "pass-001.svg", "pass-002.json", "pass-002.svg"} <= files and "index.html" not in files
+    again = gt("render", "-q", "-f", "svg", "-o", "again", "out/pass-002.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    drawn = (tmp_path / "out" / "pass-002.svg").read_bytes()
+    assert drawn == (tmp_path / "again" / "pass-002.svg").read_bytes()
+    assert b".grad 4 + 12 = 16" in drawn  # 2x, then 3x**2, at x = 2
+    for _ in range(100):  # its socket closed with the process: the drawer ends
+        if not _drawers_alive(str(tmp_path)):
+            break
+        time.sleep(0.1)
+    assert _drawers_alive(str(tmp_path)) == []
+
+
+SUBREAPER = """
+import ctypes, os, sys
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+os.execv(sys.argv[1], sys.argv[1:])  # the attribute stays across exec
+"""
+
+
+@pytest.mark.dot
+def test_where_orphans_come_back_to_the_script_dot_waits_for_its_end(tmp_path: Path) -> None:
+    # NOTE [drawer]: a subreaper gets its orphans back: a drawer would be a child the script could reap
+    plain = subprocess.run([sys.executable, write(tmp_path, REAP)], cwd=tmp_path, capture_output=True, text=True)
+    wrapper = write(tmp_path, SUBREAPER, "subreaper.py")
+    proc = subprocess.run(
+        [sys.executable, wrapper, GRAPHTRACE, "run", "-q", "-o", "out", "prog.py"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (proc.returncode, proc.stdout) == (0, plain.stdout) == (0, "reaped 1 0.231011\n"), proc.stderr
+    assert {"pass-003.svg", "pass-003.html", "index.html"} <= set(listing(tmp_path / "out"))
 
 
 def test_sigterm_writes_the_passes_and_the_index_then_ends_as_plain_python(tmp_path: Path) -> None:

@@ -33,10 +33,10 @@ def _sources() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _own_dot(monkeypatch):
-    _kept._drop()  # each test starts without a kept dot, and leaves none
+    _kept.drop()  # each test starts without a kept dot, and leaves none
     monkeypatch.setattr(_kept, "_allowed", [True])  # as the render command allows it
     yield
-    _kept._drop()
+    _kept.drop()
 
 
 def test_a_process_graphtrace_does_not_own_keeps_no_dot(monkeypatch):

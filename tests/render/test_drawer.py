@@ -1,0 +1,135 @@
+"""The drawer: a dot's own bytes and messages, a fallback when it goes, no bytes into a reused descriptor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from graphtrace import GraphvizNotFoundError
+from graphtrace._errors import GraphtraceError
+from graphtrace.render import _drawer, _kept, pipe, to_dot
+from graphtrace.render._backend import image
+
+from . import synthetic as S
+
+pytestmark = pytest.mark.dot
+
+
+class Served:
+    """A drawer answering in a thread of this process, linked as a started one is."""
+
+    def __init__(self) -> None:
+        self.mine, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.thread = threading.Thread(target=_drawer.serve, args=(self.theirs,), kwargs={"kept": False}, daemon=True)
+        self.thread.start()
+        self.link = _drawer._Link(self.mine, drawer=0)
+        _drawer._link.append(self.link)
+
+    def end(self) -> None:
+        _drawer._link.clear()
+        self.mine.close()
+        self.thread.join(timeout=30)
+        self.theirs.close()
+
+
+@pytest.fixture
+def served():
+    _kept.drop()
+    assert _drawer._link == []
+    s = Served()
+    yield s
+    s.end()
+    _kept.drop()
+
+
+def test_its_bytes_are_a_dot_of_ones_own(served, monkeypatch):
+    sources = [to_dot(g) for g in (S.chain(), S.multipath(), S.accumulation(), S.hostile())]
+    drawn = [(image(s, "svg"), pipe(s, "svg"), pipe(s, "png")) for s in sources]
+    assert _drawer.serving()  # every picture came from the drawer
+    monkeypatch.setattr(_drawer, "_link", [])
+    assert drawn == [(image(s, "svg"), pipe(s, "svg"), pipe(s, "png")) for s in sources]
+    assert drawn[0][0].startswith(b"<?xml") and drawn[0][2].startswith(b"\x89PNG")
+
+
+def test_its_failures_are_the_same_messages(served, monkeypatch):
+    with pytest.raises(GraphtraceError) as remote:
+        pipe("digraph { a -> }", "svg")
+    assert _drawer.serving()
+    monkeypatch.setattr(_drawer, "_link", [])
+    with pytest.raises(GraphtraceError) as local:
+        pipe("digraph { a -> }", "svg")
+    assert str(remote.value) == str(local.value)
+    assert str(local.value).startswith("dot -Tsvg failed (exit 1): Error: <stdin>: syntax error in line 1")
+
+
+def test_a_missing_dot_is_said_as_before(served, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # the drawer thread sees this environment too
+    with pytest.raises(GraphvizNotFoundError):
+        pipe(to_dot(S.chain()), "svg")
+    assert _drawer.serving()
+
+
+def test_a_drawer_that_went_is_left_and_a_dot_here_draws(served):
+    source = to_dot(S.chain())
+    expected = pipe(source, "svg")
+    served.theirs.shutdown(socket.SHUT_RDWR)  # the drawer died
+    served.thread.join(timeout=30)
+    served.theirs.close()
+    old = signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as a script may set it: writing to the dead must not end us
+    try:
+        assert pipe(source, "svg") == expected
+    finally:
+        signal.signal(signal.SIGPIPE, old)
+    assert _drawer._link == [] and not _drawer.serving()
+
+
+def test_a_descriptor_reused_by_the_script_gets_no_bytes_of_ours(served):
+    fd = served.mine.fileno()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "users-file"
+        os.close(fd)  # the script closes descriptors it did not open...
+        new = os.open(path, os.O_RDWR | os.O_CREAT)  # ...and opens a file of its own in that slot
+        try:
+            assert new == fd
+            assert not _drawer.serving()
+            assert pipe(to_dot(S.chain()), "svg").startswith(b"<?xml")
+            assert path.read_bytes() == b""
+        finally:
+            os.close(new)
+    served.mine.detach()  # its descriptor was closed above
+    _drawer._link.clear()
+
+
+def test_a_drawing_thread_starts_no_dot_here_before_the_end():
+    ended, done = threading.Event(), []
+
+    def drawing() -> None:
+        _drawer.wait_for_the_end(ended)
+        done.append(pipe(to_dot(S.chain()), "svg"))
+
+    thread = threading.Thread(target=drawing)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive() and done == []  # no drawer here: it waits for the script's end
+    ended.set()
+    thread.join(timeout=30)
+    assert len(done) == 1 and done[0].startswith(b"<?xml")
+
+
+def test_a_drawing_thread_with_a_drawer_does_not_wait(served):
+    ended, done = threading.Event(), []
+
+    def drawing() -> None:
+        _drawer.wait_for_the_end(ended)
+        done.append(pipe(to_dot(S.chain()), "svg"))
+
+    thread = threading.Thread(target=drawing)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and len(done) == 1
