@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import pairwise
 
 # NOTE [text fits its box]: dot measures every label with the first font of FONT/MONO it
 # finds (DejaVu Sans here, the widest of the common sans fonts: Liberation Sans, Arial and
@@ -23,7 +24,6 @@ SMALL = 1.5  # pictures up to SMALL x DOCS_WIDTH wide are scaled to fit the colu
 DARK = "@media (prefers-color-scheme: dark) {{ #{id} {{ filter: invert(0.92) hue-rotate(180deg); }} }}"
 
 _ROOT = re.compile(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
-_ID = re.compile(r'\bid="')
 _PICTURE = re.compile(r'<svg id="(gt[0-9a-f]+)"')
 _FONT_SIZE = re.compile(r'font-size="([\d.]+)"')
 
@@ -33,6 +33,45 @@ def picture_id(svg: str) -> str:
     return "gt" + hashlib.sha256(svg.encode("utf-8")).hexdigest()[:10]
 
 
+# NOTE [finishing by split]: an SVG of 135 nodes (250 KB) took 9 ms to prefix its ids with the
+# regex ``\bid="`` (a pattern that starts with ``\b`` has no literal prefix, so re tries it at
+# every character) and 1.6 ms to scale its font sizes (a float parse and format per text
+# element). The same replacements are now made by splitting at the literal and looking at the
+# character before each cut (``\b`` before ``i``: none, or one that is not a word character), and
+# by formatting each distinct size once: 0.5 and 0.7 ms, the same bytes.
+_SIZE_FORMAT = 'font-size="{:.2f}"'
+
+
+def _is_word(c: str) -> bool:
+    r"""Whether ``c`` is a character re's ``\w`` matches (str.isalnum is its Unicode test)."""
+    return c.isalnum() or c == "_"
+
+
+def prefix_ids(svg: str, pid: str) -> str:
+    r"""Every ``id="`` that starts a word, as re's ``\bid="`` finds them, made ``id="<pid>_``."""
+    parts = svg.split('id="')
+    new = f'id="{pid}_'
+    out = [parts[0]]
+    for before, part in pairwise(parts):  # an empty ``before`` follows a cut's closing quote
+        out.append('id="' if before and _is_word(before[-1]) else new)
+        out.append(part)
+    return "".join(out)
+
+
+def scale_text(svg: str) -> str:
+    """Each ``font-size="<n>"`` made TEXT_SCALE times ``n`` (NOTE [text fits its box])."""
+    sizes: dict[str, str] = {}
+
+    def scaled(m: re.Match[str]) -> str:
+        size = m.group(1)
+        out = sizes.get(size)
+        if out is None:
+            out = sizes[size] = _SIZE_FORMAT.format(float(size) * TEXT_SCALE)
+        return out
+
+    return _FONT_SIZE.sub(scaled, svg)
+
+
 def finish(svg: str) -> str:
     """dot's SVG with ids prefixed by the picture's id, a <style>, scaled text and a width in px.
 
@@ -40,8 +79,7 @@ def finish(svg: str) -> str:
     one page never share an id) and the root <svg> gets the picture id itself.
     """
     pid = picture_id(svg)
-    svg = _ID.sub(f'id="{pid}_', svg)
-    svg = _FONT_SIZE.sub(lambda m: f'font-size="{float(m.group(1)) * TEXT_SCALE:.2f}"', svg)
+    svg = scale_text(prefix_ids(svg, pid))  # NOTE [finishing by split]
     m = _ROOT.search(svg)
     if m is None:  # not dot's usual SVG root: ids and text are done, leave the rest
         return svg

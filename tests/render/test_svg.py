@@ -7,7 +7,7 @@ import re
 import pytest
 
 from graphtrace.render import to_svg
-from graphtrace.render._svg import DOCS_WIDTH, finish, unprefix
+from graphtrace.render._svg import DOCS_WIDTH, finish, prefix_ids, scale_text, unprefix
 
 from . import synthetic as S
 
@@ -45,3 +45,16 @@ def test_text_is_drawn_smaller_than_dot_measured_it():
     svg = '<svg width="100pt" height="50pt"\n viewBox="0 0 100 50"><text font-size="14.00">a</text></svg>'
     out = finish(svg)
     assert 'font-size="12.60"' in out and 'width="133px" height="67px"' in out
+
+
+def test_ids_are_prefixed_exactly_where_the_regex_prefixed_them():
+    # NOTE [finishing by split]: the split must cut where re's \bid=" matched, and only there
+    tricky = 'id="a" <g id="b"> xid="c" _id="d" éid="e" ²id="f" -id="g"\nid="h" "id="id="i"'
+    assert prefix_ids(tricky, "gt1") == re.sub(r'\bid="', 'id="gt1_', tricky)
+    assert prefix_ids(tricky, "gt1").count('id="gt1_') == 6  # not after x, _, é or ²
+    assert prefix_ids("", "gt1") == "" and prefix_ids("id=", "gt1") == "id="
+
+
+def test_each_font_size_is_scaled_and_formatted_alike():
+    svg = '<text font-size="14.00">a</text><text font-size="10.00">b</text><text font-size="14.00">c</text>'
+    assert scale_text(svg) == svg.replace("14.00", "12.60").replace("10.00", "9.00")
