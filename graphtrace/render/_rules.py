@@ -54,6 +54,12 @@ def _first_use(formula: str, name: str) -> int:
     return found.start() if found else len(formula)
 
 
+@functools.lru_cache(maxsize=4096)  # the same saved names on every node of an op
+def _used(formula: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The saved ``names`` whose values a formula uses, in the order it first uses them."""
+    return tuple(sorted((k for k in names if _uses(formula, k)), key=lambda k: _first_use(formula, k)))
+
+
 def items(graph: Graph, n: object) -> list[dict[str, Any]]:
     """One entry per input the rule gave a gradient to in this pass: input, formula, saved values
     it uses, and what left along the edge (gradient, local derivative); every input if unknown."""
@@ -77,7 +83,7 @@ def items(graph: Graph, n: object) -> list[dict[str, Any]]:
         if known and name not in leaving:
             continue  # no gradient went to this input (a constant operand)
         grad, local = leaving.get(name, (None, None))
-        uses = sorted(((k, saved[k]) for k in saved if _uses(text, k)), key=lambda kv: _first_use(text, kv[0]))
+        uses = [(k, saved[k]) for k in _used(text, tuple(saved))]
         out.append({"input": name, "formula": text, "saved": uses, "grad": grad, "local": local})
     return out
 
@@ -105,9 +111,12 @@ def node_lines(graph: Graph, n: object) -> list[str]:
             text = text[: RULE_WIDTH - 1] + "…"
         head = f"{item['input']}: " if len(found) > 1 else ""
         factor = _numbers.factor(item["local"])
+        listed: dict[bool, str] = {}  # saved values as text, by ``brief``
         for brief, with_factor in ((False, True), (True, True), (True, False)):  # NOTE [whole values]
-            values = ", ".join(f"{k} = {_value(r, False, brief)}" for k, r in item["saved"][:MAX_SAVED])
-            values += ", …" if len(item["saved"]) > MAX_SAVED else ""
+            values = listed.get(brief)
+            if values is None:
+                values = ", ".join(f"{k} = {_value(r, False, brief)}" for k, r in item["saved"][:MAX_SAVED])
+                values = listed[brief] = values + (", …" if len(item["saved"]) > MAX_SAVED else "")
             line = head + text + (f" · {values}" if values else "") + (f" → {factor}" if factor and with_factor else "")
             if len(line) <= LINE_WIDTH:
                 break
