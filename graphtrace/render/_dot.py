@@ -31,7 +31,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9]")
 
 def dom_id(n: object) -> str:
     """A DOM- and DOT-safe, injective id for a node id: letters and digits kept, others as _hex_."""
-    return _SAFE.sub(lambda m: f"_{ord(m.group()):x}_", str(n))
+    s = str(n)
+    if s.isascii() and s.isalnum():  # only letters and digits (node ids are ints): nothing to replace
+        return s
+    return _SAFE.sub(lambda m: f"_{ord(m.group()):x}_", s)
 
 
 def node_dom_id(n: object) -> str:

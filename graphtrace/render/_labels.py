@@ -12,9 +12,15 @@ from . import _numbers
 # Graphviz parses HTML-like labels as XML (so & < > " ' become entities) and then expands
 # \N, \G, \E, \T, \H, \L escapes in them, so a backslash is doubled; control characters
 # are not allowed in XML and become visible \xNN text.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "\\": "\\\\"}
-_SPECIAL = re.compile(r"[&<>\"'\\]")
+_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f&<>\"'\\]")  # controls and specials, found in one pass
+
+
+def _escaped(m: re.Match[str]) -> str:
+    r"""An entity, a doubled backslash, or a control character as ``\\xNN`` (its backslash doubled too)."""
+    c = m.group()
+    return _ENTITIES.get(c) or f"\\\\x{ord(c):02x}"
+
 
 COLORS = {"nan": "#d62728", "inf": "#d62728", "zero": "#9a9a9a", "ok": "#1f3b73", None: "#9a9a9a"}
 FILLS = {"root": "#fff2cc", "op": "#eef3fb", "leaf": "#e2f0d9", "group": "#f3e8fb"}
@@ -29,8 +35,7 @@ def esc(text: object, limit: int = MAX_TEXT) -> str:
     s = str(text)
     if len(s) > limit:
         s = _shorten(s, limit)
-    s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-    return _SPECIAL.sub(lambda m: _ENTITIES[m.group()], s)
+    return _ESCAPED.sub(_escaped, s)
 
 
 def _shorten(s: str, limit: int) -> str:

@@ -69,14 +69,15 @@ def items(graph: Graph, n: object) -> list[dict[str, Any]]:
     leaving: dict[str, tuple[Any, Any]] = {}
     order: dict[str, int] = {}  # input -> its first slot (JSON files keep dict keys sorted, not in order)
     known = False
-    for _, _, e in graph.out_edges(n, data=True):
+    for e in graph.succ[n].values():  # the out-edges' attributes, in out_edges order
         inputs = e.get("inputs") or []
-        known = known or bool(inputs)
+        if not inputs:
+            continue
+        known = True
+        slots, parts, many = e.get("slots") or [0], e.get("parts") or [], len(inputs) > 1
         for k, name in enumerate(inputs):
-            order[name] = min(order.get(name, 1 << 30), (e.get("slots") or [0])[min(k, len(e.get("slots") or [0]) - 1)])
-            parts = e.get("parts") or []
-            many = len(inputs) > 1
-            grad = parts[k] if many and k < len(parts) else None if many else e.get("grad")
+            order[name] = min(order.get(name, 1 << 30), slots[min(k, len(slots) - 1)])
+            grad = (parts[k] if k < len(parts) else None) if many else e.get("grad")
             leaving.setdefault(name, (grad, None if many else e.get("local")))
     out = []
     for name, text in sorted(formula.items(), key=lambda kv: order.get(kv[0], 1 << 30)):

@@ -12,7 +12,8 @@ import networkx as nx
 import pytest
 
 from graphtrace.render import to_dot
-from graphtrace.render._labels import COLORS
+from graphtrace.render._dot import dom_id
+from graphtrace.render._labels import COLORS, esc
 
 from . import synthetic as S
 
@@ -167,6 +168,18 @@ def test_every_label_is_escaped_text():
     assert "&lt;/script&gt;" in dot and "a&amp;b &quot;q&quot; \\\\N\\\\x00\\\\x0a" in dot
     assert "&#39;s.py:3" in dot  # the call site's quote
     assert "\x00" not in dot and "\n " not in dot.replace("\n  ", "")
+
+
+def test_esc_writes_controls_as_visible_hex_and_specials_as_entities():
+    controls = "".join(map(chr, range(0x20))) + "\x7f\x9f"
+    expected = "".join(f"\\\\x{ord(c):02x}" for c in controls)  # NOTE [label escaping]: \xNN, backslash doubled
+    assert esc(controls + "&<>\"'\\ é\xa0", 400) == expected + "&amp;&lt;&gt;&quot;&#39;\\\\ é\xa0"
+
+
+def test_dom_ids_keep_only_ascii_letters_and_digits():
+    assert dom_id(12) == "12" and dom_id("aB3") == "aB3"
+    assert dom_id("g:h.<0>") == "g_3a_h_2e__3c_0_3e_"
+    assert dom_id("x²") == "x_b2_" and dom_id("é") == "_e9_" and dom_id("") == ""  # letters, but not ASCII
 
 
 def test_values_false_hides_numbers():
