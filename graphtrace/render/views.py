@@ -8,6 +8,7 @@ from typing import Any
 from .._errors import GraphtraceError
 from .._types import Graph
 from .views_build import NodeGroup, contract
+from .views_graph import read
 from .views_modules import ModuleIndex, assign_modules, find_runs, knows_modules, open_paths
 from .views_structure import collapse
 
@@ -83,14 +84,15 @@ def apply(
         return graph
     g = graph.graph
     protected = set(g.get("roots") or []) | set(g.get("inputs") or [])
-    nodes = dict(graph.nodes(data=True))  # node -> its attributes, read once for every step below
+    plain = read(graph)  # NOTE [plain reads]: attributes and adjacency, read once for every step below
+    nodes = plain.nodes
     protected |= {n for n, a in nodes.items() if a.get("kind") == "root"}
     notes: list[str] = []
     assign: dict[str, Any] = {}
     groups: dict[str, NodeGroup] = {}
     used_depth = depth
     if knows_modules(nodes):
-        index = ModuleIndex(graph, protected, nodes)
+        index = ModuleIndex(plain, protected)
         opened = open_paths(expand)
         runs = find_runs(index, opened) if fold is True or (fold is None and not asked) else {}
         if asked:
@@ -106,13 +108,13 @@ def apply(
         used_depth = None
     if not asked and _size(n0, assign) > limit:  # NOTE [structural collapse], module groups as units
         folded = {n: g for n, g in assign.items() if groups[g].kind == "fold"}
-        free = {n for n in graph.nodes if n not in folded and n not in protected}
+        free = {n for n in nodes if n not in folded and n not in protected}
         units = {n: g for n, g in assign.items() if n in free}
-        extra, more, done = collapse(graph, free, _size(n0, assign), int(limit), units, groups)
+        extra, more, done = collapse(plain, free, _size(n0, assign), int(limit), units, groups)
         assign = {**folded, **extra}
         groups = {g: gr for g, gr in groups.items() if gr.kind == "fold"} | more
         notes += done
-    view = contract(graph, assign, groups, nodes)
+    view = contract(plain, assign, groups)
     n1 = view.number_of_nodes()
     head = "" if asked else f"auto view of a pass over {budget} nodes: "
     view.graph["view_note"] = head + "; ".join(notes or ["nothing to collapse"]) + f" ({n0} → {n1} nodes)"

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from .._types import Graph, new_graph
 from . import _numbers
+from .views_graph import Plain
 
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
 MAX_TABLE_ROWS = 16  # per-parameter rows shown in a module group's table
@@ -137,57 +138,45 @@ def _op_mix(nodes: list[dict[str, Any]], most: int = 3) -> str:
     return text + (f", {len(ops) - most} more kinds" if len(ops) > most else "")
 
 
-def _param_rows(graph: Graph, members: list[Any], prefix: str) -> list[list[str]]:
-    rows = []
-    for n in members:
-        attrs = graph.nodes[n]
-        if attrs.get("kind") == "leaf":
-            name = attrs.get("param") or attrs.get("name") or f"leaf {n}"
-            if prefix and name.startswith(prefix + "."):
-                name = name[len(prefix) + 1 :]
-            rows.append([name, "‖g‖ " + _numbers.num(norm_of(param_grad(attrs)))])
-    return rows
-
-
-def _leaf_grads(graph: Graph, members: list[Any]) -> list[dict[str, Any] | None]:
-    return [param_grad(graph.nodes[n]) for n in members if graph.nodes[n].get("kind") == "leaf"]
-
-
 class _Scan:
     """What a group needs from its members' attributes, read in one pass over them: the count of
     leaves, the first step, the worst health, and for a fold each block's first step and its
-    parameters' gradients (in member order)."""
+    parameters' gradients (in member order), else its leaves (in member order)."""
 
     def __init__(self, nodes: dict[Any, dict[str, Any]], members: list[Any], where: dict[Any, str] | None) -> None:
-        self.leaves = 0
         self.step: int | None = None
         self.first: dict[str, int] = {}  # fold: block -> its first step
         self.grads: dict[str, list[dict[str, Any] | None]] = {}  # fold: block -> its parameters' gradients
+        self.leaves: list[Any] = []  # not a fold: the leaf members
         healths: set[str | None] = set()
         health = _numbers.health
-        first, grads = self.first, self.grads
+        first, grads, leaves = self.first, self.grads, self.leaves
+        low = None
         for n in members:
             a = nodes[n]
             kind = a.get("kind")
             step = a.get("step")
             if not isinstance(step, int):
                 step = None
-            elif self.step is None or step < self.step:
-                self.step = step
+            elif low is None or step < low:
+                low = step
             if kind == "group":
                 healths.add(a.get("health"))
             else:
                 for rec in a.get("grad_in") or ():
                     if rec is not None:
                         healths.add(health(rec))
-            if kind == "leaf":
-                self.leaves += 1
-            if where is not None:
-                block = where[n]
-                if step is not None and (block not in first or step < first[block]):
-                    first[block] = step
+            if where is None:
                 if kind == "leaf":
-                    grads.setdefault(block, []).append(param_grad(a))
+                    leaves.append(n)
+                continue
+            block = where[n]
+            if step is not None and (block not in first or step < first[block]):
+                first[block] = step
+            if kind == "leaf":
+                leaves.append(n)
+                grads.setdefault(block, []).append(param_grad(a))
+        self.step = low
         self.health = _numbers.worst(list(healths)) or "ok"
 
 
@@ -229,31 +218,38 @@ def _row_text(g_norm: float | None, p_norm: float | None) -> str:
     return f"in {_numbers.num(g_norm)}" + (f" · params {_numbers.num(p_norm)}" if p_norm is not None else "")
 
 
-def _param_lines(graph: Graph, group: NodeGroup, members: list[Any]) -> tuple[list[Any] | None, list[Any]]:
-    """A group's parameters: one line each when few, else a total line and a table."""
-    rows = _param_rows(graph, members, group.module)
-    if len(rows) <= MAX_PARAM_LINES:
+def _param_row(n: Any, attrs: dict[str, Any], prefix: str) -> list[str]:
+    name = attrs.get("param") or attrs.get("name") or f"leaf {n}"
+    if prefix and name.startswith(prefix + "."):
+        name = name[len(prefix) + 1 :]
+    return [name, "‖g‖ " + _numbers.num(norm_of(param_grad(attrs)))]
+
+
+def _param_lines(
+    nodes: dict[Any, dict[str, Any]], group: NodeGroup, leaves: list[Any]
+) -> tuple[list[Any] | None, list[Any]]:
+    """A group's parameters (its ``leaves``): one line each when few, else a total line and a table
+    (only the rows it lists are formatted)."""
+    rows = [_param_row(n, nodes[n], group.module) for n in leaves[:MAX_TABLE_ROWS]]
+    if len(leaves) <= MAX_PARAM_LINES:
         return None, [f"{name} {value}" for name, value in rows]
-    total = combined_norm(_leaf_grads(graph, members))
-    table = rows[:MAX_TABLE_ROWS]
-    if len(rows) > MAX_TABLE_ROWS:
-        table.append(["…", f"{len(rows) - MAX_TABLE_ROWS} more"])
-    return table, [f"params ‖g‖ {_numbers.num(total)} ({len(rows)} tensors)"]
+    total = combined_norm([param_grad(nodes[n]) for n in leaves])
+    if len(leaves) > MAX_TABLE_ROWS:
+        rows.append(["…", f"{len(leaves) - MAX_TABLE_ROWS} more"])
+    return rows, [f"params ‖g‖ {_numbers.num(total)} ({len(leaves)} tensors)"]
 
 
 def group_attrs(
-    graph: Graph,
+    nodes: dict[Any, dict[str, Any]],
     group: NodeGroup,
     members: list[Any],
     border: Boundary,
     entering: dict[str, list[dict[str, Any] | None]] | None = None,
-    attrs_of: dict[Any, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The node attributes of one group (NOTE [view nodes] in views.py); ``entering``: for a fold,
-    block -> the gradients entering it; ``attrs_of``: node -> its attributes, when the caller has them."""
-    nodes = dict(graph.nodes(data=True)) if attrs_of is None else attrs_of
+    """The node attributes of one group (NOTE [view nodes] in views.py); ``nodes``: node -> its
+    attributes; ``entering``: for a fold, block -> the gradients entering it."""
     scan = _Scan(nodes, members, group.where if group.kind == "fold" else None)
-    lines = [_count_line(len(members), scan.leaves), *border.lines()]
+    lines = [_count_line(len(members), len(scan.leaves)), *border.lines()]
     if group.kind == "structure":
         lines.insert(1, _op_mix([nodes[n] for n in members]))
     table: list[Any] | None
@@ -262,7 +258,7 @@ def group_attrs(
         table, bars, more = _fold_rows(group, entering or {}, scan)
     else:
         bars = []
-        table, more = _param_lines(graph, group, members)
+        table, more = _param_lines(nodes, group, scan.leaves)
     grad_in = representative(list(border.entering.values()))
     attrs = {
         "kind": "group",
@@ -297,18 +293,15 @@ def group_attrs(
     return attrs
 
 
-def contract(
-    graph: Graph, assign: dict[Any, str], groups: dict[str, NodeGroup], nodes: dict[Any, dict[str, Any]] | None = None
-) -> Graph:
-    """The view: ``graph`` with each group's members replaced by one node, edges merged; ``nodes``:
-    node -> its attributes, when the caller has them.
+def contract(plain: Plain, assign: dict[Any, str], groups: dict[str, NodeGroup]) -> Graph:
+    """The view: the pass with each group's members replaced by one node, edges merged.
 
-    Nodes keep the order of their first member in ``graph``; edges the order of their first
+    Nodes keep the order of their first member in the pass; edges the order of their first
     original edge. Edges inside a group disappear. O(nodes + edges).
     """
     view = new_graph()  # NOTE [networkx on first use]
-    view.graph.update(graph.graph)
-    attrs_of = dict(graph.nodes(data=True)) if nodes is None else nodes
+    view.graph.update(plain.graph.graph)
+    attrs_of = plain.nodes
     members: dict[str, list[Any]] = {}
     for n, attrs in attrs_of.items():
         g = assign.get(n)
@@ -328,45 +321,31 @@ def contract(
             block_of.update(groups[g].where)
             entering[g] = {}
     merged: dict[tuple[Any, ...], Any] = {}  # view edge -> the attrs of an edge kept as it was, or a list
-    for u, v, attrs in graph.edges(data=True):
-        a, b = assign.get(u), assign.get(v)
-        if a is None and b is None:
-            merged[u, v] = attrs  # an edge between two drawn nodes, as it was
-            continue
-        if block_of and b in entering:
-            path = block_of.get(v)
-            if path is not None and path != block_of.get(u):  # gradient entering one folded block
-                nr = attrs.get("input_nr", 0) or 0
-                if (v, nr) not in entering[b]:
-                    entering[b][v, nr] = (path, arriving(attrs_of[v], nr, attrs))
-        if a == b:
-            continue
-        if a is not None:
-            borders[a].leave(attrs)
-        if b is not None:
-            borders[b].enter(attrs_of, v, attrs)
-        merged.setdefault((u if a is None else a, v if b is None else b), []).append(attrs)
+    for u, targets in plain.succ.items():  # the edges in graph.edges order
+        a = assign.get(u)
+        for v, attrs in targets.items():
+            b = assign.get(v)
+            if a is None and b is None:
+                merged[u, v] = attrs  # an edge between two drawn nodes, as it was
+                continue
+            if b in entering:
+                path = block_of.get(v)
+                if path is not None and path != block_of.get(u):  # gradient entering one folded block
+                    nr = attrs.get("input_nr", 0) or 0
+                    if (v, nr) not in entering[b]:
+                        entering[b][v, nr] = (path, arriving(attrs_of[v], nr, attrs))
+            if a == b:
+                continue
+            if a is not None:
+                borders[a].leave(attrs)
+            if b is not None:
+                borders[b].enter(attrs_of, v, attrs)
+            merged.setdefault((u if a is None else a, v if b is None else b), []).append(attrs)
     for (a, b), edges in merged.items():
         view.add_edge(a, b, **(merge_edges(edges) if isinstance(edges, list) else edges))
     for g, ms in members.items():
         by_block: dict[str, list[dict[str, Any] | None]] = {}
         for path, rec in entering.get(g, {}).values():
             by_block.setdefault(path, []).append(rec)
-        view.nodes[g].update(group_attrs(graph, groups[g], ms, borders[g], by_block, attrs_of))
+        view.nodes[g].update(group_attrs(attrs_of, groups[g], ms, borders[g], by_block))
     return view
-
-
-def topo_order(graph: Graph) -> list[Any]:
-    """Nodes in topological order, generation by generation as networkx's topological_sort gives
-    them (Kahn's algorithm on plain dicts); node order for a hand-made graph with a cycle."""
-    succ = dict(graph.adjacency())  # node -> its successors' edge attributes (plain dicts, read fast)
-    waiting = {n: d for n, d in graph.in_degree() if d}
-    order = [n for n in graph.nodes if n not in waiting]
-    i = 0
-    while i < len(order):
-        for s in succ[order[i]]:
-            waiting[s] -= 1
-            if not waiting[s]:
-                order.append(s)
-        i += 1
-    return order if len(order) == graph.number_of_nodes() else list(graph.nodes)

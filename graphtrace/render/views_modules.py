@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from .._types import Graph
-from .views_build import NodeGroup, topo_order
+from .views_build import NodeGroup
+from .views_graph import Plain, topo_order
 
 
 def module_path(attrs: dict[str, Any]) -> str:
@@ -29,63 +28,69 @@ def prefixes(path: str) -> list[str]:
 
 
 class ModuleIndex:
-    """The module tree seen in one pass: every node's path prefixes, classes, inner modules."""
+    """The module tree seen in one pass: each module's nodes and path prefixes, classes, inner modules."""
 
-    def __init__(self, graph: Graph, protected: set[Any], nodes: dict[Any, dict[str, Any]] | None = None) -> None:
-        self.graph = graph
-        self.ops: dict[object, str] = {}  # node -> its op
-        self.paths: dict[object, list[str]] = {}  # node -> prefixes of its module path
-        self.classes: dict[str, str] = dict(graph.graph.get("modules") or {})
+    def __init__(self, plain: Plain, protected: set[Any]) -> None:
+        self.plain = plain
+        self.ops: dict[Any, str] = {}  # node -> its op
+        self.nodes: dict[str, list[Any]] = {}  # module path -> its nodes, modules in the order of their first node
+        self.prefixes: dict[str, list[str]] = {}  # a seen path or an ancestor of one -> its prefixes
+        self.classes: dict[str, str] = dict(plain.graph.graph.get("modules") or {})
         self.inner: set[str] = set()  # paths that contain another seen module
-        own: dict[object, str] = {}  # node -> module_path of its own attributes
+        own: dict[Any, str] = {}  # node -> module_path of its own attributes
         todo = []
-        for n, attrs in (dict(graph.nodes(data=True)) if nodes is None else nodes).items():  # one read of each node
+        ops, classes, pred = self.ops, self.classes, plain.pred
+        for n, attrs in plain.nodes.items():  # one read of each node
             module, cls = attrs.get("module"), attrs.get("module_class")
             if module and cls:
-                self.classes.setdefault(module, cls)
-            self.ops[n] = attrs.get("op", "")
+                classes.setdefault(module, cls)
+            ops[n] = attrs.get("op", "")
             own[n] = module_path(attrs)
-            if _untagged(graph, n, attrs):
+            if _untagged(attrs, pred[n]):
                 todo.append(n)
-        resolved = _resolve(graph, todo, own)
-        known: dict[str, list[str]] = {}  # path -> its prefixes, shared by the nodes of one module
+        resolved = _resolve(plain, todo, own)
+        known, by_path = self.prefixes, self.nodes
         for n, path in own.items():
             path = resolved.get(n) or path
             if not path or n in protected:
                 continue
-            pre = known.get(path)
-            if pre is None:
+            ns = by_path.get(path)
+            if ns is not None:
+                ns.append(n)
+                continue
+            by_path[path] = [n]
+            if path not in known:
                 pre = prefixes(path)
                 for p in pre:
                     known.setdefault(p, pre[: len(p.split("."))])
                 known[path] = pre
                 self.inner.update(pre[:-1])
-            self.paths[n] = pre
         self.known = set(known)
-        self.max_depth = max((len(p) for p in self.paths.values()), default=0)
+        self.max_depth = max((len(known[p]) for p in by_path), default=0)
 
     def module_title(self, path: str) -> str:
         cls = self.classes.get(path, "")
         return f"{path} ({cls})" if cls else path
 
 
-def _untagged(graph: Graph, n: object, attrs: dict[str, Any]) -> bool:
+def _untagged(attrs: dict[str, Any], pred: dict[Any, Any]) -> bool:
     """An op the forward never saw (``TBackward0`` inside ``F.linear``), or a nameless leaf with
-    one consumer (a parameter whose module was not in the caller's frame, most likely)."""
+    one consumer (a parameter whose module was not in the caller's frame, most likely); ``pred``:
+    the node's predecessors."""
     if attrs.get("kind") == "leaf":
-        return not (attrs.get("param") or attrs.get("name") or attrs.get("module")) and graph.in_degree(n) == 1
+        return not (attrs.get("param") or attrs.get("name") or attrs.get("module")) and len(pred) == 1
     return attrs.get("kind") == "op" and not (attrs.get("source") or attrs.get("module") or attrs.get("module_class"))
 
 
-def _resolve(graph: Graph, todo: list[Any], own: dict[object, str]) -> dict[object, str]:
+def _resolve(plain: Plain, todo: list[Any], own: dict[Any, str]) -> dict[Any, str]:
     """Untagged nodes (``todo``) take the module of their first consumer that has one (topological
     order); ``own``: node -> its own module path."""
     if not todo:
         return {}
-    order = topo_order(graph)
+    order = topo_order(plain)
     todo_set = set(todo)
-    out: dict[object, str] = {}
-    pred = graph.pred
+    out: dict[Any, str] = {}
+    pred = plain.pred
     for n in order:
         if n in todo_set:
             for p in pred[n]:
@@ -114,15 +119,19 @@ def assign_modules(
     whole; ops run directly in a container module (a residual add in a block) stay nodes.
     Groups of a single node are dropped: that node is drawn as it is.
     """
-    assign: dict[Any, str] = {}
     groups: dict[str, NodeGroup] = {}
-    for n, pre in index.paths.items():
+    keyed: list[tuple[list[Any], str]] = []  # a module's nodes, the group they go to
+    sizes: dict[str, int] = {}  # group id -> its nodes
+    for path, ns in index.nodes.items():  # the nodes of one module go to the same group
+        pre = index.prefixes[path]
         key = None
         for k, p in enumerate(pre, 1):
             run = runs.get(p)
             if run is not None:
                 key = run.gid
-                run.where[n] = run.block_of.get(p, p)
+                block, where = run.block_of.get(p, p), run.where
+                for n in ns:
+                    where[n] = block
                 groups.setdefault(key, run)
                 break
             if depth is not None and k >= depth and p not in opened:
@@ -142,23 +151,31 @@ def assign_modules(
                 module=key,
                 module_class=index.classes.get(key, ""),
             )
-        assign[n] = groups[key].gid
-    sizes = Counter(assign.values())
-    assign = {n: g for n, g in assign.items() if sizes[g] > 1}
-    used = set(assign.values())
-    return assign, {g.gid: g for g in groups.values() if g.gid in used}
+        gid = groups[key].gid
+        keyed.append((ns, gid))
+        sizes[gid] = sizes.get(gid, 0) + len(ns)
+    assign: dict[Any, str] = {}
+    for ns, gid in keyed:
+        if sizes[gid] > 1:
+            for n in ns:
+                assign[n] = gid
+    return assign, {g.gid: g for g in groups.values() if sizes.get(g.gid, 0) > 1}
 
 
 def _block_structure(
-    index: ModuleIndex, block: str, members: list[Any], ops: dict[Any, str], succ: dict[Any, dict[Any, Any]]
+    index: ModuleIndex, block: str, paths: list[str], succ: dict[Any, dict[Any, Any]]
 ) -> tuple[Any, ...]:
-    """Structure of one block: its class, member (relative path, op) and internal edge multisets."""
+    """Structure of one block (the modules ``paths`` at or under it): its class, member (relative
+    path, op) and internal edge multisets."""
     cut = len(block) + 1
-    paths = index.paths
-    where = {n: (paths[n][-1][cut:], ops[n]) for n in members}
+    ops, by_path = index.ops, index.nodes
+    where = {}
+    for q in paths:
+        rel = q[cut:]
+        for n in by_path[q]:
+            where[n] = (rel, ops[n])
     edges = []
-    for u in members:
-        at = where[u]
+    for u, at in where.items():
         for v, a in succ[u].items():
             to = where.get(v)
             if to is not None:
@@ -179,25 +196,25 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
     classes and structure. At each place the pattern covering the most siblings wins, the
     shorter pattern on a tie. O(siblings × PERIOD²).
     """
-    members: dict[str, list[Any]] = {}
-    numbered: dict[int, list[str]] = {}  # id of a shared prefix list -> its numbered, unopened paths
-    for n, pre in index.paths.items():
-        here = numbered.get(id(pre))
-        if here is None:
-            here = numbered[id(pre)] = [p for p in pre if p.rpartition(".")[2].isdigit() and p not in opened]
-        for p in here:
-            members.setdefault(p, []).append(n)
+    members: dict[str, list[str]] = {}  # a numbered, unopened path -> the modules at or under it
+    for path in index.nodes:
+        for p in index.prefixes[path]:
+            if p.rpartition(".")[2].isdigit() and p not in opened:
+                ms = members.get(p)
+                if ms is None:
+                    members[p] = [path]
+                else:
+                    ms.append(path)
     siblings: dict[str, list[tuple[int, str]]] = {}
     for p in members:
         parent, _, last = p.rpartition(".")
         siblings.setdefault(parent, []).append((int(last), p))
     runs: dict[str, NodeGroup] = {}
-    ops = index.ops
-    succ = dict(index.graph.adjacency())  # node -> its successors' edge attributes
+    succ = index.plain.succ
     shapes: dict[tuple[Any, ...], int] = {}  # a block structure -> a small int, compared instead
     for parent in sorted(siblings):
         row = sorted(siblings[parent])
-        sigs = [shapes.setdefault(_block_structure(index, p, members[p], ops, succ), len(shapes)) for _, p in row]
+        sigs = [shapes.setdefault(_block_structure(index, p, members[p], succ), len(shapes)) for _, p in row]
         i = 0
         while i < len(row):
             period, count = _best_pattern(row, sigs, i)

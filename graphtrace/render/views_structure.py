@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .._types import Graph
-from .views_build import NodeGroup, topo_order
+from .views_build import NodeGroup
+from .views_graph import Plain, topo_order
 
 # NOTE [structural collapse]
 # Used when a pass is over budget and its ops do not know their modules (a snapshot taken
@@ -26,28 +26,29 @@ from .views_build import NodeGroup, topo_order
 
 
 BRANCH = 3  # longest side branch folded into its consumer in round 1
+_MANY = object()  # round 2: a unit with more than one successor (or predecessor) unit
 
 
 class Collapse:
-    """Union-find over the free nodes of ``graph``, with the view size kept up to date."""
+    """Union-find over the free nodes of a pass, with the view size kept up to date."""
 
     def __init__(
-        self, graph: Graph, free: set[Any], size: int, units: dict[Any, str], unit_groups: dict[str, NodeGroup]
+        self, plain: Plain, free: set[Any], size: int, units: dict[Any, str], unit_groups: dict[str, NodeGroup]
     ) -> None:
-        self.graph = graph
+        self.plain = plain
         self.free = free
-        self.parent: dict[Any, Any] = {n: n for n in graph.nodes if n in free}
-        self.order = topo_order(graph)
-        self.pos = {n: i for i, n in enumerate(graph.nodes)}
+        self.parent: dict[Any, Any] = {n: n for n in plain.nodes if n in free}  # in node order
+        self.order = topo_order(plain)
+        self.pos = {n: i for i, n in enumerate(plain.nodes)}
         self.units, self.unit_groups = units, unit_groups  # module groups: node -> gid, gid -> group
         self.size = 0
         heads: dict[str, Any] = {}
-        for n in graph.nodes:
+        for n in self.parent if units else ():
             g = units.get(n)
-            if g is not None and n in self.parent:
+            if g is not None:
                 self.union(heads.setdefault(g, n), n)
         self.size = size  # number of view nodes (a module group already counts as one)
-        self.fixed = size - len({self.find(n) for n in self.parent})  # view nodes no round may merge
+        self.fixed = size - len(set(self.roots().values()))  # view nodes no round may merge
 
     def find(self, n: Any) -> Any:
         root = n
@@ -56,6 +57,11 @@ class Collapse:
         while self.parent[n] != root:
             self.parent[n], n = root, self.parent[n]
         return root
+
+    def roots(self) -> dict[Any, Any]:
+        """Free node -> the node naming its set, in node order."""
+        find, parent = self.find, self.parent
+        return {n: n if parent[n] == n else find(n) for n in parent}
 
     def union(self, a: Any, b: Any) -> None:
         ra, rb = self.find(a), self.find(b)
@@ -67,50 +73,48 @@ class Collapse:
 
     def branches(self) -> None:
         """Round 1: fold short single-consumer branches that end at a leaf into their consumer."""
-        g = self.graph
-        ins, outs = dict(g.in_degree()), dict(g.out_degree())
+        succ, pred, free = self.plain.succ, self.plain.pred, self.free
         hang: dict[Any, int] = {}  # node -> nodes in its branch below it
-        succ = dict(g.adjacency())
         for n in reversed(self.order):
-            if n in self.free and ins[n] == 1 and outs[n] <= 1:
-                below = [hang.get(s) for s in succ[n]]
-                sizes = [b for b in below if b is not None]
-                if len(sizes) == len(below) and sum(sizes) < BRANCH:
-                    hang[n] = sum(sizes) + 1
+            if n in free and len(pred[n]) == 1 and len(succ[n]) <= 1:
+                below = 0
+                for s in succ[n]:
+                    b = hang.get(s)
+                    if b is None:
+                        break
+                    below += b
+                else:
+                    if below < BRANCH:
+                        hang[n] = below + 1
         for n in self.order:
             if n in hang:
-                (p,) = g.predecessors(n)
-                if p in self.free:
+                (p,) = pred[n]
+                if p in free:
                     self.union(p, n)
-
-    def _units(self) -> tuple[list[Any], dict[Any, Any], dict[Any, Any]]:
-        """The current quotient: units in topological order, their successor and predecessor sets."""
-        succ: dict[Any, Any] = {}
-        pred: dict[Any, Any] = {}
-        for u, v in self.graph.edges:
-            a = self.find(u) if u in self.parent else ("x", u)
-            b = self.find(v) if v in self.parent else ("x", v)
-            if a != b:
-                succ.setdefault(a, {})[b] = None
-                pred.setdefault(b, {})[a] = None
-        units = list(dict.fromkeys(self.find(n) for n in self.order if n in self.parent))
-        return units, succ, pred
 
     def chains(self, budget: int) -> int:
         """Round 2: merge chain segments of doubling length until the view fits; returns L."""
-        units, succ, pred = self._units()
+        root = self.roots()
+        nxt: dict[Any, Any] = {}  # unit -> its one successor unit, or _MANY
+        prv: dict[Any, Any] = {}  # unit -> its one predecessor unit, or _MANY
+        for u, vs in self.plain.succ.items():
+            a = root.get(u, u)  # a node outside the free ones is a unit of its own
+            for v in vs:
+                b = root.get(v, v)
+                if a != b:
+                    if nxt.setdefault(a, b) != b:
+                        nxt[a] = _MANY
+                    if prv.setdefault(b, a) != a:
+                        prv[b] = _MANY
         chains, seen = [], set()
-        for u in units:
+        for u in dict.fromkeys(root[n] for n in self.order if n in root):  # units in topological order
             if u in seen:
                 continue
             chain = [u]
             seen.add(u)
             while True:
-                nxt = succ.get(chain[-1], {})
-                if len(nxt) != 1:
-                    break
-                (v,) = nxt
-                if v in seen or v not in self.parent or len(pred.get(v, {})) != 1:
+                v = nxt.get(chain[-1], _MANY)
+                if v is _MANY or v in seen or v not in root or prv[v] is _MANY:
                     break
                 chain.append(v)
                 seen.add(v)
@@ -136,12 +140,14 @@ class Collapse:
         """Round 3: cut the free units into topological intervals; returns the span length."""
         units: list[Any] = []  # free units by first appearance in topological order; None: a fixed node
         seen: set[Any] = set()
+        root = self.roots()
         for n in self.order:
-            if n not in self.parent:
+            r = root.get(n)
+            if r is None:
                 units.append(None)
-            elif self.find(n) not in seen:
-                seen.add(self.find(n))
-                units.append(self.find(n))
+            elif r not in seen:
+                seen.add(r)
+                units.append(r)
         free_units = [u for u in units if u is not None]
         room = max(1, budget - fixed)
         span = max(2, -(-len(free_units) // room))
@@ -168,10 +174,13 @@ class Collapse:
 
         A set that is exactly one module group keeps that group; any other is a structure group.
         """
-        members: dict[Any, Any] = {}
-        for n in self.graph.nodes:
-            if n in self.parent:
-                members.setdefault(self.find(n), []).append(n)
+        members: dict[Any, list[Any]] = {}
+        for n, r in self.roots().items():
+            ms = members.get(r)
+            if ms is None:
+                members[r] = [n]
+            else:
+                ms.append(n)
         sizes = Counter(self.units.values())
         assign, groups = {}, {}
         for head, ms in members.items():
@@ -193,11 +202,11 @@ class Collapse:
     def _name(self, n: Any) -> str:
         """What a member is called in a structure group's title: its module group's title, or its op."""
         unit = self.units.get(n)
-        return self.unit_groups[unit].title if unit is not None else self.graph.nodes[n].get("op") or "?"
+        return self.unit_groups[unit].title if unit is not None else self.plain.nodes[n].get("op") or "?"
 
 
 def collapse(
-    graph: Graph,
+    plain: Plain,
     free: set[Any],
     size: int,
     budget: int,
@@ -209,7 +218,7 @@ def collapse(
     ``units``: free nodes already in module groups (node -> gid of ``unit_groups``); the
     result assigns every free node in a group of 2+, module groups kept or merged.
     """
-    c = Collapse(graph, free, size, units or {}, unit_groups or {})
+    c = Collapse(plain, free, size, units or {}, unit_groups or {})
     done = []
     if c.size > budget:
         c.branches()
