@@ -82,8 +82,8 @@ def merge_edges(edges: list[dict[str, Any]]) -> dict[str, Any]:
 
 def combined_norm(recs: list[dict[str, Any] | None]) -> float | None:
     """sqrt(sum of squared norms): the norm of the records taken as one vector."""
-    norms = [x for x in (norm_of(r) for r in recs) if x is not None]
-    return math.sqrt(sum(x * x for x in norms)) if norms else None
+    norms = [x for x in map(norm_of, recs) if x is not None]
+    return math.sqrt(sum([x * x for x in norms])) if norms else None
 
 
 def param_grad(attrs: dict[str, Any]) -> dict[str, Any] | None:
@@ -154,8 +154,7 @@ class _Scan:
         low = None
         for n in members:
             a = nodes[n]
-            kind = a.get("kind")
-            step = a.get("step")
+            kind, step = a.get("kind"), a.get("step")
             if not isinstance(step, int):
                 step = None
             elif low is None or step < low:
@@ -171,11 +170,17 @@ class _Scan:
                     leaves.append(n)
                 continue
             block = where[n]
-            if step is not None and (block not in first or step < first[block]):
-                first[block] = step
+            if step is not None:
+                was = first.get(block)
+                if was is None or step < was:
+                    first[block] = step
             if kind == "leaf":
                 leaves.append(n)
-                grads.setdefault(block, []).append(param_grad(a))
+                got = grads.get(block)
+                if got is None:
+                    grads[block] = [param_grad(a)]
+                else:
+                    got.append(param_grad(a))
         self.step = low
         self.health = _numbers.worst(list(healths)) or "ok"
 
@@ -314,12 +319,12 @@ def contract(plain: Plain, assign: dict[Any, str], groups: dict[str, NodeGroup])
                 view.add_node(g)
             ms.append(n)
     borders = {g: Boundary() for g in members}
-    block_of: dict[Any, str] = {}  # member of a fold -> its block
     entering: dict[str, dict[tuple[Any, int], tuple[str, Any]]] = {}  # fold -> (node, input) -> (block, gradient)
+    folds: dict[str | None, tuple[dict[Any, str], dict[tuple[Any, int], tuple[str, Any]]]] = {}  # (member -> block, ^)
     for g in members:
         if groups[g].kind == "fold":
-            block_of.update(groups[g].where)
             entering[g] = {}
+            folds[g] = (groups[g].where, entering[g])
     merged: dict[tuple[Any, ...], Any] = {}  # view edge -> the attrs of an edge kept as it was, or a list
     for u, targets in plain.succ.items():  # the edges in graph.edges order
         a = assign.get(u)
@@ -328,12 +333,14 @@ def contract(plain: Plain, assign: dict[Any, str], groups: dict[str, NodeGroup])
             if a is None and b is None:
                 merged[u, v] = attrs  # an edge between two drawn nodes, as it was
                 continue
-            if b in entering:
-                path = block_of.get(v)
-                if path is not None and path != block_of.get(u):  # gradient entering one folded block
+            fold = folds.get(b)  # folds have distinct block names: u is in v's block iff b's map says so
+            if fold is not None:
+                where, into = fold
+                path = where.get(v)
+                if path is not None and path != where.get(u):  # gradient entering one folded block
                     nr = attrs.get("input_nr", 0) or 0
-                    if (v, nr) not in entering[b]:
-                        entering[b][v, nr] = (path, arriving(attrs_of[v], nr, attrs))
+                    if (v, nr) not in into:
+                        into[v, nr] = (path, arriving(attrs_of[v], nr, attrs))
             if a == b:
                 continue
             if a is not None:

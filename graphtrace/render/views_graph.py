@@ -40,11 +40,10 @@ def topo_order(plain: Plain) -> list[Any]:
     succ = plain.succ
     waiting = {n: len(p) for n, p in plain.pred.items() if p}
     order = [n for n in succ if n not in waiting]
-    i = 0
-    while i < len(order):
-        for s in succ[order[i]]:
-            waiting[s] -= 1
-            if not waiting[s]:
+    for n in order:  # the loop also visits what it appends
+        for s in succ[n]:
+            left = waiting[s] - 1
+            waiting[s] = left
+            if not left:
                 order.append(s)
-        i += 1
     return order if len(order) == len(succ) else list(succ)

@@ -10,10 +10,8 @@ from .views_graph import Plain, topo_order
 
 def module_path(attrs: dict[str, Any]) -> str:
     """The module a node belongs to: a parameter's owner, else the module its op ran in."""
-    param = attrs.get("param") or ""
-    if param:
-        return param.rsplit(".", 1)[0] if "." in param else ""
-    return attrs.get("module") or ""
+    param = attrs.get("param")
+    return param.rpartition(".")[0] if param else attrs.get("module") or ""  # ModuleIndex._read inlines this
 
 
 def knows_modules(nodes: dict[Any, dict[str, Any]]) -> bool:
@@ -33,53 +31,85 @@ class ModuleIndex:
     def __init__(self, plain: Plain, protected: set[Any]) -> None:
         self.plain = plain
         self.ops: dict[Any, str] = {}  # node -> its op
-        self.nodes: dict[str, list[Any]] = {}  # module path -> its nodes, modules in the order of their first node
         self.prefixes: dict[str, list[str]] = {}  # a seen path or an ancestor of one -> its prefixes
         self.classes: dict[str, str] = dict(plain.graph.graph.get("modules") or {})
         self.inner: set[str] = set()  # paths that contain another seen module
         own: dict[Any, str] = {}  # node -> module_path of its own attributes
-        todo = []
-        ops, classes, pred = self.ops, self.classes, plain.pred
-        for n, attrs in plain.nodes.items():  # one read of each node
-            module, cls = attrs.get("module"), attrs.get("module_class")
+        todo: list[Any] = []  # untagged nodes (see _read)
+        self.nodes = self._read(protected, own, todo)  # module path -> its nodes, by first node
+        if todo:  # untagged nodes take a consumer's module: every node grouped again, in node order
+            resolved = _resolve(plain, todo, own)
+            self.nodes = _by_path({n: resolved.get(n) or path for n, path in own.items()}, protected)
+        known = self.prefixes
+        for path in self.nodes:
+            if path not in known:
+                pre = _prefixes_into(path, known)
+                if len(pre) > 1:
+                    self.inner.update(pre[:-1])
+        self.known = set(known)
+        self.max_depth = max((len(known[p]) for p in self.nodes), default=0)
+
+    def _read(self, protected: set[Any], own: dict[Any, str], todo: list[Any]) -> dict[str, list[Any]]:
+        """One read of each node: its op, class, own module path (into ``own``); the untagged ones
+        into ``todo``: an op the forward never saw (``TBackward0`` inside ``F.linear``), or a nameless
+        leaf with one consumer (a parameter whose module was not in the caller's frame, most likely).
+        Returns module path -> its nodes, right when ``todo`` stays empty."""
+        ops, classes, pred = self.ops, self.classes, self.plain.pred
+        by_path: dict[str, list[Any]] = {}
+        for n, attrs in self.plain.nodes.items():
+            kind, module, cls = attrs.get("kind"), attrs.get("module"), attrs.get("module_class")
+            param = attrs.get("param")
             if module and cls:
                 classes.setdefault(module, cls)
             ops[n] = attrs.get("op", "")
-            own[n] = module_path(attrs)
-            if _untagged(attrs, pred[n]):
+            path = own[n] = param.rpartition(".")[0] if param else module or ""  # module_path(attrs)
+            if kind == "op":
+                untagged = not (attrs.get("source") or module or cls)
+            else:
+                untagged = kind == "leaf" and not (param or attrs.get("name") or module) and len(pred[n]) == 1
+            if untagged:
                 todo.append(n)
-        resolved = _resolve(plain, todo, own)
-        known, by_path = self.prefixes, self.nodes
-        for n, path in own.items():
-            path = resolved.get(n) or path
-            if not path or n in protected:
-                continue
-            ns = by_path.get(path)
-            if ns is not None:
-                ns.append(n)
-                continue
-            by_path[path] = [n]
-            if path not in known:
-                pre = prefixes(path)
-                for p in pre:
-                    known.setdefault(p, pre[: len(p.split("."))])
-                known[path] = pre
-                self.inner.update(pre[:-1])
-        self.known = set(known)
-        self.max_depth = max((len(known[p]) for p in by_path), default=0)
+            elif path and n not in protected:
+                ns = by_path.get(path)
+                if ns is None:
+                    by_path[path] = [n]
+                else:
+                    ns.append(n)
+        return by_path
 
     def module_title(self, path: str) -> str:
         cls = self.classes.get(path, "")
         return f"{path} ({cls})" if cls else path
 
 
-def _untagged(attrs: dict[str, Any], pred: dict[Any, Any]) -> bool:
-    """An op the forward never saw (``TBackward0`` inside ``F.linear``), or a nameless leaf with
-    one consumer (a parameter whose module was not in the caller's frame, most likely); ``pred``:
-    the node's predecessors."""
-    if attrs.get("kind") == "leaf":
-        return not (attrs.get("param") or attrs.get("name") or attrs.get("module")) and len(pred) == 1
-    return attrs.get("kind") == "op" and not (attrs.get("source") or attrs.get("module") or attrs.get("module_class"))
+def _prefixes_into(path: str, known: dict[str, list[str]]) -> list[str]:
+    """prefixes(path), built on its parent's; every new one (the path, its ancestors) kept in ``known``."""
+    chain = []  # the path and its ancestors not yet known, deepest first
+    p = path
+    while p not in known:
+        chain.append(p)
+        if "." not in p:
+            pre: list[str] = []
+            break
+        p = p.rpartition(".")[0]
+    else:
+        pre = known[p]
+    for q in reversed(chain):
+        pre = known[q] = [*pre, q]
+    return pre
+
+
+def _by_path(path_of: dict[Any, str], protected: set[Any]) -> dict[str, list[Any]]:
+    """Module path -> its nodes (node order), modules by first node; unprotected nodes with a path."""
+    by_path: dict[str, list[Any]] = {}
+    for n, path in path_of.items():
+        if path and n not in protected:
+            ns = by_path.get(path)
+            if ns is None:
+                by_path[path] = [n]
+            else:
+                ns.append(n)
+    return by_path
 
 
 def _resolve(plain: Plain, todo: list[Any], own: dict[Any, str]) -> dict[Any, str]:
@@ -87,17 +117,17 @@ def _resolve(plain: Plain, todo: list[Any], own: dict[Any, str]) -> dict[Any, st
     order); ``own``: node -> its own module path."""
     if not todo:
         return {}
-    order = topo_order(plain)
     todo_set = set(todo)
-    out: dict[Any, str] = {}
     pred = plain.pred
-    for n in order:
-        if n in todo_set:
-            for p in pred[n]:
-                path = out.get(p) or own[p]
-                if path:
-                    out[n] = path
-                    break
+    if any(p in todo_set for n in todo for p in pred[n]):  # an untagged node fed by another: in order
+        todo = [n for n in topo_order(plain) if n in todo_set]
+    out: dict[Any, str] = {}  # else each reads only tagged nodes, and the order does not matter
+    for n in todo:
+        for p in pred[n]:
+            path = out.get(p) or own[p]
+            if path:
+                out[n] = path
+                break
     return out
 
 
@@ -162,26 +192,31 @@ def assign_modules(
     return assign, {g.gid: g for g in groups.values() if sizes.get(g.gid, 0) > 1}
 
 
-def _block_structure(
-    index: ModuleIndex, block: str, paths: list[str], succ: dict[Any, dict[Any, Any]]
-) -> tuple[Any, ...]:
-    """Structure of one block (the modules ``paths`` at or under it): its class, member (relative
-    path, op) and internal edge multisets."""
-    cut = len(block) + 1
-    ops, by_path = index.ops, index.nodes
-    where = {}
-    for q in paths:
-        rel = q[cut:]
-        for n in by_path[q]:
-            where[n] = (rel, ops[n])
-    edges = []
-    for u, at in where.items():
-        for v, a in succ[u].items():
-            to = where.get(v)
-            if to is not None:
-                edges.append((at, to, len(a.get("slots") or ())))
-    edges.sort()  # multisets as sorted tuples: compared for equality only
-    return index.classes.get(block, ""), tuple(sorted(where.values())), tuple(edges)
+def _structures(
+    index: ModuleIndex, blocks: list[str], members: dict[str, list[str]], shapes: dict[Any, int]
+) -> list[int]:
+    """Each block's structure as a small int, equal ints for equal structures (``shapes`` numbers
+    them): its class, member (relative path, op) and internal edge multisets. ``members``: a block
+    -> the modules at or under it."""
+    ops, by_path, classes, succ = index.ops, index.nodes, index.classes, index.plain.succ
+    out = []
+    for block in blocks:
+        cut = len(block) + 1
+        where = {}
+        for q in members[block]:
+            rel = q[cut:]
+            for n in by_path[q]:
+                where[n] = (rel, ops[n])
+        edges = []
+        for u, at in where.items():
+            for v, a in succ[u].items():
+                to = where.get(v)
+                if to is not None:
+                    edges.append((at, to, len(a.get("slots") or ())))
+        edges.sort()  # multisets as sorted tuples: compared for equality only
+        shape = (classes.get(block, ""), tuple(sorted(where.values())), tuple(edges))
+        out.append(shapes.setdefault(shape, len(shapes)))
+    return out
 
 
 PERIOD = 4  # NOTE [fold]: longest pattern of sibling modules repeated as one block (Linear, ReLU: 2)
@@ -210,11 +245,10 @@ def find_runs(index: ModuleIndex, opened: set[str]) -> dict[str, NodeGroup]:
         parent, _, last = p.rpartition(".")
         siblings.setdefault(parent, []).append((int(last), p))
     runs: dict[str, NodeGroup] = {}
-    succ = index.plain.succ
     shapes: dict[tuple[Any, ...], int] = {}  # a block structure -> a small int, compared instead
     for parent in sorted(siblings):
         row = sorted(siblings[parent])
-        sigs = [shapes.setdefault(_block_structure(index, p, members[p], succ), len(shapes)) for _, p in row]
+        sigs = _structures(index, [p for _, p in row], members, shapes)
         i = 0
         while i < len(row):
             period, count = _best_pattern(row, sigs, i)
