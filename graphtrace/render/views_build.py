@@ -298,6 +298,16 @@ def group_attrs(
     return attrs
 
 
+def _entering(
+    into: dict[tuple[Any, int], tuple[str, Any]], block: str, v: Any, attrs: dict[str, Any], target: dict[str, Any]
+) -> None:
+    """Record the gradient an edge brings into ``v``'s folded ``block`` from outside it; ``into``:
+    the fold's (node, input) -> (block, gradient), the first edge per input kept."""
+    nr = attrs.get("input_nr", 0) or 0
+    if (v, nr) not in into:
+        into[v, nr] = (block, arriving(target, nr, attrs))
+
+
 def contract(plain: Plain, assign: dict[Any, str], groups: dict[str, NodeGroup]) -> Graph:
     """The view: the pass with each group's members replaced by one node, edges merged.
 
@@ -328,21 +338,23 @@ def contract(plain: Plain, assign: dict[Any, str], groups: dict[str, NodeGroup])
     merged: dict[tuple[Any, ...], Any] = {}  # view edge -> the attrs of an edge kept as it was, or a list
     for u, targets in plain.succ.items():  # the edges in graph.edges order
         a = assign.get(u)
+        inside = folds.get(a) if a is not None else None  # u's fold, for the edges that stay in it
+        u_block = inside[0].get(u) if inside is not None else None
         for v, attrs in targets.items():
             b = assign.get(v)
-            if a is None and b is None:
-                merged[u, v] = attrs  # an edge between two drawn nodes, as it was
+            if b == a:  # between two drawn nodes, kept as it was; or inside one group, gone
+                if a is None:
+                    merged[u, v] = attrs
+                elif inside is not None:
+                    block = inside[0].get(v)
+                    if block is not None and block != u_block:  # into another block of u's fold
+                        _entering(inside[1], block, v, attrs, attrs_of[v])
                 continue
             fold = folds.get(b)  # folds have distinct block names: u is in v's block iff b's map says so
             if fold is not None:
-                where, into = fold
-                path = where.get(v)
-                if path is not None and path != where.get(u):  # gradient entering one folded block
-                    nr = attrs.get("input_nr", 0) or 0
-                    if (v, nr) not in into:
-                        into[v, nr] = (path, arriving(attrs_of[v], nr, attrs))
-            if a == b:
-                continue
+                block = fold[0].get(v)
+                if block is not None and block != fold[0].get(u):
+                    _entering(fold[1], block, v, attrs, attrs_of[v])
             if a is not None:
                 borders[a].leave(attrs)
             if b is not None:
