@@ -150,7 +150,7 @@ def assign_modules(
     Groups of a single node are dropped: that node is drawn as it is.
     """
     groups: dict[str, NodeGroup] = {}
-    keyed: list[tuple[list[Any], str]] = []  # a module's nodes, the group they go to
+    gids: list[str | None] = []  # per module of index.nodes: the group its nodes go to
     sizes: dict[str, int] = {}  # group id -> its nodes
     for path, ns in index.nodes.items():  # the nodes of one module go to the same group
         pre = index.prefixes[path]
@@ -172,6 +172,7 @@ def assign_modules(
             if depth is not None and len(pre) < depth and last not in index.inner and last not in opened:
                 key = last
         if key is None:
+            gids.append(None)
             continue
         if key not in groups:
             groups[key] = NodeGroup(
@@ -182,13 +183,13 @@ def assign_modules(
                 module_class=index.classes.get(key, ""),
             )
         gid = groups[key].gid
-        keyed.append((ns, gid))
+        gids.append(gid)
         sizes[gid] = sizes.get(gid, 0) + len(ns)
     assign: dict[Any, str] = {}
-    for ns, gid in keyed:
-        if sizes[gid] > 1:
+    for ns, to in zip(index.nodes.values(), gids):
+        if to is not None and sizes[to] > 1:
             for n in ns:
-                assign[n] = gid
+                assign[n] = to
     return assign, {g.gid: g for g in groups.values() if sizes.get(g.gid, 0) > 1}
 
 
