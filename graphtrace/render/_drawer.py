@@ -79,7 +79,10 @@ def start() -> bool:
     if middle == 0:  # the middle process: a session of its own, the drawer, then gone
         _in_the_middle(mine, theirs)
     theirs.close()
-    os.waitpid(middle, 0)  # no user code has run: this reaps only the middle process
+    try:
+        os.waitpid(middle, 0)  # no user code has run: this reaps only the middle process
+    except ChildProcessError:  # SIGCHLD ignored (inherited so): the kernel reaped it
+        pass
     hello = _hello(mine)
     if hello is None:
         mine.close()
@@ -253,6 +256,8 @@ def _forget(link: _Link) -> None:
         _link.clear()
         if link.ours():
             link.sock.close()
+        else:  # its descriptor may be the script's now: never closed by us, nor by the socket's finalizer
+            link.sock.detach()
 
 
 def stop() -> None:
@@ -276,11 +281,8 @@ def before_a_dot_here() -> None:
 def _after_fork_in_child() -> None:
     """A forked child draws with its own dot: it lets go of its copy of the parent's socket."""
     if _link:
-        link = _link.pop()
-        try:
-            link.sock.close()
-        except OSError:
-            pass
+        _link[0].pid = os.getpid()  # this process's copy of the socket, if its descriptor still is one
+        _forget(_link[0])
 
 
 if hasattr(os, "register_at_fork"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -28,8 +29,7 @@ class Served:
         self.mine, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.thread = threading.Thread(target=_drawer.serve, args=(self.theirs,), kwargs={"kept": False}, daemon=True)
         self.thread.start()
-        self.link = _drawer._Link(self.mine, drawer=0)
-        _drawer._link.append(self.link)
+        _drawer._link.append(_drawer._Link(self.mine, drawer=0))  # the only holder of the link, as in a run
 
     def end(self) -> None:
         _drawer._link.clear()
@@ -133,3 +133,54 @@ def test_a_drawing_thread_with_a_drawer_does_not_wait(served):
     thread.start()
     thread.join(timeout=30)
     assert not thread.is_alive() and len(done) == 1
+
+
+def _reuse_its_descriptor(served: Served, path: Path) -> int:
+    """Close the drawer's descriptor and open a file of the script's own in that slot, as a script may."""
+    fd = served.mine.fileno()
+    os.close(fd)
+    new = os.open(path, os.O_RDWR | os.O_CREAT)
+    assert new == fd
+    return new
+
+
+def test_a_descriptor_reused_by_the_script_stays_open_after_the_run(served, tmp_path):
+    new = _reuse_its_descriptor(served, tmp_path / "users-file")
+    served.mine = socket.socket(socket.AF_UNIX)  # the link is all that holds the drawer's socket, as in a run
+    _drawer.stop()  # the end of the run: the socket object goes, the script's file must not
+    gc.collect()
+    try:
+        assert os.write(new, b"still the script's") == 18
+        assert (tmp_path / "users-file").read_bytes() == b"still the script's"
+    finally:
+        os.close(new)
+
+
+def test_a_forked_child_keeps_a_descriptor_reused_by_the_script(served, tmp_path):
+    new = _reuse_its_descriptor(served, tmp_path / "users-file")
+    pid = os.fork()
+    if pid == 0:  # the child writes to the script's file (EBADF if it was closed as our socket)
+        try:
+            os.write(new, b"child")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    try:
+        assert (tmp_path / "users-file").read_bytes() == b"child"
+    finally:
+        served.mine.detach()
+        _drawer._link.clear()
+        os.close(new)
+
+
+def test_a_drawer_starts_where_sigchld_is_ignored():
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # as inherited from a parent that ignores it
+    try:
+        started = _drawer.start()  # the kernel reaps the middle process: no ChildProcessError
+        assert started == _drawer.serving()
+        if started:
+            assert pipe(to_dot(S.chain()), "svg").startswith(b"<?xml")
+    finally:
+        _drawer.stop()
+        signal.signal(signal.SIGCHLD, old)
+    assert _drawer._link == []
