@@ -39,15 +39,30 @@ _MAX_RUN_BYTES = 64 * 1024 * 1024
 _SHOWN_OTHERS = 3
 
 
+def _ident(fd: int) -> tuple[int, int] | None:
+    """(device, inode) of what ``fd`` holds, or None."""
+    if fd < 0:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Folder:
     """An output folder held for one command: marked, locked until ``close``."""
 
     def __init__(self, path: Path, created: Path | None, fd: int) -> None:
         self.path, self.created, self._fd = path, created, fd
+        self._ident = _ident(fd)
 
     def close(self) -> None:
+        """Release the lock: close its descriptor, unless the script closed it and another now
+        has its number (NOTE [a descriptor the script reuses] in render/_drawer.py)."""
         if self._fd >= 0:
-            os.close(self._fd)  # releases the flock
+            if _ident(self._fd) == self._ident:
+                os.close(self._fd)  # releases the flock
             self._fd = -1
 
     def clean(self) -> None:

@@ -34,6 +34,7 @@ _REQUEST = struct.Struct("!4s?Q")  # format, kept dot allowed, bytes of DOT
 _REPLY = struct.Struct("!BiQ")  # status, dot's exit code, bytes of output (or of dot's stderr)
 OK, NOT_FOUND, FAILED = 0, 1, 2
 _NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)  # a script may have set SIGPIPE to end the process
+_WAIT_ALL = getattr(socket, "MSG_WAITALL", 0)  # NOTE [a descriptor the script reuses]
 _HELLO = struct.Struct("!i")  # the drawer's parent once it is orphaned
 _HELLO_WAIT = 5.0  # seconds to wait for the drawer's hello before drawing without it
 
@@ -56,6 +57,35 @@ class _Link:
         except (OSError, ValueError):
             return False
         return (st.st_dev, st.st_ino) == self.ident
+
+    # NOTE [a descriptor the script reuses]: a script may close every descriptor it did not
+    # open (``os.closerange``) and open its own in their slots, also while a drawing thread
+    # waits for a reply. So each call into the socket is made only while its descriptor is
+    # still the socket (``ours``), and a reply is read in two calls, its head and its body,
+    # each whole (MSG_WAITALL): a reply already under way when the slot changes hands ends in
+    # a call that is not made, never in one that reads or writes the script's descriptor. What
+    # is left is the instant between a check and its call.
+    def send(self, data: bytes) -> bool:
+        """Send ``data`` whole while the socket is ours; False if it stopped being ours."""
+        view = memoryview(data)
+        while view:
+            if not self.ours():
+                return False
+            view = view[self.sock.send(view, _NO_SIGPIPE) :]
+        return True
+
+    def receive(self, size: int) -> bytes | None:
+        """``size`` bytes while the socket is ours; None at its end or once it is not ours."""
+        buf = bytearray(size)
+        view, got = memoryview(buf), 0
+        while got < size:
+            if not self.ours():
+                return None
+            n = self.sock.recv_into(view[got:], size - got, _WAIT_ALL)
+            if not n:
+                return None
+            got += n
+        return bytes(buf)
 
 
 _link: list[_Link] = []  # at most one: this process's drawer
@@ -185,13 +215,15 @@ def serve(sock: socket.socket, *, kept: bool) -> None:
 def _answer(sock: socket.socket) -> None:
     """The drawer's loop: a reply to each request until the socket closes."""
     while True:
-        head = _read(sock, _REQUEST.size)
-        if head is None:
+        try:
+            head = _read(sock, _REQUEST.size)
+            request = None if head is None else _REQUEST.unpack(head)
+            source = None if request is None else _read(sock, request[2])
+        except OSError:  # the script's process went with a reply unread
             return
-        fmt_bytes, may_keep, size = _REQUEST.unpack(head)
-        source = _read(sock, size)
-        if source is None:
+        if request is None or source is None:
             return
+        fmt_bytes, may_keep, _ = request
         status, code, out = here(source, fmt_bytes.rstrip(b"\0").decode("ascii"), may_keep)
         try:
             sock.sendall(_REPLY.pack(status, code, len(out)) + out, _NO_SIGPIPE)
@@ -237,13 +269,13 @@ def draw(source: bytes, fmt: str, kept: bool) -> tuple[int, int, bytes] | None:
     link = _link[0]
     with link.lock:
         try:
-            link.sock.sendall(_REQUEST.pack(fmt.encode("ascii"), kept, len(source)) + source, _NO_SIGPIPE)
-            head = _read(link.sock, _REPLY.size)
-            if head is not None:
-                status, code, size = _REPLY.unpack(head)
-                data = _read(link.sock, size)
-                if data is not None:
-                    return status, code, data
+            if link.send(_REQUEST.pack(fmt.encode("ascii"), kept, len(source)) + source):
+                head = link.receive(_REPLY.size)
+                if head is not None:
+                    status, code, size = _REPLY.unpack(head)
+                    data = link.receive(size)
+                    if data is not None:
+                        return status, code, data
         except (OSError, ValueError):
             pass
     _forget(link)

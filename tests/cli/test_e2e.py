@@ -174,6 +174,30 @@ def test_pictures_are_drawn_while_the_script_runs_and_kept_after_os_exit(tmp_pat
     assert _drawers_alive(str(tmp_path)) == []
 
 
+CLOSE_ALL = """
+import atexit, os, torch
+os.closerange(3, 65536)  # a script closing what it did not open, then opening its own files
+files = [os.open(f"f{k}.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC) for k in range(4)]
+x = torch.tensor(2.0, requires_grad=True)
+for _ in range(3):
+    (x * x).backward()
+atexit.register(lambda: [os.write(fd, b"bye") for fd in files])
+print(sorted(files), x.grad.item())
+"""
+
+
+@pytest.mark.dot
+def test_descriptors_the_script_reopened_are_never_closed_by_us(tmp_path: Path) -> None:
+    # NOTE [a descriptor the script reuses]: the folder's lock and the drawer's socket had numbers 3 and 4
+    plain = subprocess.run([sys.executable, write(tmp_path, CLOSE_ALL)], cwd=tmp_path, capture_output=True, text=True)
+    assert (plain.returncode, plain.stdout, plain.stderr) == (0, "[3, 4, 5, 6] 12.0\n", "")
+    assert [(tmp_path / f"f{k}.txt").read_bytes() for k in range(4)] == [b"bye"] * 4
+    proc = gt("run", "-q", "-o", str(tmp_path / "out"), "prog.py", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, plain.stdout, "")
+    assert [(tmp_path / f"f{k}.txt").read_bytes() for k in range(4)] == [b"bye"] * 4
+    assert {"pass-003.svg", "index.html"} <= set(listing(tmp_path / "out"))
+
+
 SUBREAPER = """
 import ctypes, os, sys
 assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER

@@ -8,6 +8,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,40 @@ def test_a_drawer_starts_where_sigchld_is_ignored():
         _drawer.stop()
         signal.signal(signal.SIGCHLD, old)
     assert _drawer._link == []
+
+
+def test_a_reply_under_way_when_the_slot_changes_hands_reads_nothing_of_the_scripts(served, monkeypatch):
+    # NOTE [a descriptor the script reuses]: the head came on the old socket; the body was read from the new one
+    source = to_dot(S.chain())
+    link = _drawer._link.pop()
+    expected = pipe(source, "svg")  # drawn here
+    _drawer._link.append(link)
+    gate, real_here = threading.Event(), _drawer.here
+
+    def slow_here(*args):  # the drawer takes its time with this graph
+        if threading.current_thread() is served.thread:
+            gate.wait(30)
+        return real_here(*args)
+
+    monkeypatch.setattr(_drawer, "here", slow_here)
+    done: list[bytes] = []
+    drawing = threading.Thread(target=lambda: done.append(pipe(source, "svg")), daemon=True)
+    drawing.start()
+    time.sleep(0.5)  # the drawing thread waits for the reply's head
+    fd = served.mine.fileno()
+    os.close(fd)  # the script closes descriptors it did not open, and makes a socket pair of its own
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        theirs, other = (a, b) if a.fileno() == fd else (b, a)
+        assert theirs.fileno() == fd
+        other.sendall(b"ping")  # waiting in the script's socket, in the drawer's old slot
+        gate.set()
+        drawing.join(timeout=30)
+        assert not drawing.is_alive() and done == [expected]  # drawn here once the drawer was left
+        theirs.settimeout(5)
+        assert theirs.recv(16) == b"ping"  # the script's bytes, all of them, still the script's
+        assert _drawer._link == []
+    finally:
+        served.mine.detach()
+        a.close()
+        b.close()
