@@ -107,15 +107,22 @@ def test_a_descriptor_reused_by_the_script_gets_no_bytes_of_ours(served):
     _drawer._link.clear()
 
 
-def test_a_drawing_thread_starts_no_dot_here_before_the_end():
-    ended, done = threading.Event(), []
+def _drawing(ended: threading.Event) -> tuple[threading.Thread, list[bytes]]:
+    """A drawing thread of a run (no dot of its own before ``ended``), drawing one picture."""
+    done: list[bytes] = []
 
-    def drawing() -> None:
+    def draw() -> None:
         _drawer.wait_for_the_end(ended)
         done.append(pipe(to_dot(S.chain()), "svg"))
 
-    thread = threading.Thread(target=drawing)
+    thread = threading.Thread(target=draw)
     thread.start()
+    return thread, done
+
+
+def test_a_drawing_thread_starts_no_dot_here_before_the_end():
+    ended = threading.Event()
+    thread, done = _drawing(ended)
     thread.join(timeout=1.0)
     assert thread.is_alive() and done == []  # no drawer here: it waits for the script's end
     ended.set()
@@ -124,14 +131,7 @@ def test_a_drawing_thread_starts_no_dot_here_before_the_end():
 
 
 def test_a_drawing_thread_with_a_drawer_does_not_wait(served):
-    ended, done = threading.Event(), []
-
-    def drawing() -> None:
-        _drawer.wait_for_the_end(ended)
-        done.append(pipe(to_dot(S.chain()), "svg"))
-
-    thread = threading.Thread(target=drawing)
-    thread.start()
+    thread, done = _drawing(threading.Event())
     thread.join(timeout=30)
     assert not thread.is_alive() and len(done) == 1
 
