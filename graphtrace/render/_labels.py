@@ -149,9 +149,16 @@ def hooks_of(attrs: Attrs, *kinds: str) -> list[Attrs]:
 
 
 def edge_label(
-    grad: Attrs | None, local: Attrs | None, parts: list[Any] | None, values: bool, brief: bool = False
+    grad: Attrs | None,
+    local: Attrs | None,
+    parts: list[Any] | None,
+    values: bool,
+    brief: bool = False,
+    merged: int = 1,
 ) -> str:
-    """What flowed along an edge: the gradient (its slot parts summed) and the local factor."""
+    """What flowed along an edge: the gradient (its slot parts summed) and the local factor; a view
+    edge standing for ``merged`` > 1 edges says its gradient is the largest of them (NOTE
+    [representative gradient])."""
     if not values or grad is None:
         return ""
     limit = _numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT
@@ -162,6 +169,8 @@ def edge_label(
         lines = (_numbers.elements(grad, limit) if full else []) or [_numbers.inline(grad)]
     fac = _numbers.factor(local)
     tail = [font(esc(fac, 40), LOCAL)] if fac else []
+    if merged > 1:
+        tail.insert(0, esc(f"(largest of {merged} edges)"))
     if len(lines) == 1:
         return "<" + "<BR/>".join([esc(lines[0], 400), *tail]) + ">"
     return "<" + BR.join(mono(lines) + tail) + BR + ">"  # columns of numbers: left-aligned

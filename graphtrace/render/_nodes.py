@@ -45,11 +45,15 @@ def arrived(attrs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _in_sum(graph: Graph, n: object, attrs: dict[str, Any], brief: bool = False) -> list[str]:
-    """Where several gradients meet a node: each contribution and their sum."""
-    parts = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
-    parts = [p for p in parts if p is not None]
+    """Where several gradients meet a node: each contribution and their sum; where a drawn edge
+    stands for several, only the sum and how many edges it came by (NOTE [representative gradient])."""
+    edges = [graph.edges[u, n] for u in graph.predecessors(n)]
+    parts = [e["grad"] for e in edges if e.get("grad") is not None]
     if len(parts) < 2 or not attrs.get("grad_in"):
         return []
+    many = sum(m if isinstance(m := e.get("merged"), int) else 1 for e in edges)
+    if many > len(edges):  # the drawn parts are the largest of each bundle: they do not add up
+        return _labels.value_lines(f"grad in, the sum over {many} edges", arrived(attrs), attrs.get("shape"), brief)
     return _labels.sum_lines("grad in", parts, arrived(attrs), brief)
 
 

@@ -24,6 +24,12 @@ def _text(rec: dict[str, Any] | None) -> str:
     return f"{_numbers.shape_text(rec.get('shape'))} {_numbers.stats(rec)}"
 
 
+def _bundle(edge: dict[str, Any]) -> str:
+    """The prefix "(largest of k edges) " of a view edge standing for k > 1 (NOTE [representative gradient])."""
+    k = edge.get("merged")
+    return f"(largest of {k} edges) " if isinstance(k, int) and k > 1 else ""
+
+
 def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
     """Contributions and their sum at full precision, element by element, or listed by norm."""
     return "\n".join(_numbers.sum_lines(contributions, total, precise=True)[0])
@@ -117,7 +123,7 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
                 {
                     "edge": edge_dom_id(u, n),
                     "from": node_title(graph.nodes[u]),
-                    "grad": _text(e.get("grad")),
+                    "grad": _bundle(e) + _text(e.get("grad")),
                     "health": _numbers.health(e.get("grad")) or "none",
                 }
             )
@@ -128,13 +134,15 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
                 {
                     "edge": edge_dom_id(n, v),
                     "to": node_title(graph.nodes[v]),
-                    "grad": _text(e.get("grad")),
+                    "grad": _bundle(e) + _text(e.get("grad")),
                     "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
                     "health": _numbers.health(e.get("grad")) or "none",
                 }
             )
-        contributions = [graph.edges[u, n].get("grad") for u in graph.predecessors(n)]
-        contributions = [p for p in contributions if p is not None]
+        into = [graph.edges[u, n] for u in graph.predecessors(n)]
+        contributions = [e["grad"] for e in into if e.get("grad") is not None]
+        if any(_bundle(e) for e in into):  # the largest of each bundle do not add up to the sum
+            contributions = []
         known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
         base = {
             "node": node_dom_id(n),

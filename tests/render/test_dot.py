@@ -11,9 +11,10 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from graphtrace.render import to_dot
+from graphtrace.render import to_dot, views
 from graphtrace.render._dot import dom_id
 from graphtrace.render._labels import COLORS, esc
+from graphtrace.render._steps import steps
 
 from . import synthetic as S
 
@@ -262,3 +263,59 @@ def test_what_nodes_and_edges_share_is_said_once():  # NOTE [light DOT]
     assert ops and not any("shape=" in line or 'class="gt-op"' in line or "fillcolor=" in line for line in ops)
     leaf = next(line for line in dot.splitlines() if 'class="gt-leaf"' in line)
     assert 'fillcolor="#e2f0d9"' in leaf and "shape=" not in leaf  # only what differs from an op
+
+
+def test_an_edge_standing_for_several_says_its_gradient_is_their_largest():
+    """NOTE [representative gradient]: a view edge for 3 edges shows the largest of the 3 and says
+    so, in its label and its tooltip; an edge standing for one says nothing of the kind."""
+    g = nx.DiGraph()
+    g.graph["roots"] = [0]
+    g.add_node(0, kind="root", op="output")
+    for n, mod in ((1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "b")):
+        g.add_node(n, kind="op", op="X", module=mod, module_class="M", source="f.py:1")
+
+    def grad(norm: float) -> dict:
+        vals = [norm, 0.0]
+        return {"shape": [2], "dtype": "float32", "numel": 2, "values": vals, "norm": norm, "min": 0.0, "max": norm}
+
+    g.add_edge(0, 1, slots=[0], grad=grad(1.0))
+    g.add_edge(1, 2, slots=[0], grad=grad(1.0))
+    g.add_edge(1, 3, slots=[0], grad=grad(2.0))
+    g.add_edge(2, 4, slots=[0], grad=grad(7.5))
+    g.add_edge(2, 5, slots=[1], grad=grad(5.0))
+    dot = to_dot(g, depth=1)
+    merged = next(line for line in dot.splitlines() if line.startswith(f"  n{dom_id('g:a')} -> n{dom_id('g:b')} "))
+    assert "(largest of 3 edges)" in merged and "7.5" in merged and "5.0" not in merged
+    assert 'tooltip="gradient (largest of 3 edges):' in merged
+    single = next(line for line in dot.splitlines() if line.startswith(f"  n0 -> n{dom_id('g:a')} "))
+    assert "largest" not in single and 'tooltip="gradient:' in single
+
+
+def test_gradients_meeting_through_a_bundle_are_not_drawn_as_a_sum_of_the_largest():
+    """Node 6 gets 3 gradients, 2 of them by one drawn edge: its label gives the sum and the
+    count, not "a + b = total" of the drawn largest (7.5 + 1 is not 9.5); the step panel lists the
+    bundle as the largest of 2 and no sum."""
+    g = nx.DiGraph()
+    g.graph["roots"] = [0]
+    g.add_node(0, kind="root", op="output")
+
+    def grad(x: float) -> dict:
+        return {"shape": [1], "dtype": "float32", "numel": 1, "values": [x], "norm": abs(x), "min": x, "max": x}
+
+    for n in (1, 2):
+        g.add_node(n, kind="op", op="X", module="a", module_class="M", source="f.py:1", step=n)
+    g.add_node(6, kind="op", op="AddBackward0", source="f.py:2", step=3, grad_in=[grad(10.5)])
+    g.add_edge(0, 1, slots=[0], grad=grad(1.0))
+    g.add_edge(0, 2, slots=[0], grad=grad(1.0))
+    g.add_edge(0, 6, slots=[0], grad=grad(1.0))
+    g.add_edge(1, 6, slots=[0], grad=grad(7.5))
+    g.add_edge(2, 6, slots=[0], grad=grad(2.0))
+    v = views.apply(g, depth=1)
+    assert v.edges["g:a", 6]["merged"] == 2
+    dot = to_dot(g, depth=1)
+    label = node_line(dot, 6)
+    assert "grad in, the sum over 3 edges" in label and "10.5" in label
+    assert "9.5" not in label and "+" not in label
+    (step,) = [s for s in steps(v) if s["node"] == f"node-{dom_id(6)}"]
+    assert step["sum"] == ""
+    assert sorted(a["grad"] for a in step["in"]) == ["(largest of 2 edges) [7.5]", "[1]"]
