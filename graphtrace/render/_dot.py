@@ -168,10 +168,8 @@ def edge_attrs(u: object, v: object, attrs: dict[str, Any], values: bool, big: b
     grad = attrs.get("grad")
     health = _numbers.health(grad)
     out = {"id": edge_dom_id(u, v), "color": _labels.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
-    merged = attrs.get("merged")
-    label = _labels.edge_label(
-        grad, attrs.get("local"), attrs.get("parts"), values, big, merged if isinstance(merged, int) else 1
-    )
+    note = _numbers.bundle_note(attrs)
+    label = _labels.edge_label(grad, attrs.get("local"), attrs.get("parts"), values, big, note)
     if label:
         out["xlabel" if big else "label"] = label  # NOTE [dot speed]: xlabels add no ranks
         out["fontcolor"] = _labels.COLORS[health] if health in ("nan", "inf", "zero") else "#222222"

@@ -154,11 +154,10 @@ def edge_label(
     parts: list[Any] | None,
     values: bool,
     brief: bool = False,
-    merged: int = 1,
+    note: str = "",
 ) -> str:
-    """What flowed along an edge: the gradient (its slot parts summed) and the local factor; a view
-    edge standing for ``merged`` > 1 edges says its gradient is the largest of them (NOTE
-    [representative gradient])."""
+    """What flowed along an edge: the gradient (its slot parts summed), ``note`` (a drawn edge's
+    ``_numbers.bundle_note``) and the local factor."""
     if not values or grad is None:
         return ""
     limit = _numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT
@@ -169,8 +168,8 @@ def edge_label(
         lines = (_numbers.elements(grad, limit) if full else []) or [_numbers.inline(grad)]
     fac = _numbers.factor(local)
     tail = [font(esc(fac, 40), LOCAL)] if fac else []
-    if merged > 1:
-        tail.insert(0, esc(f"(largest of {merged} edges)"))
+    if note:
+        tail.insert(0, esc(note))
     if len(lines) == 1:
         return "<" + "<BR/>".join([esc(lines[0], 400), *tail]) + ">"
     return "<" + BR.join(mono(lines) + tail) + BR + ">"  # columns of numbers: left-aligned

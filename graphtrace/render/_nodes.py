@@ -51,7 +51,7 @@ def _in_sum(graph: Graph, n: object, attrs: dict[str, Any], brief: bool = False)
     parts = [e["grad"] for e in edges if e.get("grad") is not None]
     if len(parts) < 2 or not attrs.get("grad_in"):
         return []
-    many = sum(m if isinstance(m := e.get("merged"), int) else 1 for e in edges)
+    many = sum(map(_numbers.bundled, edges))
     if many > len(edges):  # the drawn parts are the largest of each bundle: they do not add up
         return _labels.value_lines(f"grad in, the sum over {many} edges", arrived(attrs), attrs.get("shape"), brief)
     return _labels.sum_lines("grad in", parts, arrived(attrs), brief)

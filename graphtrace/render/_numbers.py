@@ -198,6 +198,18 @@ def _flat(values: Any) -> list[Any]:
     return [values]
 
 
+def bundled(edge: dict[str, Any]) -> int:
+    """How many of the pass's edges a drawn edge stands for: a view's ``merged``, else 1."""
+    k = edge.get("merged")
+    return k if isinstance(k, int) and k > 1 else 1
+
+
+def bundle_note(edge: dict[str, Any]) -> str:
+    """'(largest of k edges)' for a drawn edge standing for k > 1 (NOTE [representative gradient]), else ''."""
+    k = bundled(edge)
+    return f"(largest of {k} edges)" if k > 1 else ""
+
+
 def health(rec: dict[str, Any] | None) -> str | None:
     """'nan', 'inf', 'zero' (all-zero gradient) or 'ok'; None for no record."""
     if rec is None:

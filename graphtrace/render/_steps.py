@@ -24,10 +24,10 @@ def _text(rec: dict[str, Any] | None) -> str:
     return f"{_numbers.shape_text(rec.get('shape'))} {_numbers.stats(rec)}"
 
 
-def _bundle(edge: dict[str, Any]) -> str:
-    """The prefix "(largest of k edges) " of a view edge standing for k > 1 (NOTE [representative gradient])."""
-    k = edge.get("merged")
-    return f"(largest of {k} edges) " if isinstance(k, int) and k > 1 else ""
+def _edge_text(edge: dict[str, Any]) -> str:
+    """An edge's gradient as panel text, after its ``_numbers.bundle_note`` if it has one."""
+    note = _numbers.bundle_note(edge)
+    return f"{note} {_text(edge.get('grad'))}" if note else _text(edge.get("grad"))
 
 
 def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
@@ -123,7 +123,7 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
                 {
                     "edge": edge_dom_id(u, n),
                     "from": node_title(graph.nodes[u]),
-                    "grad": _bundle(e) + _text(e.get("grad")),
+                    "grad": _edge_text(e),
                     "health": _numbers.health(e.get("grad")) or "none",
                 }
             )
@@ -134,14 +134,14 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
                 {
                     "edge": edge_dom_id(n, v),
                     "to": node_title(graph.nodes[v]),
-                    "grad": _bundle(e) + _text(e.get("grad")),
+                    "grad": _edge_text(e),
                     "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
                     "health": _numbers.health(e.get("grad")) or "none",
                 }
             )
         into = [graph.edges[u, n] for u in graph.predecessors(n)]
         contributions = [e["grad"] for e in into if e.get("grad") is not None]
-        if any(_bundle(e) for e in into):  # the largest of each bundle do not add up to the sum
+        if any(_numbers.bundled(e) > 1 for e in into):  # the largest of each bundle do not add up
             contributions = []
         known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
         base = {

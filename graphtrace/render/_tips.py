@@ -52,9 +52,8 @@ def node_tip(graph: Graph, n: object, attrs: dict[str, Any]) -> str:
 
 def edge_tip(attrs: dict[str, Any]) -> str:
     """An edge's tooltip: the gradient that flowed, and the local derivative, at full precision."""
-    merged = attrs.get("merged")
-    many = isinstance(merged, int) and merged > 1  # NOTE [representative gradient]
-    lines = _record(f"gradient (largest of {merged} edges):" if many else "gradient:", attrs.get("grad"))
+    note = _numbers.bundle_note(attrs)
+    lines = _record(f"gradient {note}:" if note else "gradient:", attrs.get("grad"))
     local = _numbers.factor(_numbers.like(attrs.get("local"), attrs.get("grad")), precise=True)
     if local:
         lines.append(f"local derivative: {local}")

@@ -57,7 +57,7 @@ def _rank(rec: dict[str, Any] | None) -> float:
 # Where one view edge or one group boundary stands for several gradients, it shows the one
 # with the largest norm, NaN counting as largest, so a problem is never hidden behind a
 # healthy neighbour; ``merged`` says how many there were, drawn "(largest of k edges)" on the
-# edge and in its tooltip (render/_labels.py, _tips.py), "(largest of k)" in a group's box. The
+# edge, its tooltip and the step panel (``_numbers.bundle_note``), "(largest of k)" in a box. The
 # gradient entering a group at one boundary node is that node's total ``grad_in`` for the output the
 # edge feeds (the sum of all contributions), the gradient leaving it is the edge's own ``grad``.
 def representative(recs: list[dict[str, Any] | None]) -> dict[str, Any] | None:
