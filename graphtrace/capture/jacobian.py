@@ -72,10 +72,12 @@ def _jacobians(sk: Skeleton, limit: int, table: Provenance) -> dict[tuple[int, i
         for slot, (nxt, input_nr) in enumerate(fn.next_functions):
             if nxt is None:
                 continue
+            key = (u, sk.ids[nxt])
+            if len(set(sk.edges.get(key, {}).get("input_nrs") or ())) > 1:  # NOTE [slots to several outputs]
+                continue
             cols = _as_passed_on([r[slot] for r in rows], nxt, input_nr)
             if cols is None or cols[0].numel() > limit:
                 continue
-            key = (u, sk.ids[nxt])
             block = cols[0].reshape(1, -1) if n_out == 1 else torch.stack([c.reshape(-1) for c in cols])
             out[key] = block if key not in out else out[key] + block
     return {k: _rows_of(v) for k, v in out.items()}

@@ -299,6 +299,14 @@ class PassRecorder:
 
         return hook
 
+    # NOTE [slots to several outputs]: an edge u -> v stands for every slot of u's next_functions
+    # that leads to v. When they all go to one output of v (``x * x``), the engine adds their
+    # gradients in that output's buffer: the edge's ``grad`` is their sum, its Jacobian the sum
+    # of theirs. When they go to different outputs (``a * b`` with ``a, b = t.unbind()``, an
+    # LSTM cell's gates from one ``chunk``), nothing ever adds them: each part reaches its own
+    # output. Such an edge keeps its ``parts`` only (``grad``, ``local`` and ``jacobian`` null),
+    # and pictures show each part with the output it went to and sum a node's contributions
+    # output by output, against that output's ``grad_in``.
     def _record_edges(
         self, u: int, targets: list[int], grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]
     ) -> None:
@@ -339,7 +347,13 @@ class PassRecorder:
                 edge["parts"] = [rec(p) for p in parts]
                 defined = [p for p in parts if p is not None]
                 g = None
-                if self.values and defined and all(p.shape == defined[0].shape and not unreadable(p) for p in defined):
+                one_output = len(set(edge["input_nrs"])) == 1  # NOTE [slots to several outputs]
+                if (
+                    self.values
+                    and one_output
+                    and defined
+                    and all(p.shape == defined[0].shape and not unreadable(p) for p in defined)
+                ):
                     with unseen():
                         g = torch.stack(defined).sum(0)
                 edge["grad"] = record(g, self.limit)

@@ -110,9 +110,9 @@ def _marks(graph: Graph, values: bool) -> list[tuple[str, str | None]]:
     c = _labels.COLORS
     edges = [a for _, _, a in graph.edges(data=True)]
     nodes = [a for _, a in graph.nodes(data=True)]
-    healths = {_numbers.health(a.get("grad")) for a in edges} | {node_health(a) for a in nodes}
+    healths = {_numbers.edge_health(a) for a in edges} | {node_health(a) for a in nodes}
     marks: list[tuple[str, str | None]] = []
-    if values and any(a.get("grad") is not None for a in edges):
+    if values and any(_numbers.edge_grads(a) for a in edges):
         marks.append(("edge label: the gradient that flowed", None))
     if values and any(_numbers.factor(a.get("local")) for a in edges):
         marks.append(("×local derivative", _labels.LOCAL))
@@ -166,16 +166,17 @@ def graph_label(graph: Graph, values: bool = True) -> str:
 
 def edge_attrs(u: object, v: object, attrs: dict[str, Any], values: bool, big: bool = False) -> dict[str, str]:
     grad = attrs.get("grad")
-    health = _numbers.health(grad)
+    health = _numbers.edge_health(attrs)
     out = {"id": edge_dom_id(u, v), "color": _labels.COLORS[health], "class": f"gt-edge gt-{health or 'none'}"}
     note = _numbers.bundle_note(attrs)
-    label = _labels.edge_label(grad, attrs.get("local"), attrs.get("parts"), values, big, note)
+    outputs = attrs["input_nrs"] if _numbers.to_outputs(attrs) else None
+    label = _labels.edge_label(grad, attrs.get("local"), attrs.get("parts"), values, big, note, outputs)
     if label:
         out["xlabel" if big else "label"] = label  # NOTE [dot speed]: xlabels add no ranks
         out["fontcolor"] = _labels.COLORS[health] if health in ("nan", "inf", "zero") else "#222222"
     if health in ("nan", "inf"):
         out["penwidth"] = "2"
-    if grad is None:
+    if not _numbers.edge_grads(attrs):
         out["style"] = "dashed"
     tip = edge_tip(attrs) if values and not big else ""
     if tip:

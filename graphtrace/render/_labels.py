@@ -94,7 +94,7 @@ def sum_lines(key: str, parts: list[Attrs | None], total: Attrs | None, brief: b
     element by element in monospace, big ones as norms (NOTE [numbers that never mislead])."""
     lines, adds_up = _numbers.sum_lines(parts, total, limit=_numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT)
     if not adds_up:
-        return [esc(f"{key}: {lines[0]}", 400), esc(lines[1], 400)]
+        return [esc(f"{key.rstrip(':')}: {lines[0]}", 400), esc(lines[1], 400)]
     if len(lines) == 1:
         return [esc(f"{key} {lines[0]}", 400)]
     return [esc(key), *mono(lines)]
@@ -155,9 +155,15 @@ def edge_label(
     values: bool,
     brief: bool = False,
     note: str = "",
+    outputs: list[int] | None = None,
 ) -> str:
     """What flowed along an edge: the gradient (its slot parts summed), ``note`` (a drawn edge's
-    ``_numbers.bundle_note``) and the local factor."""
+    ``_numbers.bundle_note``) and the local factor; with ``outputs`` (the output of the target
+    each slot goes to, when they differ) each part after its output, never added
+    (NOTE [slots to several outputs] in capture/recorder.py)."""
+    if values and outputs and parts:
+        shown = [line for nr, p in zip(outputs, parts) for line in value_lines(f"to output {nr}:", p, None, brief)]
+        return "<" + BR.join(shown) + BR + ">" if shown else ""
     if not values or grad is None:
         return ""
     limit = _numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT

@@ -29,32 +29,47 @@ def _info_line(attrs: dict[str, Any]) -> list[str]:
         "" if shape is None else _numbers.shape_text(shape),
     ]
     text = " · ".join(b for b in bits[:2] if b) + (" " + bits[2] if bits[2] else "")
+    outputs = attrs.get("outputs")
+    if isinstance(outputs, int) and outputs > 1:  # its value, shape and name are its first output's
+        text += f" · output 0 of {outputs}"
     if attrs.get("kind") == "leaf":
         text += f" · is_leaf={attrs.get('is_leaf', True)} requires_grad={attrs.get('requires_grad')}"
     return [_labels.font(_labels.esc(text), _labels.MUTED, 10)]
 
 
-def arrived(attrs: dict[str, Any]) -> dict[str, Any] | None:
-    """What reached the node's first input before any tensor hook changed it (the edges' sum)."""
+def arrived(attrs: dict[str, Any], output: int = 0) -> dict[str, Any] | None:
+    """What reached an output of the node (its first) before any tensor hook changed it (the edges' sum)."""
     for h in _labels.hooks_of(attrs, "tensor"):
-        if h.get("output", 0) == 0:
+        if h.get("output", 0) == output:
             before: dict[str, Any] | None = h.get("before")
             return before
-    first: dict[str, Any] | None = (attrs.get("grad_in") or [None])[0]
-    return first
+    grad_in = attrs.get("grad_in") or []
+    got: dict[str, Any] | None = grad_in[output] if output < len(grad_in) else None
+    return got
 
 
 def _in_sum(graph: Graph, n: object, attrs: dict[str, Any], brief: bool = False) -> list[str]:
-    """Where several gradients meet a node: each contribution and their sum; where a drawn edge
-    stands for several, only the sum and how many edges it came by (NOTE [representative gradient])."""
+    """Where several gradients meet a node: each contribution and their sum, output by output on
+    a node with several outputs; where a drawn edge stands for several, only the sum and how many
+    edges it came by (NOTE [representative gradient])."""
     edges = [graph.edges[u, n] for u in graph.predecessors(n)]
-    parts = [e["grad"] for e in edges if e.get("grad") is not None]
-    if len(parts) < 2 or not attrs.get("grad_in"):
+    by_output = _numbers.arriving(edges)
+    if not attrs.get("grad_in") or not by_output:
         return []
     many = sum(map(_numbers.bundled, edges))
     if many > len(edges):  # the drawn parts are the largest of each bundle: they do not add up
         return _labels.value_lines(f"grad in, the sum over {many} edges", arrived(attrs), attrs.get("shape"), brief)
-    return _labels.sum_lines("grad in", parts, arrived(attrs), brief)
+    if list(by_output) == [0]:
+        parts: list[dict[str, Any] | None] = list(by_output[0])
+        return _labels.sum_lines("grad in", parts, arrived(attrs), brief) if len(parts) > 1 else []
+    lines = []  # NOTE [slots to several outputs] in capture/recorder.py: each output adds its own
+    for nr in sorted(by_output):
+        key, total = f"grad in, output {nr}:", arrived(attrs, nr)
+        if len(by_output[nr]) > 1:
+            lines += _labels.sum_lines(key, list[dict[str, Any] | None](by_output[nr]), total, brief)
+        else:
+            lines += _labels.value_lines(key, total or by_output[nr][0], None, brief)
+    return lines
 
 
 def hook_lines(attrs: dict[str, Any], *kinds: str) -> list[str]:

@@ -198,6 +198,37 @@ def _flat(values: Any) -> list[Any]:
     return [values]
 
 
+def to_outputs(edge: dict[str, Any]) -> bool:
+    """Whether an edge's slots go to different outputs of its target: its ``parts`` are never
+    added (NOTE [slots to several outputs] in capture/recorder.py)."""
+    return len(set(edge.get("input_nrs") or ())) > 1
+
+
+def edge_grads(edge: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(output of the target, gradient) of what flowed along an edge: its gradient, or each of its
+    parts where its slots go to several outputs; [] when nothing flowed."""
+    if to_outputs(edge):
+        return [(nr, p) for nr, p in zip(edge["input_nrs"], edge.get("parts") or ()) if p is not None]
+    grad = edge.get("grad")
+    return [] if grad is None else [(int(edge.get("input_nr") or 0), grad)]
+
+
+def arriving(edges: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The gradients that reached each output of a node along its in-edges, by output."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in edges:
+        for nr, grad in edge_grads(e):
+            out.setdefault(nr, []).append(grad)
+    return out
+
+
+def edge_health(edge: dict[str, Any]) -> str | None:
+    """``health`` of what flowed along an edge (the worst of its parts where they are not added)."""
+    if to_outputs(edge):
+        return worst([health(g) for _, g in edge_grads(edge)])
+    return health(edge.get("grad"))
+
+
 def bundled(edge: dict[str, Any]) -> int:
     """How many of the pass's edges a drawn edge stands for: a view's ``merged``, else 1."""
     k = edge.get("merged")

@@ -26,6 +26,8 @@ def _text(rec: dict[str, Any] | None) -> str:
 
 def _edge_text(edge: dict[str, Any]) -> str:
     """An edge's gradient as panel text, after its ``_numbers.bundle_note`` if it has one."""
+    if _numbers.to_outputs(edge):  # NOTE [slots to several outputs] in capture/recorder.py
+        return "\n".join(f"to output {nr}: {_text(g)}" for nr, g in _numbers.edge_grads(edge))
     note = _numbers.bundle_note(edge)
     return f"{note} {_text(edge.get('grad'))}" if note else _text(edge.get("grad"))
 
@@ -33,6 +35,18 @@ def _edge_text(edge: dict[str, Any]) -> str:
 def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
     """Contributions and their sum at full precision, element by element, or listed by norm."""
     return "\n".join(_numbers.sum_lines(contributions, total, precise=True)[0])
+
+
+def _sums(by_output: dict[int, list[dict[str, Any]]], attrs: dict[str, Any]) -> str:
+    """The panel's sum: of the contributions to the node's one output, or to each output that got
+    several (NOTE [slots to several outputs] in capture/recorder.py); "" when nothing was added."""
+    if list(by_output) == [0]:
+        return _sum(list(by_output[0]), arrived(attrs)) if len(by_output[0]) > 1 else ""
+    return "\n".join(
+        f"output {nr}:\n{_sum(list(parts), arrived(attrs, nr))}"
+        for nr, parts in sorted(by_output.items())
+        if len(parts) > 1
+    )
 
 
 def node_title(attrs: dict[str, Any]) -> str:
@@ -124,7 +138,7 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
                     "edge": edge_dom_id(u, n),
                     "from": node_title(graph.nodes[u]),
                     "grad": _edge_text(e),
-                    "health": _numbers.health(e.get("grad")) or "none",
+                    "health": _numbers.edge_health(e) or "none",
                 }
             )
         leaving = []
@@ -136,13 +150,13 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
                     "to": node_title(graph.nodes[v]),
                     "grad": _edge_text(e),
                     "local": _numbers.factor(_numbers.like(e.get("local"), e.get("grad")), precise=True),
-                    "health": _numbers.health(e.get("grad")) or "none",
+                    "health": _numbers.edge_health(e) or "none",
                 }
             )
         into = [graph.edges[u, n] for u in graph.predecessors(n)]
-        contributions = [e["grad"] for e in into if e.get("grad") is not None]
+        by_output = _numbers.arriving(into)
         if any(_numbers.bundled(e) > 1 for e in into):  # the largest of each bundle do not add up
-            contributions = []
+            by_output = {}
         known = len(parts(graph, n, attrs, values, brief)[0]) if attrs.get("kind") != "group" else None
         base = {
             "node": node_dom_id(n),
@@ -152,7 +166,7 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
             "facts": _facts(graph, attrs),
             "grads": _grad_rows(graph, attrs),
             "in": arriving,
-            "sum": _sum(contributions, arrived(attrs)) if len(contributions) > 1 else "",
+            "sum": _sums(by_output, attrs),
             "out": leaving,
             "rule": R.panel_rows(graph, n) if values and attrs.get("kind") == "op" else [],
             "known": known,

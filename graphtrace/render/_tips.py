@@ -53,6 +53,8 @@ def node_tip(graph: Graph, n: object, attrs: dict[str, Any]) -> str:
 def edge_tip(attrs: dict[str, Any]) -> str:
     """An edge's tooltip: the gradient that flowed, and the local derivative, at full precision."""
     note = _numbers.bundle_note(attrs)
+    if _numbers.to_outputs(attrs):  # NOTE [slots to several outputs] in capture/recorder.py
+        return _cut([line for nr, g in _numbers.edge_grads(attrs) for line in _record(f"gradient to output {nr}:", g)])
     lines = _record(f"gradient {note}:" if note else "gradient:", attrs.get("grad"))
     local = _numbers.factor(_numbers.like(attrs.get("local"), attrs.get("grad")), precise=True)
     if local:

@@ -14,7 +14,7 @@ from .views_graph import Plain
 MAX_PARAM_LINES = 3  # groups with more parameters list them in ``table`` instead of ``lines``
 MAX_TABLE_ROWS = 16  # per-parameter rows shown in a module group's table
 MAX_FOLD_ROWS = 64  # NOTE [fold bars]: a fold of more blocks lists the first and last half of this
-_EDGE_KEYS = ("grad", "slots", "input_nr", "parts")  # kept on edges that touch a group
+_EDGE_KEYS = ("grad", "slots", "input_nr", "input_nrs", "parts")  # kept on edges that touch a group
 
 
 @dataclass
@@ -100,12 +100,15 @@ class Boundary:
         self.leaving: list[dict[str, Any] | None] = []
 
     def enter(self, nodes: dict[Any, dict[str, Any]], v: object, attrs: dict[str, Any]) -> None:
-        nr = attrs.get("input_nr", 0) or 0
-        if (v, nr) not in self.entering:
-            self.entering[(v, nr)] = arriving(nodes[v], nr, attrs)
+        for nr in attrs.get("input_nrs") or (attrs.get("input_nr", 0) or 0,):  # NOTE [slots to several outputs]
+            if (v, nr) not in self.entering:
+                self.entering[(v, nr)] = arriving(nodes[v], nr, attrs)
 
     def leave(self, attrs: dict[str, Any]) -> None:
-        self.leaving.append(attrs.get("grad"))
+        if _numbers.to_outputs(attrs):  # each part, never their sum (NOTE [slots to several outputs])
+            self.leaving += [g for _, g in _numbers.edge_grads(attrs)]
+        else:
+            self.leaving.append(attrs.get("grad"))
 
     def lines(self) -> list[str]:
         out = []

@@ -140,3 +140,30 @@ def test_a_node_whose_jacobians_would_all_be_too_big_is_not_called(monkeypatch):
     assert ops["SumBackward0"] < ops["MulBackward0"]  # reached first (NOTE [node order])
     assert g.edges[ops["MulBackward0"], leaf]["jacobian"] == [[3.0]]
     assert s.grad.item() == 3.0 and big.grad.tolist() == [1.0] * 100
+
+
+def _unbound_pass():
+    """w = (a + 3b) + a*b with a, b = x.unbind(), x = [1, 2]: MulBackward0 (a*b) -> UnbindBackward0 is
+    one edge of two slots going to its two outputs."""
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with graphtrace.trace() as t:
+        a, b = x.unbind()
+        w = (a + 3 * b) + a * b
+        w.backward()
+    assert x.grad.tolist() == [3.0, 4.0]  # output 0 gets 1 + b = 3, output 1 gets 3 + a = 4
+    g = t.passes[0].graph
+    (unbind,) = [n for n, d in g.nodes(data=True) if d["op"] == "UnbindBackward0"]
+    (mul,) = [u for u in g.predecessors(unbind) if len(g.edges[u, unbind]["slots"]) == 2]
+    return g, mul, unbind
+
+
+def test_slots_going_to_different_outputs_are_never_added():
+    """NOTE [slots to several outputs]: a*b's two gradients, b = 2 to output 0 and a = 1 to output 1,
+    are kept apart; the edge has no sum (it was 3), no Jacobian and no local derivative (it was
+    [[3]], "x3": the sum of two derivatives into different outputs)."""
+    g, mul, unbind = _unbound_pass()
+    e = g.edges[mul, unbind]
+    assert e["input_nrs"] == [0, 1]
+    assert [p["values"] for p in e["parts"]] == [2.0, 1.0]
+    assert e["grad"] is None and e["jacobian"] is None and e["local"] is None
+    assert [r["values"] for r in g.nodes[unbind]["grad_in"]] == [3.0, 4.0]

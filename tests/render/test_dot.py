@@ -319,3 +319,32 @@ def test_gradients_meeting_through_a_bundle_are_not_drawn_as_a_sum_of_the_larges
     (step,) = [s for s in steps(v) if s["node"] == f"node-{dom_id(6)}"]
     assert step["sum"] == ""
     assert sorted(a["grad"] for a in step["in"]) == ["(largest of 2 edges) [7.5]", "[1]"]
+
+
+def test_gradients_into_different_outputs_are_summed_output_by_output():
+    """NOTE [slots to several outputs]: with a, b = x.unbind() and w = (a + 3b) + a*b at x = [1, 2],
+    UnbindBackward0's output 0 gets 1 + 2 = 3 and output 1 gets 1 + 3 = 4; the a*b edge shows its
+    two gradients by output, never "2 + 1 = 3", and the node never "1 + 3 + 3 = 3"."""
+    import torch
+
+    import graphtrace
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with graphtrace.trace() as t:
+        a, b = x.unbind()
+        w = (a + 3 * b) + a * b
+        w.backward()
+    g = t.passes[0].graph
+    (unbind,) = [n for n, d in g.nodes(data=True) if d["op"] == "UnbindBackward0"]
+    (mul,) = [u for u in g.predecessors(unbind) if len(g.edges[u, unbind]["slots"]) == 2]
+    dot = to_dot(g)
+    label = node_line(dot, unbind)
+    assert "grad in, output 0: 1 + 2 = 3" in label and "grad in, output 1: 1 + 3 = 4" in label
+    assert "output 0 of 2" in label and "1 + 3 + 3" not in label
+    edge = edge_line(dot, mul, unbind)
+    assert "to output 0: 2" in edge and "to output 1: 1" in edge and "2 + 1" not in edge
+    assert "style=dashed" not in edge and "×" not in edge
+    assert 'tooltip="gradient to output 0: 2' in edge and "gradient to output 1: 1" in dot  # its tooltip
+    (step,) = [s for s in steps(g) if s["node"] == f"node-{dom_id(unbind)}"]
+    assert step["sum"] == "output 0:\n1 + 2 = 3\noutput 1:\n1 + 3 = 4"
+    assert sorted(a["grad"] for a in step["in"])[-1] == "to output 0: 2\nto output 1: 1"
