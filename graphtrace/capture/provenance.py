@@ -43,7 +43,6 @@ class Provenance:
 
     def __init__(self) -> None:
         self.entries: dict[int, list[Any]] = {}  # sequence number -> [op name, site, values or None]
-        self.last = -1  # the next sequence number when the last tagging call ended (NOTE [ancestor walk])
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -94,7 +93,6 @@ class Provenance:
 
     def clear(self) -> None:
         self.entries.clear()
-        self.last = -1
 
 
 # NOTE [owners]: parameter names and module paths are relative to the top-level module that

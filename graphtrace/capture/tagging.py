@@ -22,17 +22,17 @@ _anomaly = torch.is_anomaly_enabled
 # the thread's next sequence number, read before and after it (a C call, no node touched),
 # is unchanged. So the mode returns its result at once. An output whose node is older than
 # the call (an op that returns its input, ``x.contiguous()``) is not tagged by it; a node
-# made between calls is tagged by the walk of the first call that consumes it (below).
+# made between calls is not tagged (NOTE [ancestor walk]).
 #
 # NOTE [ancestor walk]: a composite call (``F.linear``) makes several nodes but returns only
-# the last, so the untagged nodes of the block are found by walking from the returned ones.
-# Most calls make exactly the nodes they return, right after the previous call ended: the
-# walk would find nothing and is skipped. The table keeps ``last``, a sequence number below
-# which every node of the block made on this thread is tagged; the walk runs when the numbers
-# say a node may be missing: the call made more nodes than it returned, or nodes were made
-# since ``last`` outside any call we see (a custom ``Function.apply``, a backward with
-# ``create_graph``). A walk that tags all of them moves ``last`` on; otherwise it becomes
-# unknown (-1) and every later call of the block walks, as all calls did before.
+# the last, so the untagged nodes it made are found by walking from the returned ones, down to
+# the first node numbered before the call began. Most calls make exactly the nodes they
+# return: the numbers say so (as many returned new nodes as the call made) and the walk is
+# skipped. Nodes made outside any call the mode sees (a custom ``Function.apply``, the
+# derivative graph a backward with ``create_graph`` builds, a call that returns no tensor)
+# are never tagged by a later call that consumes them: that call's line is not where they
+# were made, so they have no line rather than a wrong one. The nodes a ``create_graph``
+# backward call made are tagged with that call's line when it returns (tracer.py).
 
 
 def tag(
@@ -40,7 +40,6 @@ def tag(
     table: Provenance,
     modules: ModuleStack | None,
     limit: int,
-    since: int,
     before: int,
     frame: Any,
     home: tuple[Any, Any, Any, int],
@@ -50,16 +49,14 @@ def tag(
 
     ``before`` is the thread's next sequence number when the call began; ``frame`` the
     frame the call belongs to (the user's, or torch's own above it), ``home`` its
-    ``doors.of``. Untagged ancestors made after ``since`` (the block's first sequence
-    number) get the same provenance (NOTE [ancestor walk]), so every op node of the block
-    knows its module and line.
+    ``doors.of``. Untagged ancestors the call made get the same provenance (NOTE [ancestor
+    walk]), so every op node the block's calls make knows its module and line.
     """
     if table.full():  # see NOTE [provenance table]: no node may be touched
         return
     tensors = out if isinstance(out, (tuple, list)) else (out,)
     site = None
     made = []  # the nodes tagged here
-    numbers = 0  # how many of them are numbered from ``before`` on (and so made by this call)
     for t in tensors:
         if not isinstance(t, torch.Tensor):
             continue
@@ -67,7 +64,7 @@ def tag(
         if fn is None:
             continue
         nr = fn._sequence_nr()
-        if nr < since:
+        if nr < before:  # not made by this call (NOTE [ancestor walk])
             continue
         raw = table.entries.get(nr)  # table.find and table.put, inlined: called for every new node
         if raw is None or raw[0] != fn.name():
@@ -76,7 +73,6 @@ def tag(
             raw = [fn.name(), site, None]
             if nr < SHARED_NR:
                 table.entries[nr] = raw
-                numbers += nr >= before
             made.append(fn)
         if t.numel() <= limit:
             values = raw[2]
@@ -87,19 +83,11 @@ def tag(
     anomaly = bool(made) and _anomaly()  # NOTE [anomaly tracebacks]
     for fn in made if anomaly else ():
         plain_stack(fn, frame)
-    end = next_sequence_nr()
-    start = table.last  # every node of the block numbered before it is tagged (-1: not known)
-    if site is None:  # nothing new among the outputs: a node the call made is left to a later walk
-        table.last = end if end == before == start else -1
-    elif start == before and numbers == len(made) == end - before:  # the call made just these nodes
-        table.last = end
-    else:
-        tagged, stack_frame = 0, frame if anomaly else None  # the walk rewrites anomaly stacks too
-        for fn in made:
-            nr = fn._sequence_nr()
-            tagged += (start <= nr < end) + _tag_ancestors(fn, table, site, since, (start, end), stack_frame)
-        # every node made since ``start`` is tagged now: later calls may skip their walks again
-        table.last = end if start >= 0 and tagged == end - start else -1
+    if site is None or len(made) == next_sequence_nr() - before:  # the call made just these nodes
+        return
+    stack_frame = frame if anomaly else None  # the walk rewrites anomaly stacks too
+    for fn in made:
+        _tag_ancestors(fn, table, site, before, stack_frame)
 
 
 def _site(frame: Any, home: tuple[Any, Any, Any, int], modules: ModuleStack | None, doors: Doors) -> Site:
@@ -128,19 +116,15 @@ def _internal(filename: str) -> bool:
     return known
 
 
-def _tag_ancestors(fn: Any, table: Provenance, site: Site, since: int, span: tuple[int, int], frame: Any) -> int:
-    """Tag ``fn``'s untagged ancestors made after ``since``; how many of them are numbered within ``span``.
+def _tag_ancestors(fn: Any, table: Provenance, site: Site, before: int, frame: Any) -> None:
+    """Tag ``fn``'s untagged ancestors numbered from ``before`` on (made by the same call).
     ``frame``: the call's frame under anomaly mode (their stacks rewritten), else None."""
     todo = [n for n, _ in fn.next_functions if n is not None]
-    count = 0
     while todo:
         node = todo.pop()
-        nr = node._sequence_nr()
-        if is_leaf_fn(node) or nr < since or table.find(node) is not None or table.full():
+        if is_leaf_fn(node) or node._sequence_nr() < before or table.find(node) is not None or table.full():
             continue
         table.put(node, site)
         if frame is not None:  # anomaly mode: NOTE [anomaly tracebacks]
             plain_stack(node, frame)
-        count += span[0] <= nr < span[1]
         todo.extend(n for n, _ in node.next_functions if n is not None)
-    return count

@@ -121,9 +121,15 @@ class _Mode(TorchFunctionMode):
             ask_again()  # NOTE [a mode per thread]
             return out
         if entry is not None:
+            before = next_sequence_nr()
             out = tracer._backward(entry, args, kwargs, home[2])
             if self.tracer is None:  # left from another thread while this pass ran
                 ask_again()
+            elif tracer.modules is not None and next_sequence_nr() != before:
+                try:  # a create_graph pass built a derivative graph: its nodes were made here
+                    tag(out, tracer.table, tracer.modules, tracer.tag_limit, before, frame, home, self.doors)
+                except Exception:  # provenance is best effort (NOTE [ancestor walk])
+                    pass
             return out
         before = next_sequence_nr()
         out = home[2](call, args, kwargs)
@@ -131,7 +137,7 @@ class _Mode(TorchFunctionMode):
             return out
         if tracer.modules is not None:
             try:
-                tag(out, tracer.table, tracer.modules, tracer.tag_limit, tracer.since, before, frame, home, self.doors)
+                tag(out, tracer.table, tracer.modules, tracer.tag_limit, before, frame, home, self.doors)
             except Exception:  # provenance is best effort: never break the user's forward
                 pass
         if tracer.calls is not None:
@@ -155,7 +161,6 @@ class Tracer:
     def __init__(self, options: TraceOptions) -> None:
         self.options = options
         self.trace = Trace()
-        self.since = 0
         self.modules: ModuleStack | None = None
         self.table = Provenance()  # see NOTE [provenance table]
         self.calls = Calls() if options.check else None  # see NOTE [gradient check]
@@ -182,7 +187,6 @@ class Tracer:
     def _start(self) -> None:
         if self.options.provenance:
             self.modules = ModuleStack()
-        self.since = self.table.last = next_sequence_nr()  # NOTE [ancestor walk]
         sweep()
         self._mode = _Mode(self)
         self._nesting = Nesting(self._mode)
@@ -314,8 +318,6 @@ class Tracer:
             ):
                 why = "inside torch.func transforms"  # NOTE [unread tensors]
                 return self._not_drawn(why, call, args, kwargs, door)
-            if lean:  # nodes made from here on may be tagged (by a mode pushed in a nested pass)
-                self.since = self.table.last = next_sequence_nr()
             recorder = self._recorder(entry, bound, index)
             recorder.nesting = nesting
             if outer is not None:
@@ -436,8 +438,8 @@ class Tracer:
                 stay = stay and self._answers[(ahead, sig)]
             if stay:
                 lean.wanted = not lean.on
-            elif lean.back():  # nodes made while lean stay untagged (NOTE [ancestor walk])
-                self.since = self.table.last = next_sequence_nr()
+            else:
+                lean.back()  # nodes made while lean stay untagged: no later call made them
         except Exception:  # the mode stays as it is; a fault of count_only shows at its pass
             lean.wanted = False
 

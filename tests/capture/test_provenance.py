@@ -106,3 +106,24 @@ def test_torch_compile_does_not_warn_of_our_global_hooks_and_the_filter_goes_wit
         assert [w for w in caught if "global hooks on modules" in str(w.message)]
     finally:
         handle.remove()
+
+
+def test_a_derivative_graph_has_the_line_of_the_grad_call_that_built_it_not_its_consumers():
+    """NOTE [ancestor walk]: autograd.grad(create_graph=True) makes g's graph (g = 3x²: a MulBackward0,
+    a MulBackward1 and a PowBackward0) while it runs; the second pass shows those nodes at the
+    grad call's line, not at ``h = g * 2`` that consumed g."""
+    x = torch.tensor(2.0, requires_grad=True)
+    with graphtrace.trace() as t:
+        y = x**3
+        (g,) = torch.autograd.grad(y, x, create_graph=True)  # grad line
+        h = g * 2  # consumer line
+        h.backward()
+    assert x.grad.item() == 24.0  # d/dx (2 * 3x²) = 12x at x = 2
+    here = Path(__file__).read_text().splitlines()
+    grad_line = next(i for i, line in enumerate(here, 1) if line.endswith("# grad line"))
+    by_op = {(a["op"], a["name"]): a["source"] for _, a in t.passes[1].graph.nodes(data=True) if a["kind"] == "op"}
+    assert by_op[("MulBackward0", "h")].endswith(f":{grad_line + 1}")
+    assert by_op[("MulBackward0", "g")].endswith(f":{grad_line}")
+    assert by_op[("MulBackward1", "")].endswith(f":{grad_line}") and by_op[("PowBackward0", "")].endswith(
+        f":{grad_line}"
+    )

@@ -53,29 +53,30 @@ def test_calls_that_make_no_node_are_not_tagged(monkeypatch) -> None:
     assert sources["MulBackward0"].endswith(f":{_line('(x * plain).sum().backward()')}")
 
 
-def test_a_chain_of_single_node_calls_walks_no_ancestors_and_nodes_made_between_calls_are_still_tagged(
+def test_a_chain_of_single_node_calls_walks_no_ancestors_and_nodes_made_between_calls_get_no_wrong_line(
     monkeypatch,
 ) -> None:
+    """NOTE [ancestor walk]: the node a custom Function.apply made (between two calls the mode sees)
+    is not given the line of the call that consumes it: it has no line, and no call walks for it."""
     walks = _counting(monkeypatch, tagging_mod, "_tag_ancestors")
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     with graphtrace.trace() as t:
         y = x
         for _ in range(10):
             y = y * 3  # chain line
-        assert walks == []
         h = _Double.apply(y)
         z = h + 1  # consumer line
-        assert len(walks) == 1  # the node _Double made between two calls is found by the consumer's walk
         for _ in range(5):
-            z = z.sin()  # after the walk tagged everything, single-node calls skip theirs again
-        assert len(walks) == 1
+            z = z.sin()
         z.sum().backward()
+    assert walks == []
     g = t.passes[0].graph
     sources = {}
     for _, a in g.nodes(data=True):
         if a["kind"] == "op":
-            sources.setdefault(a["op"], set()).add(a["source"].rsplit(":", 1)[1])
+            sources.setdefault(a["op"], set()).add(a["source"].rsplit(":", 1)[-1])
     assert sources["MulBackward0"] == {str(_line("# chain line"))}
-    assert sources["_DoubleBackward"] == sources["AddBackward0"] == {str(_line("# consumer line"))}
+    assert sources["AddBackward0"] == {str(_line("# consumer line"))}
+    assert sources["_DoubleBackward"] == {""}
     assert sources["SinBackward0"] == {str(_line("z = z.sin()"))}
     assert x.grad is not None and torch.isfinite(x.grad).all()
