@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def to_pass(rec: PassRecorder, input_ids: list[int], error: BaseException | None) -> Pass:
     """The recorded pass as a networkx graph of plain data, with the pass's own attributes."""
-    owners = qualify(rec.nodes, rec.owners)
+    prefixed = qualify(rec.nodes, rec.owners, rec.pass_info.get("prefixed") or ())
     graph = new_graph()  # NOTE [networkx on first use]
     for nid, found in rec.watch.found.items():  # only where a user's hook changed a gradient
         if nid in rec.nodes:
@@ -60,7 +60,7 @@ def to_pass(rec: PassRecorder, input_ids: list[int], error: BaseException | None
         capture_error="; ".join(rec.problems[:3]),
         signature=structure_hash_of(graph) if rec.nested else plain_hash(rec.nodes, rec.sk.edges),
         torch_version=torch.__version__.split("+")[0],
-        modules=modules_of(graph, pass_info.get("modules") or {}, len(owners) > 1),
+        modules=modules_of(graph, pass_info.get("modules") or {}, prefixed),
     )
     if rec.ranks is not None:  # only under torch.distributed, so other passes keep their bytes
         graph.graph.update(rank=rec.ranks[0], world_size=rec.ranks[1])

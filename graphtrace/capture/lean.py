@@ -57,7 +57,8 @@ from .frames import function_locals
 #   are never tagged afterwards (NOTE [ancestor walk]): such a node has no line, never a wrong
 #   one. Should a pass need a full recording while lean (a new structure, a custom Function,
 #   the place below our mode changed), it is recorded in full and its ``capture_error`` says
-#   that its forward was not recorded (NOTE [forward not recorded]).
+#   what of its forward was not recorded (NOTE [forward not recorded]); its parameters keep
+#   their names (NOTE [owners while lean] in owners.py).
 # - A fault of ours in the wrapper: a warning and the plain call (NOTE [ours never breaks theirs]).
 
 _compiling = torch.compiler.is_compiling

@@ -22,6 +22,7 @@ from .frames import Names, user_call, user_frame, where
 from .lean import start as start_lean
 from .modes import ask_again, leave, sweep
 from .nested import MAX_DEPTH, Nesting
+from .owners import Prefixes
 from .provenance import ModuleStack, Provenance, next_sequence_nr
 from .recorder import PassRecorder
 from .tagging import tag
@@ -170,6 +171,7 @@ class Tracer:
         self.running = 0  # passes of ours running now (the lean wrapper leaves their inner calls to them)
         self._answers: dict[tuple[int, str], bool] = {}  # count_only's answers, asked ahead (NOTE [lean steady state])
         self._recent: list[str] = []  # the signatures of the latest passes
+        self._prefixes = Prefixes()  # NOTE [owners while lean] in owners.py
         self._lean: Any = None
         self._mode: _Mode | None = None
         self._nesting: Nesting | None = None
@@ -318,7 +320,7 @@ class Tracer:
             ):
                 why = "inside torch.func transforms"  # NOTE [unread tensors]
                 return self._not_drawn(why, call, args, kwargs, door)
-            recorder = self._recorder(entry, bound, index)
+            recorder = self._recorder(entry, bound, index, lean)
             recorder.nesting = nesting
             if outer is not None:
                 recorder.step = outer[0].step
@@ -354,6 +356,8 @@ class Tracer:
                     annotate(recorded, self.calls, seqs)
                 if lean:
                     _forward_not_recorded(recorded)
+                elif outer is None:
+                    self._prefixes.learn(recorder.owners)
                 if outer is None:
                     self._store(recorded)
                     if self.counting is not None:
@@ -443,7 +447,7 @@ class Tracer:
         except Exception:  # the mode stays as it is; a fault of count_only shows at its pass
             lean.wanted = False
 
-    def _recorder(self, entry: Entry, bound: dict[str, Any], index: int) -> PassRecorder:
+    def _recorder(self, entry: Entry, bound: dict[str, Any], index: int, lean: bool) -> PassRecorder:
         frame, caller = user_call(3)
         try:
             call = _call(entry, bound)
@@ -461,6 +465,8 @@ class Tracer:
             }
             if self.modules is not None:
                 pass_info["modules"] = self.modules.seen
+            if lean:  # NOTE [owners while lean] in owners.py
+                pass_info["prefixed"] = self._prefixes.prefixed()
             return _recorder(
                 frame,
                 call["roots"],
@@ -497,11 +503,15 @@ class Tracer:
 RECENT = 4  # passes whose structures are asked about ahead (NOTE [lean steady state])
 
 # NOTE [forward not recorded]: a pass recorded in full while the trace was lean has no
-# provenance for the nodes made while the mode was off (no source line, module or forward
-# value: never a wrong one); its ``capture_error`` says so.
+# provenance for the nodes made while the mode was off: no source line, module or output value
+# (never a wrong one). What the recorder reads at the backward call is still there: the roots'
+# values, the leaves' (parameters, inputs), an op's output that a variable of the calling frame
+# holds (``out``, ``loss``) and the tensors each op saved for its backward (LogSoftmax's
+# ``result``). Its ``capture_error`` says exactly that; its parameters keep the names the
+# recorded passes gave them (NOTE [owners while lean] in owners.py).
 FORWARD_NOT_RECORDED = (
-    "source lines, modules and forward values not recorded: this pass's forward ran while graphtrace"
-    " only counted passes (a new structure in a long loop)"
+    "this pass's forward ran while passes were only counted: ops made then have no source line or module,"
+    " and their outputs are shown only as roots, variables at the backward call or saved tensors"
 )
 
 

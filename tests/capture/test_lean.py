@@ -316,3 +316,45 @@ def test_module_hooks_are_off_while_lean_unless_torch_compile_ran(
     for p in full:  # pass 8 came after the hooks were off and on again: its modules as pass 1's
         mods = {a["op"]: a.get("module") for _, a in p.graph.nodes(data=True) if a.get("kind") == "op"}
         assert mods["AddmmBackward0"] in ("0", "2") and mods["TanhBackward0"] == "1"
+
+
+def _params(p: Pass) -> list[str]:
+    return sorted(a["param"] for _, a in p.graph.nodes(data=True) if a.get("param"))
+
+
+@pytest.mark.parametrize("loss_module", [True, False])
+def test_a_new_structure_while_lean_names_parameters_as_the_recorded_passes_did(loss_module: bool) -> None:
+    got: list[Any] = []
+    model, inputs, targets, opt = _mlp()
+    crit = nn.MSELoss() if loss_module else nn.functional.mse_loss  # a module: a second owner
+    tr = graphtrace.trace(keep=False, count_only=_count_only({1, 2}), on_pass=got.append, on_counted=got.append)
+    with tr:
+        for step in range(5):
+            opt.zero_grad()
+            loss = crit(model(inputs), targets)
+            if step == 4:
+                assert tr._lean.on
+                loss = loss * 2.0  # a new structure, made while lean
+            loss.backward()
+            opt.step()
+    first, last = got[0], got[-1]
+    assert isinstance(last, Pass) and last.graph.graph["capture_error"] == FORWARD_NOT_RECORDED
+    names = ["0.bias", "0.weight", "2.bias", "2.weight"]
+    assert _params(first) == _params(last) == [f"model.{n}" if loss_module else n for n in names]
+    assert sorted(name for name, _, _ in got[2].grads) == _params(first)  # the counted passes' names too
+
+
+def test_a_new_structure_while_lean_shows_exactly_what_its_capture_error_says(lean_trace: Any) -> None:
+    _, got, _ = lean_trace
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 3).sin().sum()  # made while lean: the mul and sin outputs held by no variable
+    y.backward()
+    p = got[-1]
+    assert "ops made then have no source line or module" in p.graph.graph["capture_error"]
+    nodes = {a["op"]: a for _, a in p.graph.nodes(data=True)}
+    assert all(not nodes[op]["source"] and not nodes[op]["module"] for op in ("MulBackward0", "SinBackward0"))
+    assert nodes["MulBackward0"]["value"] is None and nodes["SinBackward0"]["value"] is None
+    assert nodes["SumBackward0"]["value"]["values"] == y.item()  # held by ``y``
+    assert nodes["output"]["value"]["values"] == y.item()  # the root
+    assert nodes["SinBackward0"]["saved"]["self"]["values"] == [3.0, 6.0]  # the mul's output, saved
+    assert nodes["AccumulateGrad"]["value"]["values"] == [1.0, 2.0]  # a leaf

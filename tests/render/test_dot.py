@@ -143,13 +143,13 @@ def test_error_title_and_not_run_dashed():
 
 def test_what_capture_did_not_record_is_said_under_the_title():
     g = S.chain()
-    assert "not recorded" not in to_dot(g)
+    assert "only counted" not in to_dot(g)
     g.graph["capture_error"] = (
-        "source lines, modules and forward values not recorded: this pass's forward ran while graphtrace only counted"
+        "this pass's forward ran while passes were only counted: ops made then have no source line or module"
     )
     title = to_dot(g).split("<TR>")[2]  # the row after the pass's title
     assert title.startswith(
-        '<TD ALIGN="LEFT"><FONT COLOR="#6b6b6b">source lines, modules and forward values not recorded: this pass&#39;s'
+        '<TD ALIGN="LEFT"><FONT COLOR="#6b6b6b">this pass&#39;s forward ran while passes were only counted: ops made'
     )
 
 
