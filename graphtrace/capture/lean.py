@@ -53,9 +53,8 @@ from .frames import function_locals
 # - Leaving lean: when the next pass may be recorded in full (``count_only`` says no, for
 #   the 1st, 2nd, 4th, ... pass of a group: NOTE [which passes are written]), the pass that
 #   runs lean before it puts the mode back at the place it had (modes pushed since stay above
-#   it); the block's first sequence number moves to the current one, so nodes made while lean
-#   are never tagged afterwards (NOTE [ancestor walk]): such a node has no line, never a wrong
-#   one. Should a pass need a full recording while lean (a new structure, a custom Function,
+#   it); nodes made while lean are never tagged afterwards, as no later call made them (NOTE
+#   [ancestor walk]): such a node has no line, never a wrong one. Should a pass need a full recording while lean (a new structure, a custom Function,
 #   the place below our mode changed), it is recorded in full and its ``capture_error`` says
 #   what of its forward was not recorded (NOTE [forward not recorded]); its parameters keep
 #   their names (NOTE [owners while lean] in owners.py).
