@@ -51,7 +51,6 @@ from .ranks import RANK_DIR, write_rank_index
 
 KEY = "graphtrace"  # the key added to the preparation data
 RANKS_PAGE = "ranks.html"  # the parent's comparison of its children's ranks
-_LAST = -(2**31)  # multiprocessing runs exit finalizers from the highest priority to the lowest
 _WORKER_LOOP = ("torch.utils.data._utils.worker", "_worker_loop")
 _BOOTSTRAP = """\
 import sys
@@ -249,12 +248,12 @@ def _traced(run: ChildRun, bootstrap: Callable[[], Any]) -> Any:
     """The child's run (``bootstrap`` returns its exit code) under the run's tracer, into a writer
     of its own whose folder is claimed at the first pass; a fault of ours: the plain run.
 
-    The writer finishes in multiprocessing's last exit finalizer, which ``_bootstrap`` runs after
-    the target returned or raised and before it shuts threads down (after that no drawing thread
-    could start); silently, as a progress bar would change the child's stderr."""
+    The writer finishes where ``_bootstrap`` joins the process's threads, before the drawing
+    threads are joined (NOTE [before threads are joined]): after the target returned or raised
+    and the process's own children were joined; silently, as a progress bar would change the
+    child's stderr."""
     try:
-        from multiprocessing import util
-
+        from .stop import before_threads_join
         from .writer import Writer
 
         writer = Writer(Path(run["base"]), tuple(run["formats"]), depth=run["depth"], max_passes=run["max_passes"])
@@ -268,7 +267,8 @@ def _traced(run: ChildRun, bootstrap: Callable[[], Any]) -> Any:
                 with contextlib.suppress(Exception):
                     writer.finish(title=run["title"], command=run["command"], notes=[], progress=io.StringIO())
 
-        util.Finalize(None, finish, exitpriority=_LAST)
+        if not before_threads_join(finish):  # nothing would end the drawing threads: the plain run
+            raise RuntimeError("threading._register_atexit is missing")
         tracer.__enter__()
     except Exception:
         return bootstrap()
@@ -278,4 +278,4 @@ def _traced(run: ChildRun, bootstrap: Callable[[], Any]) -> Any:
     finally:
         with contextlib.suppress(Exception):
             tracer.__exit__(None, None, None)
-        finish()  # if the finalizer did not run
+        finish()  # if the process's end did not run it

@@ -1,4 +1,4 @@
-"""SIGTERM during ``graphtrace run``: the passes so far and the index written, then the signal's own end.
+"""The end of ``graphtrace run``'s process: SIGTERM, signals kept from our threads, our threads at the exit.
 
 NOTE [stopped by a signal]
 Plain python ends at SIGTERM at once (no ``finally`` runs; a shell reports 143). Under
@@ -69,3 +69,28 @@ def leave_signals_to_the_main_thread() -> None:
     """Block SIGINT and SIGTERM in the calling thread, one of ours (NOTE [signals reach the main thread])."""
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+# NOTE [before threads are joined]: a process ends by joining its non-daemon threads in
+# ``threading._shutdown`` (at the interpreter's exit, and in a multiprocessing child at the end of
+# ``BaseProcess._bootstrap``, after the target, its own children and the exit finalizers), having
+# first run the calls given to ``threading._register_atexit``, the latest first; there
+# ``concurrent.futures`` shuts its pools down, joining their threads. A drawing thread waits for
+# the script's end (NOTE [dot after the script]), so it must come before then. A spawned or
+# forkserver child's writer finishes there (its last passes, pictures, pages and index: NOTE
+# [spawned children]); a multiprocessing exit finalizer does not do: ``_bootstrap`` clears the
+# finalizers a forkserver child inherited from the server, and with them one registered before
+# the target ran, and the child hung joining its drawing thread (a spawn child's ``_after_fork``
+# clears nothing). And every writer, registered there after its pool was made, declares the end
+# of the script before the pool's threads are joined, so that no process is held for ever by a
+# writer whose end never came: its waiting drawings are then made and the process ends.
+def before_threads_join(call: Callable[[], object]) -> bool:
+    """Have ``call`` run at the process's end before its threads are joined; False where it cannot."""
+    register = getattr(threading, "_register_atexit", None)  # CPython 3.9 and later
+    if register is None:
+        return False
+    try:
+        register(call)
+    except RuntimeError:  # the process is already shutting down
+        return False
+    return True

@@ -21,7 +21,8 @@ drawn, as its passes arrive, by its drawer: a process outside the script's child
 before the script (NOTE [drawer] in render/_drawer.py). Where there is none (it could not start,
 would have been a child of this process, or died; a spawned child's writer), the drawing threads
 reduce each pass to its view while the script runs and start ``dot`` only once it has ended
-(``finish``, also on SIGTERM), holding those passes until then. A forked child draws in place
+(``finish``, also on SIGTERM; at the latest before the process joins its threads: NOTE [before
+threads are joined] in stop.py), holding those passes until then. A forked child draws in place
 with a dot of its own. JSON files are written as passes arrive either way.
 """
 
@@ -45,7 +46,7 @@ from .children import child_folders, child_rank, claim_folder, compare_ranks, in
 from .folder import Folder, write_run
 from .index import Entry, PassGroup, file_name, in_full, index_html
 from .printing import printable
-from .stop import leave_signals_to_the_main_thread
+from .stop import before_threads_join, leave_signals_to_the_main_thread
 
 FORMATS = tuple(f for f in SAVE_FORMATS if f != "graphml")  # what a run folder holds per pass
 ALWAYS = 20
@@ -127,6 +128,7 @@ class Writer:
         )
         self._jobs: list[Future[Any]] = []
         self._ended = threading.Event()  # the script has ended: dot may run (NOTE [dot after the script])
+        before_threads_join(self._ended.set)  # no drawing thread joined for ever (NOTE [before threads are joined])
         # NOTE [pass page links]: a pass's page links to the previous and next page written;
         # the next is known only when it comes, so each page waits (as graph, entry and its
         # drawing job) until then, or until finish(). A forked child's pages link nothing.

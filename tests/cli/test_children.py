@@ -115,3 +115,46 @@ def test_the_childrens_ranks_are_compared_in_ranks_html(tmp_path: Path, capsys: 
     assert "see ranks.html" in (tmp_path / "index.html").read_text()
     summary(writer, tmp_path)
     assert capsys.readouterr().err.splitlines()[-2].startswith("  their ranks compared: ")
+
+
+FORKSERVER_CHILD = """
+import sys
+import threading
+from multiprocessing import util
+
+import torch
+
+from graphtrace.cli.children import _traced
+
+def bootstrap():  # BaseProcess._bootstrap in a child of the forkserver
+    util._finalizer_registry.clear()  # _after_fork: the registry inherited from the server
+    y = torch.tensor(5.0, requires_grad=True)
+    (y * 3).backward()  # the target
+    util._exit_function()
+    threading._shutdown()  # the drawing threads are joined here
+    return 7
+
+run = dict(base=sys.argv[1], formats=["json", "svg", "html"], depth=None, max_passes=None, values=True,
+           check=False, started=0.0, parent_rank=None, title="t.py", command="graphtrace run t.py")
+print("exit code", _traced(run, bootstrap), flush=True)
+"""
+
+
+@pytest.mark.dot
+def test_a_forkserver_childs_writer_finishes_before_its_threads_are_joined(tmp_path: Path) -> None:
+    # NOTE [before threads are joined]: the exit finalizer registered before the target was cleared
+    # with the rest of the registry, and the child hung in threading._shutdown
+    import subprocess
+    import sys
+
+    script = tmp_path / "child.py"
+    script.write_text(FORKSERVER_CHILD, encoding="utf-8")
+    try:
+        proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the child hung") from None
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "exit code 7\n", "")
+    (folder,) = tmp_path.glob("pid-*")
+    files = ["index.html", "pass-001.html", "pass-001.json", "pass-001.svg", "run.json"]
+    assert sorted(p.name for p in folder.iterdir()) == files
+    assert "<svg" in (folder / "pass-001.html").read_text()  # the page, written at the end, has the picture

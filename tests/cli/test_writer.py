@@ -106,6 +106,44 @@ def test_the_drawing_threads_leave_ctrl_c_and_sigterm_to_the_main_thread(tmp_pat
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the main thread's own mask is untouched
 
 
+UNFINISHED = """
+import sys
+from pathlib import Path
+
+import torch
+
+import graphtrace
+from graphtrace.cli.writer import Writer
+
+x = torch.tensor(2.0, requires_grad=True)
+with graphtrace.trace() as t:
+    (x**2).backward()
+writer = Writer(Path(sys.argv[1]), ("json", "svg"))  # no drawer: its drawing thread waits for the end
+writer.add(t.passes[0])
+print("no finish", flush=True)
+"""
+
+
+@pytest.mark.dot
+def test_a_writer_whose_end_never_came_does_not_hold_its_process_at_the_exit(tmp_path: Path) -> None:
+    # NOTE [before threads are joined]: a forkserver child's writer lost its end and the child
+    # hung in threading._shutdown, joining a drawing thread that waited for that end
+    import subprocess
+    import sys
+
+    script = tmp_path / "prog.py"
+    script.write_text(UNFINISHED, encoding="utf-8")
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the process hung at its exit") from None
+    assert (proc.returncode, proc.stdout) == (0, "no finish\n"), proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pass-001.json", "pass-001.svg"]
+    assert (tmp_path / "out" / "pass-001.svg").read_text().rstrip().endswith("</svg>")  # drawn before the exit
+
+
 def test_a_group_is_recorded_in_full_at_its_1st_2nd_4th_and_every_1024th_pass(tmp_path: Path) -> None:
     from graphtrace.cli.index import in_full
     from graphtrace.cli.writer import Writer
