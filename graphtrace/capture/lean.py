@@ -13,7 +13,7 @@ import torch
 import torch.autograd
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from .._plain import Doors
+from .._plain import Doors, plain_call
 from .entry import Entry, by_code
 from .frames import function_locals
 
@@ -59,6 +59,14 @@ from .frames import function_locals
 #   what of its forward was not recorded (NOTE [forward not recorded]); its parameters keep
 #   their names (NOTE [owners while lean] in owners.py).
 # - A fault of ours in the wrapper: a warning and the plain call (NOTE [ours never breaks theirs]).
+#
+# NOTE [the engine's errors]: the wrapper stands between torch's ``autograd`` and its engine for
+# every backward call of a counted trace, lean or not, so it is the innermost frame outside torch
+# of each error the engine raises: a tensor saved for backward modified in place, a second
+# backward through a freed graph. The runner would read such an error as ours (NOTE [whose
+# error]) and show our frames. So the wrapper calls torch's engine only through a door, as the
+# mode does: ``plain_call`` when it only passes the call on, the door of torch's line when it
+# records the pass (``_seen``).
 
 _compiling = torch.compiler.is_compiling
 _stack_len = torch._C._len_torch_function_stack
@@ -94,7 +102,7 @@ class _Lean:
                 return original(t_outputs, *args, **kwargs)
             tracer = self.tracer
             if tracer is None or not self.on or tracer.running or threading.get_ident() != self.thread:
-                return original(t_outputs, *args, **kwargs)
+                return plain_call(original, (t_outputs, *args), kwargs)  # NOTE [the engine's errors]
             return self._seen((t_outputs, *args), kwargs)
 
         _engine_run_backward.__wrapped__ = original  # type: ignore[attr-defined]
@@ -110,9 +118,9 @@ class _Lean:
             del caller
         except Exception as exc:  # NOTE [ours never breaks theirs]
             self._fault(exc)
-            return original(*args, **kwargs)
+            return plain_call(original, args, kwargs)
         if entry is None:  # a caller we do not know: no mode would have seen it as a backward call
-            return original(*args, **kwargs)
+            return plain_call(original, args, kwargs)
         return self.tracer._pass(entry, bound, original, args, kwargs, door)
 
     def _fault(self, exc: BaseException) -> None:

@@ -290,6 +290,48 @@ def test_uncaught_exception_shows_only_the_users_frames(tmp_path: Path) -> None:
     assert listing(tmp_path / "out") == [".graphtrace", "index.html", "pass-001.json", "pass-002.json", "run.json"]
 
 
+ENGINE_ERROR = """
+import torch
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Sigmoid())
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+x, label = torch.randn(8, 4), torch.ones(8)
+def loss_of():
+    return torch.nn.BCELoss()(net(x).squeeze(1), label)
+for step in range({steps}):  # 30 identical steps: the trace runs lean (NOTE [lean steady state])
+    opt.zero_grad()
+    {learn}
+    opt.step()
+print("steps done", flush=True)
+loss = loss_of()
+{fault}
+"""
+BACKWARD, GRAD = "loss_of().backward()", "torch.autograd.grad(loss_of(), list(net.parameters()))"
+# the mistakes torch's engine raises: (a step of the loop, the faulty step); after the loop, the
+# in-place cases are seen lean by the engine wrapper, the second calls of the others by the mode
+ENGINE_ERRORS = {
+    "backward after in-place": (BACKWARD, "label.fill_(0.0)  # saved by BCELoss\nloss.backward()"),
+    "backward twice": (BACKWARD, "loss.backward()\nloss.backward()"),
+    "grad after in-place": (GRAD, "label.fill_(0.0)\ntorch.autograd.grad(loss, net[0].weight)"),
+    "grad twice": (GRAD, "torch.autograd.grad(loss, net[0].weight)\ntorch.autograd.grad(loss, net[0].weight)"),
+}
+
+
+@pytest.mark.parametrize("steps", [0, 30], ids=["first pass", "lean"])
+@pytest.mark.parametrize("case", ENGINE_ERRORS)
+def test_an_error_torchs_engine_raises_is_pythons_traceback(tmp_path: Path, case: str, steps: int) -> None:
+    learn, fault = ENGINE_ERRORS[case]
+    name = write(tmp_path, ENGINE_ERROR.format(steps=steps, learn=learn, fault=fault))
+    plain, proc = (  # one interpreter: torch's files by the same path in both tracebacks
+        subprocess.run(
+            [sys.executable, *args, name], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120
+        )
+        for args in ([], ["-m", "graphtrace", "run", "-q", "-f", "json", "-o", "out"])
+    )
+    assert plain.returncode == 1 and "RuntimeError: " in plain.stderr, plain.stderr
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, plain.stdout, plain.stderr)
+
+
 def test_no_backward_is_one_line_and_exit_0(tmp_path: Path) -> None:
     proc = gt("run", write(tmp_path, "import torch\nprint(torch.ones(2).sum().item())\n"), cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, "2.0\n")
