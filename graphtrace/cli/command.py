@@ -265,9 +265,10 @@ def _run(
     try:
         if writer.count == 0 and not writer.skipped and not writer.children:
             held.remove_if_empty()
-            say(f"graphtrace: {shown_path(script)} ran no backward pass; nothing to draw")
-            for line in not_drawn:
-                say(f"graphtrace: {line}")
+            if not quiet:  # a summary like report's, not an error: -q prints nothing
+                say(f"graphtrace: {shown_path(script)} ran no backward pass; nothing to draw")
+                for line in not_drawn:
+                    say(f"graphtrace: {line}")
             return code
         failed = report(writer, folder, quiet, not_drawn)
         if open_index:

@@ -336,6 +336,13 @@ def test_a_script_without_backward_says_so(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_quiet_says_nothing_of_a_script_without_backward(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("run", "-q", "-o", str(out), write(tmp_path, "print('hello')\nraise SystemExit('bad config')\n"))
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "hello\n", "bad config\n")  # as under python
+    assert not out.exists()
+
+
 def test_a_full_disk_leaves_no_temporary_file_and_says_what_was_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
