@@ -100,7 +100,8 @@ def cli() -> None:
     """
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+# everything from SCRIPT on is the script's, options or not; an unknown option before it is ours to refuse
+@cli.command(context_settings={"allow_interspersed_args": False})
 @_out_option
 @_formats_option(RUN_FORMATS)
 @click.option(

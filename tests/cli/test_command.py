@@ -152,8 +152,10 @@ def test_open_opens_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_arguments_after_the_script_are_the_scripts(tmp_path: Path) -> None:
     text = "import sys\nprint(sys.argv[1:])\n"
-    result = invoke("run", "-q", "-o", str(tmp_path / "o"), write(tmp_path, text), "--out", "x", "-q")
-    assert result.exit_code == 0 and result.stdout == "['--out', 'x', '-q']\n"
+    result = invoke("run", "-q", "-o", str(tmp_path / "o"), write(tmp_path, text), "--out", "x", "-q", "--bogus", "--")
+    assert result.exit_code == 0 and result.stdout == "['--out', 'x', '-q', '--bogus', '--']\n"
+    result = invoke("run", "-q", "-o", str(tmp_path / "o"), "--", write(tmp_path, text), "--", "-x")
+    assert result.exit_code == 0 and result.stdout == "['--', '-x']\n"
 
 
 def test_default_folder_is_outputs_slash_stem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -387,6 +389,8 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
         (["run", "--max-passes", "0", good], "--max-passes"),
         (["run"], "Missing argument 'SCRIPT'"),
         (["frobnicate"], "No such command 'frobnicate'"),
+        (["run", "--bogus", good], "No such option '--bogus'"),  # not a script named --bogus
+        (["run", "-q", "-x", good], "No such option '-x'"),
     ]
     for args, text in cases:
         result = invoke(*args)
