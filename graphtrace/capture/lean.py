@@ -54,8 +54,9 @@ from .frames import function_locals
 #   the 1st, 2nd, 4th, ... pass of a group: NOTE [which passes are written]), the pass that
 #   runs lean before it puts the mode back at the place it had (modes pushed since stay above
 #   it); nodes made while lean are never tagged afterwards, as no later call made them (NOTE
-#   [ancestor walk]): such a node has no line, never a wrong one. Should a pass need a full recording while lean (a new structure, a custom Function,
-#   the place below our mode changed), it is recorded in full and its ``capture_error`` says
+#   [ancestor walk]): such a node has no line, never a wrong one. Should a pass need a full
+#   recording while lean (a new structure, a custom Function, the place below our mode
+#   changed), it is recorded in full and its ``capture_error`` says
 #   what of its forward was not recorded (NOTE [forward not recorded]); its parameters keep
 #   their names (NOTE [owners while lean] in owners.py).
 # - A fault of ours in the wrapper: a warning and the plain call (NOTE [ours never breaks theirs]).
