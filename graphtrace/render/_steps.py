@@ -24,10 +24,13 @@ def _text(rec: dict[str, Any] | None) -> str:
     return f"{_numbers.shape_text(rec.get('shape'))} {_numbers.stats(rec)}"
 
 
-def _edge_text(edge: dict[str, Any]) -> str:
-    """An edge's gradient as panel text, after its ``_numbers.bundle_note`` if it has one."""
-    if _numbers.to_outputs(edge):  # NOTE [slots to several outputs] in capture/recorder.py
-        return "\n".join(f"to output {nr}: {_text(g)}" for nr, g in _numbers.edge_grads(edge))
+def _edge_text(edge: dict[str, Any], outputs: int = 1) -> str:
+    """An edge's gradient as panel text, after its ``_numbers.bundle_note`` if it has one; into a
+    target of several ``outputs``, after the output it went to."""
+    grads = _numbers.edge_grads(edge)
+    into_one = outputs > 1 and _numbers.bundled(edge) == 1  # a view's bundle keeps its note below
+    if grads and (_numbers.to_outputs(edge) or into_one):  # NOTE [slots to several outputs] in capture/recorder.py
+        return "\n".join(f"to output {nr}: {_text(g)}" for nr, g in grads)
     note = _numbers.bundle_note(edge)
     return f"{note} {_text(edge.get('grad'))}" if note else _text(edge.get("grad"))
 
@@ -130,14 +133,14 @@ def steps(graph: Graph, values: bool = True) -> list[dict[str, Any]]:
     out = []
     for step, _, n in ran:
         attrs = graph.nodes[n]
-        arriving = []
+        arriving, outputs = [], attrs.get("outputs")
         for u in graph.predecessors(n):
             e = graph.edges[u, n]
             arriving.append(
                 {
                     "edge": edge_dom_id(u, n),
                     "from": node_title(graph.nodes[u]),
-                    "grad": _edge_text(e),
+                    "grad": _edge_text(e, outputs if isinstance(outputs, int) else 1),
                     "health": _numbers.edge_health(e) or "none",
                 }
             )
