@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from .._types import Attrs, Graph
@@ -89,7 +90,7 @@ def value_lines(key: str, rec: Attrs | None, shape: object = None, brief: bool =
     return [esc(f"{key} {where}{_numbers.stats(rec, brief)}")]
 
 
-def sum_lines(key: str, parts: list[Attrs | None], total: Attrs | None, brief: bool = False) -> list[str]:
+def sum_lines(key: str, parts: Sequence[Attrs | None], total: Attrs | None, brief: bool = False) -> list[str]:
     """Contributions and their sum after ``key``: 'grad in 2 + 2 = 4' on one line, vectors stacked
     element by element in monospace, big ones as norms (NOTE [numbers that never mislead])."""
     lines, adds_up = _numbers.sum_lines(parts, total, limit=_numbers.INLINE_LIMIT if brief else _numbers.SHOW_LIMIT)

@@ -60,13 +60,13 @@ def _in_sum(graph: Graph, n: object, attrs: dict[str, Any], brief: bool = False)
     if many > len(edges):  # the drawn parts are the largest of each bundle: they do not add up
         return _labels.value_lines(f"grad in, the sum over {many} edges", arrived(attrs), attrs.get("shape"), brief)
     if list(by_output) == [0]:
-        parts: list[dict[str, Any] | None] = list(by_output[0])
+        parts = by_output[0]
         return _labels.sum_lines("grad in", parts, arrived(attrs), brief) if len(parts) > 1 else []
     lines = []  # NOTE [slots to several outputs] in capture/recorder.py: each output adds its own
     for nr in sorted(by_output):
         key, total = f"grad in, output {nr}:", arrived(attrs, nr)
         if len(by_output[nr]) > 1:
-            lines += _labels.sum_lines(key, list[dict[str, Any] | None](by_output[nr]), total, brief)
+            lines += _labels.sum_lines(key, by_output[nr], total, brief)
         else:
             lines += _labels.value_lines(key, total or by_output[nr][0], None, brief)
     return lines

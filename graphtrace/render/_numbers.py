@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 SIG = 5  # significant digits in pictures
@@ -170,7 +170,7 @@ def _blocks(items: list[tuple[str, dict[str, Any]]], limit: int, precise: bool) 
 
 
 def sum_lines(
-    parts: list[dict[str, Any] | None], total: dict[str, Any] | None, precise: bool = False, limit: int = SHOW_LIMIT
+    parts: Sequence[dict[str, Any] | None], total: dict[str, Any] | None, precise: bool = False, limit: int = SHOW_LIMIT
 ) -> tuple[list[str], bool]:
     """(lines, whether they add up element by element) of contributions and their sum: '2 + 2 = 4',
     vectors stacked element by element; big ones listed by norm, never joined by '+' and '='

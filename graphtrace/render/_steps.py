@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .._types import Graph
@@ -35,7 +36,7 @@ def _edge_text(edge: dict[str, Any], outputs: int = 1) -> str:
     return f"{note} {_text(edge.get('grad'))}" if note else _text(edge.get("grad"))
 
 
-def _sum(contributions: list[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
+def _sum(contributions: Sequence[dict[str, Any] | None], total: dict[str, Any] | None) -> str:
     """Contributions and their sum at full precision, element by element, or listed by norm."""
     return "\n".join(_numbers.sum_lines(contributions, total, precise=True)[0])
 
@@ -44,11 +45,9 @@ def _sums(by_output: dict[int, list[dict[str, Any]]], attrs: dict[str, Any]) -> 
     """The panel's sum: of the contributions to the node's one output, or to each output that got
     several (NOTE [slots to several outputs] in capture/recorder.py); "" when nothing was added."""
     if list(by_output) == [0]:
-        return _sum(list(by_output[0]), arrived(attrs)) if len(by_output[0]) > 1 else ""
+        return _sum(by_output[0], arrived(attrs)) if len(by_output[0]) > 1 else ""
     return "\n".join(
-        f"output {nr}:\n{_sum(list(parts), arrived(attrs, nr))}"
-        for nr, parts in sorted(by_output.items())
-        if len(parts) > 1
+        f"output {nr}:\n{_sum(parts, arrived(attrs, nr))}" for nr, parts in sorted(by_output.items()) if len(parts) > 1
     )
 
 
